@@ -1,0 +1,613 @@
+// Tests for the TensorBoard event-file writer and reader (framework/src/tensorboard).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "tensorboard/crc32c.hpp"
+#include "tensorboard/event_reader.hpp"
+#include "tensorboard/event_writer.hpp"
+#include "tensorboard/hparams.hpp"
+#include "tensorboard/proto_wire.hpp"
+
+namespace fs = std::filesystem;
+using namespace recrun::tb;
+
+namespace {
+
+std::string bytes_of(std::initializer_list<int> values) {
+  std::string out;
+  for (int v : values) out.push_back(static_cast<char>(v));
+  return out;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Expects `fn` to throw std::runtime_error whose message contains every fragment.
+template <typename Fn>
+void expect_error_containing(Fn fn, const std::vector<std::string>& fragments) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected std::runtime_error";
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    for (const std::string& fragment : fragments) {
+      EXPECT_NE(message.find(fragment), std::string::npos)
+          << "message '" << message << "' lacks '" << fragment << "'";
+    }
+  }
+}
+
+class TensorboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("recrun_tb_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------- CRC32C
+
+TEST(Crc32c, KnownVectors) {
+  EXPECT_EQ(crc32c(""), 0u);
+  EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(crc32c(std::string(32, '\xFF')), 0x62A8AB43u);
+  std::string ascending;
+  for (int i = 0; i < 32; ++i) ascending.push_back(static_cast<char>(i));
+  EXPECT_EQ(crc32c(ascending), 0x46DD794Eu);
+}
+
+TEST(Crc32c, ExtendingMatchesOneShotAtEverySplitAndAlignment) {
+  // Exercises the 8-byte block path, the byte tail and unaligned starts.
+  std::string data;
+  for (int i = 0; i < 100; ++i) data.push_back(static_cast<char>((i * 37 + 11) & 0xFF));
+  const std::uint32_t whole = crc32c(data);
+  for (std::size_t split = 0; split <= data.size(); ++split) {
+    const std::uint32_t first = crc32c(data.data(), split);
+    EXPECT_EQ(crc32c_extend(first, data.data() + split, data.size() - split), whole) << split;
+  }
+  // Same bytes at a different address give the same CRC.
+  std::string shifted = "x" + data;
+  EXPECT_EQ(crc32c(shifted.data() + 1, data.size()), whole);
+}
+
+TEST(Crc32c, Masking) {
+  EXPECT_EQ(mask_crc(0xE3069283u), 0xC78AB0E5u);  // computed independently of this code
+  EXPECT_EQ(masked_crc32c("123456789"), 0xC78AB0E5u);
+  EXPECT_EQ(mask_crc(0u), crc_mask_delta);
+  for (std::uint32_t crc : {0u, 1u, 0x12345678u, 0xFFFFFFFFu, 0x80000000u, 0xE3069283u}) {
+    EXPECT_EQ(unmask_crc(mask_crc(crc)), crc);
+    EXPECT_NE(mask_crc(crc), crc);
+  }
+}
+
+// ------------------------------------------------------------------------------ proto wire
+
+TEST(ProtoWire, EncodesFieldsAsProtobufDoes) {
+  ProtoWriter w;
+  w.add_varint(1, 150);  // the protobuf documentation's example: 08 96 01
+  EXPECT_EQ(w.bytes(), bytes_of({0x08, 0x96, 0x01}));
+
+  ProtoWriter neg;
+  neg.add_int64(2, -1);  // negative ints take ten bytes
+  EXPECT_EQ(neg.bytes(),
+            bytes_of({0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}));
+
+  ProtoWriter s;
+  s.add_bytes(2, "testing");
+  EXPECT_EQ(s.bytes(), bytes_of({0x12, 0x07, 't', 'e', 's', 't', 'i', 'n', 'g'}));
+
+  ProtoWriter d;
+  d.add_double(1, 1.0);
+  d.add_float(2, 1.0f);
+  EXPECT_EQ(d.bytes(), bytes_of({0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0x15, 0, 0, 0x80, 0x3F}));
+
+  ProtoWriter big_field;
+  big_field.add_bool(16, true);  // field 16 needs a two-byte tag
+  EXPECT_EQ(big_field.bytes(), bytes_of({0x80, 0x01, 0x01}));
+}
+
+TEST(ProtoWire, ReadsBackWhatItWrites) {
+  ProtoWriter inner;
+  inner.add_bytes(1, "tag");
+  ProtoWriter w;
+  w.add_int64(1, -42);
+  w.add_double(2, 3.25);
+  w.add_float(3, -0.5f);
+  w.add_message(4, inner);
+  w.add_varint(5, 0xFFFFFFFFFFFFFFFFull);
+
+  ProtoReader r(w.bytes());
+  auto f = r.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->number, 1u);
+  EXPECT_EQ(f->as_int64(), -42);
+  f = r.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->as_double(), 3.25);
+  f = r.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->as_float(), -0.5f);
+  f = r.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->number, 4u);
+  ProtoReader nested(f->as_bytes());
+  auto g = nested.next();
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->as_bytes(), "tag");
+  EXPECT_FALSE(nested.next());
+  f = r.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->as_uint64(), 0xFFFFFFFFFFFFFFFFull);
+  EXPECT_FALSE(r.next());
+}
+
+TEST(ProtoWire, RejectsMalformedInput) {
+  // Varint whose continuation bit promises a byte that is not there.
+  EXPECT_THROW(ProtoReader(bytes_of({0x08, 0x96})).next(), ProtoError);
+  // Length prefix longer than the message.
+  EXPECT_THROW(ProtoReader(bytes_of({0x12, 0x05, 'a', 'b'})).next(), ProtoError);
+  // Fixed64 cut short.
+  EXPECT_THROW(ProtoReader(bytes_of({0x09, 0, 0, 0})).next(), ProtoError);
+  // Group wire types are not supported.
+  EXPECT_THROW(ProtoReader(bytes_of({0x0B})).next(), ProtoError);
+  // Field number 0 is invalid.
+  EXPECT_THROW(ProtoReader(bytes_of({0x00, 0x01})).next(), ProtoError);
+  // Eleven-byte varint.
+  EXPECT_THROW(ProtoReader(bytes_of({0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                     0xFF, 0x01}))
+                   .next(),
+               ProtoError);
+  // Asking for the wrong type is an error too, not a silent reinterpretation.
+  ProtoReader r(bytes_of({0x08, 0x01}));
+  auto f = r.next();
+  ASSERT_TRUE(f);
+  EXPECT_THROW((void)f->as_double(), ProtoError);
+  EXPECT_THROW((void)f->as_bytes(), ProtoError);
+}
+
+// ------------------------------------------------------------------------- framing, files
+
+// Record for Event{wall_time: 1700000000.5, file_version: "brain.Event:2"}, with CRCs computed
+// by a separate bit-at-a-time CRC32C, not by the code under test.
+const std::string expected_first_record = bytes_of({
+    0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // length 24, uint64 LE
+    0xa3, 0x7f, 0x4b, 0x22,                          // masked CRC32C of the length
+    0x09, 0x00, 0x00, 0x20, 0x40, 0xfc, 0x54, 0xd9, 0x41,  // wall_time (1, fixed64)
+    0x1a, 0x0d, 'b', 'r', 'a', 'i', 'n', '.', 'E', 'v', 'e', 'n', 't', ':', '2',  // file_version
+    0x2b, 0x35, 0x31, 0x10,                          // masked CRC32C of the data
+});
+
+TEST(Framing, FileVersionRecordMatchesHandComputedBytes) {
+  EXPECT_EQ(frame_record(encode_file_version_event(1700000000.5)), expected_first_record);
+}
+
+TEST_F(TensorboardTest, FirstRecordOfAFileIsByteExact) {
+  fs::path path;
+  {
+    EventWriter writer(dir_ / "a" / "b", {.start_time = 1700000000.5});
+    path = writer.path();
+  }
+  EXPECT_EQ(path.parent_path(), dir_ / "a" / "b");
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string prefix = "events.out.tfevents.1700000000." + std::string(host) + "." +
+                             std::to_string(::getpid()) + ".";
+  const std::string name = path.filename().string();
+  ASSERT_EQ(name.rfind(prefix, 0), 0u) << name;
+  EXPECT_TRUE(std::regex_match(name.substr(prefix.size()), std::regex("[0-9]+"))) << name;
+  EXPECT_EQ(read_file(path), expected_first_record);
+}
+
+TEST_F(TensorboardTest, WritersInOneDirectoryNeverShareAFile) {
+  EventWriter first(dir_, {.start_time = 1700000000.0});
+  EventWriter second(dir_, {.start_time = 1700000000.0});
+  EXPECT_NE(first.path(), second.path());
+  EXPECT_TRUE(fs::exists(first.path()));
+  EXPECT_TRUE(fs::exists(second.path()));
+}
+
+TEST_F(TensorboardTest, UnusableDirectoryIsAnErrorNamingThePath) {
+  fs::create_directories(dir_);
+  write_file(dir_ / "plain_file", "x");
+  expect_error_containing([&] { EventWriter writer(dir_ / "plain_file" / "run"); },
+                          {"plain_file", "cannot create"});
+}
+
+// --------------------------------------------------------------------------------- scalars
+
+TEST_F(TensorboardTest, ScalarsRoundTrip) {
+  fs::path path;
+  {
+    EventWriter writer(dir_, {.start_time = 1000.0});
+    writer.add_scalar("train/loss", 0.75, 1, 1001.0);
+    writer.add_scalar("train/loss", 0.5, 2, 1002.0);
+    writer.add_scalar("valid/NDCG@10", 0.125, 2, 1002.5);
+    writer.add_scalar("train/lr", 1e-3, -3, 1003.0);
+    writer.add_scalar("train/loss", 0.1, 0);  // default wall time: now
+    path = writer.path();
+    // No flush: the destructor must do it.
+  }
+  const std::vector<Event> events = read_event_file(path);
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[0].file_version, "brain.Event:2");
+  EXPECT_EQ(events[0].wall_time, 1000.0);
+  EXPECT_FALSE(events[0].has_summary);
+
+  struct Expected {
+    std::string tag;
+    float value;
+    std::int64_t step;
+    double wall_time;
+    bool metadata;
+  };
+  const std::vector<Expected> expected = {
+      {"train/loss", 0.75f, 1, 1001.0, true},
+      {"train/loss", 0.5f, 2, 1002.0, false},
+      {"valid/NDCG@10", 0.125f, 2, 1002.5, true},
+      {"train/lr", 1e-3f, -3, 1003.0, true},
+  };
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const Event& e = events[i + 1];
+    SCOPED_TRACE(expected[i].tag);
+    EXPECT_TRUE(e.file_version.empty());
+    EXPECT_EQ(e.step, expected[i].step);
+    EXPECT_EQ(e.wall_time, expected[i].wall_time);
+    ASSERT_EQ(e.values.size(), 1u);
+    const SummaryValue& v = e.values[0];
+    EXPECT_EQ(v.tag, expected[i].tag);
+    ASSERT_TRUE(v.simple_value);
+    EXPECT_EQ(*v.simple_value, expected[i].value);
+    EXPECT_EQ(v.scalar(), static_cast<double>(expected[i].value));
+    EXPECT_FALSE(v.tensor);
+    EXPECT_EQ(v.has_metadata, expected[i].metadata);
+    EXPECT_EQ(v.plugin_name, expected[i].metadata ? "scalars" : "");
+  }
+  const Event& last = events[5];
+  EXPECT_EQ(last.step, 0);
+  EXPECT_GT(last.wall_time, 1.6e9);  // a real clock, not zero
+  EXPECT_EQ(last.values.at(0).simple_value, 0.1f);
+}
+
+TEST_F(TensorboardTest, FlushMakesRecordsVisibleWhileTheWriterLives) {
+  EventWriter writer(dir_);
+  writer.add_scalar("train/throughput", 1234.5, 7);
+  writer.flush(/*sync_to_disk=*/true);
+  const std::vector<Event> events = read_event_file(writer.path());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].values.at(0).tag, "train/throughput");
+  EXPECT_EQ(events[1].step, 7);
+}
+
+TEST_F(TensorboardTest, ConcurrentWritersProduceWholeRecords) {
+  fs::path path;
+  {
+    EventWriter writer(dir_);
+    path = writer.path();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&writer, t] {
+        for (int i = 0; i < 200; ++i) writer.add_scalar("thread/" + std::to_string(t), i, i);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  const std::vector<Event> events = read_event_file(path);
+  ASSERT_EQ(events.size(), 1u + 4u * 200u);
+  std::map<std::string, int> per_tag;
+  for (std::size_t i = 1; i < events.size(); ++i) ++per_tag[events[i].values.at(0).tag];
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(per_tag["thread/" + std::to_string(t)], 200);
+}
+
+TEST_F(TensorboardTest, TextRoundTrip) {
+  fs::path path;
+  {
+    EventWriter writer(dir_);
+    writer.add_text("config", "# run\n`lr = 0.001`", 3, 50.0);
+    writer.add_text("config", "second", 4, 51.0);
+    path = writer.path();
+  }
+  const std::vector<Event> events = read_event_file(path);
+  ASSERT_EQ(events.size(), 3u);
+  const SummaryValue& first = events[1].values.at(0);
+  EXPECT_EQ(first.tag, "config");
+  EXPECT_EQ(first.plugin_name, "text");
+  EXPECT_EQ(first.data_class, 2);  // DATA_CLASS_TENSOR
+  ASSERT_TRUE(first.tensor);
+  EXPECT_EQ(first.tensor->dtype, 7);  // DT_STRING
+  EXPECT_TRUE(first.tensor->shape.empty());
+  EXPECT_EQ(first.tensor->string_val, std::vector<std::string>{"# run\n`lr = 0.001`"});
+  EXPECT_FALSE(first.simple_value);
+  EXPECT_FALSE(first.scalar());
+  const SummaryValue& second = events[2].values.at(0);
+  EXPECT_FALSE(second.has_metadata);
+  EXPECT_EQ(second.tensor->string_val, std::vector<std::string>{"second"});
+}
+
+TEST(Reader, ScalarFromNewStyleTensor) {
+  // Event{step: 5, summary{value{tag: "x", tensor{dtype: DT_FLOAT, float_val: [2.5]}}}}, the
+  // form TF2's tf.summary.scalar writes, with float_val packed.
+  ProtoWriter tensor;
+  tensor.add_int64(1, 1);
+  tensor.add_bytes(2, "");
+  tensor.add_bytes(5, bytes_of({0x00, 0x00, 0x20, 0x40}));
+  ProtoWriter value;
+  value.add_bytes(1, "x");
+  value.add_message(8, tensor);
+  const Event e = decode_event(encode_summary_event(0.0, 5, value.bytes()));
+  EXPECT_EQ(e.step, 5);
+  ASSERT_EQ(e.values.size(), 1u);
+  EXPECT_FALSE(e.values[0].simple_value);
+  EXPECT_EQ(e.values[0].scalar(), 2.5);
+}
+
+// --------------------------------------------------------------------------------- hparams
+
+TEST(HParams, SessionStartContentMatchesHandEncodedBytes) {
+  // HParamsPluginData{session_start_info{hparams{"lr": number_value 0.5}, group_name: "g"}}
+  const std::string expected = bytes_of({
+      0x1a, 0x14,                          // field 3 (session_start_info), 20 bytes
+      0x0a, 0x0f,                          //   field 1 (hparams map entry), 15 bytes
+      0x0a, 0x02, 'l', 'r',                //     key
+      0x12, 0x09,                          //     value: google.protobuf.Value, 9 bytes
+      0x11, 0, 0, 0, 0, 0, 0, 0xe0, 0x3f,  //       number_value (2, fixed64) 0.5
+      0x22, 0x01, 'g',                     //   field 4 (group_name)
+  });
+  EXPECT_EQ(encode_session_start_content({{"lr", 0.5}}, "g", 0.0), expected);
+}
+
+TEST(HParams, SessionEndContentMatchesHandEncodedBytes) {
+  // HParamsPluginData{session_end_info{status: STATUS_FAILURE, end_time_secs: 2.0}}
+  EXPECT_EQ(encode_session_end_content(SessionStatus::failure, 2.0),
+            bytes_of({0x22, 0x0b, 0x08, 0x02, 0x11, 0, 0, 0, 0, 0, 0, 0, 0x40}));
+}
+
+TEST_F(TensorboardTest, HParamsRoundTrip) {
+  const std::vector<HParamSpec> hparam_specs = {
+      {.name = "model", .type = HParamType::string,
+       .domain_discrete = {std::string("bert4rec"), std::string("sasrec")}},
+      {.name = "lr", .type = HParamType::float64, .domain_interval = std::pair{1e-4, 1e-2}},
+      {.name = "use_genre", .type = HParamType::boolean},
+      {.name = "hidden", .type = HParamType::float64, .domain_discrete = {64.0, 128.0}},
+  };
+  const std::vector<MetricSpec> metric_specs = {
+      {.tag = "test/NDCG@10"},
+      {.tag = "valid/NDCG@10", .display_name = "valid NDCG@10",
+       .dataset_type = DatasetType::validation},
+  };
+  const std::map<std::string, HParamValue> values = {
+      {"model", std::string("bert4rec")}, {"lr", 0.001}, {"use_genre", true},
+      {"hidden", 0.0},  // zero is a real value in a oneof and must survive
+  };
+  fs::path path;
+  {
+    EventWriter writer(dir_);
+    write_hparams_config(writer, hparam_specs, metric_specs, 1500.0);
+    write_session_start(writer, values, "group-a", 1600.0);
+    writer.add_scalar("test/NDCG@10", 0.3125, 10, 1650.0);
+    write_session_end(writer, SessionStatus::success, 1700.0);
+    path = writer.path();
+  }
+  const std::vector<Event> events = read_event_file(path);
+  ASSERT_EQ(events.size(), 5u);
+
+  auto check_hparams_value = [](const Event& e, std::string_view tag) -> const SummaryValue& {
+    EXPECT_EQ(e.step, 0);
+    EXPECT_EQ(e.values.size(), 1u);
+    const SummaryValue& v = e.values.at(0);
+    EXPECT_EQ(v.tag, tag);
+    EXPECT_EQ(v.plugin_name, "hparams");
+    EXPECT_FALSE(v.simple_value);
+    // TensorBoard's NULL_TENSOR: DT_FLOAT, shape [0], no values.
+    EXPECT_TRUE(v.tensor);
+    if (v.tensor) {
+      EXPECT_EQ(v.tensor->dtype, 1);
+      EXPECT_EQ(v.tensor->shape, std::vector<std::int64_t>{0});
+      EXPECT_TRUE(v.tensor->float_val.empty());
+    }
+    return v;
+  };
+
+  // Experiment.
+  const SummaryValue& exp_value = check_hparams_value(events[1], hparams_experiment_tag);
+  const HParamsPluginData exp_data = decode_hparams_plugin_data(exp_value.plugin_content);
+  EXPECT_EQ(exp_data.version, 0);
+  const auto* experiment = std::get_if<HParamsExperiment>(&exp_data.data);
+  ASSERT_NE(experiment, nullptr);
+  EXPECT_EQ(experiment->time_created_secs, 1500.0);
+  ASSERT_EQ(experiment->hparams.size(), 4u);
+  EXPECT_EQ(experiment->hparams[0].name, "model");
+  EXPECT_EQ(experiment->hparams[0].type, HParamType::string);
+  EXPECT_EQ(experiment->hparams[0].domain_discrete,
+            (std::vector<HParamValue>{std::string("bert4rec"), std::string("sasrec")}));
+  EXPECT_EQ(experiment->hparams[1].name, "lr");
+  EXPECT_EQ(experiment->hparams[1].domain_interval, (std::pair{1e-4, 1e-2}));
+  EXPECT_TRUE(experiment->hparams[1].domain_discrete.empty());
+  EXPECT_EQ(experiment->hparams[2].type, HParamType::boolean);
+  EXPECT_FALSE(experiment->hparams[2].domain_interval);
+  EXPECT_EQ(experiment->hparams[3].domain_discrete, (std::vector<HParamValue>{64.0, 128.0}));
+  ASSERT_EQ(experiment->metrics.size(), 2u);
+  EXPECT_EQ(experiment->metrics[0].tag, "test/NDCG@10");
+  EXPECT_EQ(experiment->metrics[0].group, "");
+  EXPECT_EQ(experiment->metrics[1].tag, "valid/NDCG@10");
+  EXPECT_EQ(experiment->metrics[1].display_name, "valid NDCG@10");
+  EXPECT_EQ(experiment->metrics[1].dataset_type, DatasetType::validation);
+
+  // Session start.
+  const SummaryValue& start_value = check_hparams_value(events[2], hparams_session_start_tag);
+  EXPECT_EQ(events[2].wall_time, 1600.0);
+  const HParamsPluginData start_data = decode_hparams_plugin_data(start_value.plugin_content);
+  const auto* start = std::get_if<SessionStartInfo>(&start_data.data);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->hparams, values);
+  EXPECT_EQ(start->group_name, "group-a");
+  EXPECT_EQ(start->start_time_secs, 1600.0);
+
+  // The metric is an ordinary scalar in the same run.
+  EXPECT_EQ(events[3].values.at(0).tag, "test/NDCG@10");
+  EXPECT_EQ(events[3].values.at(0).scalar(), 0.3125);
+
+  // Session end.
+  const SummaryValue& end_value = check_hparams_value(events[4], hparams_session_end_tag);
+  const HParamsPluginData end_data = decode_hparams_plugin_data(end_value.plugin_content);
+  const auto* end = std::get_if<SessionEndInfo>(&end_data.data);
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ(end->status, SessionStatus::success);
+  EXPECT_EQ(end->end_time_secs, 1700.0);
+}
+
+TEST_F(TensorboardTest, HParamsConfigFromMetricTags) {
+  fs::path path;
+  {
+    EventWriter writer(dir_);
+    const std::vector<HParamSpec> specs = {{.name = "seed", .type = HParamType::float64}};
+    const std::vector<std::string> tags = {"test/HR@10", "test/NDCG@10"};
+    write_hparams_config(writer, specs, tags);
+    path = writer.path();
+  }
+  const std::vector<Event> events = read_event_file(path);
+  ASSERT_EQ(events.size(), 2u);
+  const auto data = decode_hparams_plugin_data(events[1].values.at(0).plugin_content);
+  const auto& experiment = std::get<HParamsExperiment>(data.data);
+  ASSERT_EQ(experiment.metrics.size(), 2u);
+  EXPECT_EQ(experiment.metrics[0].tag, "test/HR@10");
+  EXPECT_EQ(experiment.metrics[1].tag, "test/NDCG@10");
+  EXPECT_GT(experiment.time_created_secs, 1.6e9);
+}
+
+// ------------------------------------------------------------------ corruption, truncation
+
+namespace {
+
+// Writes a file with the header record and three scalars; returns its path and the byte
+// offsets where each record starts.
+fs::path write_sample(const fs::path& dir, std::vector<std::size_t>& offsets) {
+  fs::path path;
+  {
+    EventWriter writer(dir, {.start_time = 100.0});
+    for (int i = 0; i < 3; ++i) writer.add_scalar("train/loss", 1.0 / (i + 1), i, 101.0 + i);
+    path = writer.path();
+  }
+  const std::string bytes = read_file(path);
+  offsets.clear();
+  std::size_t offset = 0;
+  while (offset < bytes.size()) {
+    offsets.push_back(offset);
+    std::uint64_t length = 0;
+    std::memcpy(&length, bytes.data() + offset, 8);  // little-endian host assumed by the test
+    offset += 12 + length + 4;
+  }
+  EXPECT_EQ(offset, bytes.size());
+  return path;
+}
+
+}  // namespace
+
+TEST_F(TensorboardTest, CorruptedDataByteIsReportedWithFileAndOffset) {
+  std::vector<std::size_t> offsets;
+  const fs::path path = write_sample(dir_, offsets);
+  ASSERT_EQ(offsets.size(), 4u);
+  std::string bytes = read_file(path);
+  bytes[offsets[2] + 12 + 3] ^= 0x01;  // inside the data of the third record
+  write_file(path, bytes);
+  const std::string where = "byte offset " + std::to_string(offsets[2]);
+  expect_error_containing([&] { (void)read_event_file(path); },
+                          {path.filename().string(), where, "data CRC"});
+  // Tolerating a truncated tail does not mean tolerating corruption.
+  expect_error_containing(
+      [&] { (void)read_event_file(path, {.allow_truncated_tail = true}); }, {where});
+}
+
+TEST_F(TensorboardTest, CorruptedLengthIsReportedWithOffset) {
+  std::vector<std::size_t> offsets;
+  const fs::path path = write_sample(dir_, offsets);
+  std::string bytes = read_file(path);
+  bytes[offsets[1]] ^= 0x40;  // length of the second record
+  write_file(path, bytes);
+  expect_error_containing([&] { (void)read_event_file(path); },
+                          {"byte offset " + std::to_string(offsets[1]), "length CRC"});
+}
+
+TEST_F(TensorboardTest, CorruptedStoredCrcIsDetected) {
+  std::vector<std::size_t> offsets;
+  const fs::path path = write_sample(dir_, offsets);
+  std::string bytes = read_file(path);
+  bytes[offsets[2] - 1] ^= 0x80;  // last byte of the second record's data CRC
+  write_file(path, bytes);
+  expect_error_containing([&] { (void)read_event_file(path); },
+                          {"byte offset " + std::to_string(offsets[1]), "data CRC"});
+}
+
+TEST_F(TensorboardTest, TruncatedTailIsAnErrorUnlessAllowed) {
+  std::vector<std::size_t> offsets;
+  const fs::path path = write_sample(dir_, offsets);
+  const auto full_size = fs::file_size(path);
+  for (std::uintmax_t cut : {std::uintmax_t{1}, std::uintmax_t{4}, std::uintmax_t{10},
+                             full_size - offsets[3] - 5}) {
+    SCOPED_TRACE(cut);
+    std::vector<std::size_t> ignored;
+    const fs::path fresh = write_sample(dir_ / std::to_string(cut), ignored);
+    fs::resize_file(fresh, full_size - cut);
+    expect_error_containing([&] { (void)read_event_file(fresh); },
+                            {"truncated", "byte offset " + std::to_string(offsets[3])});
+    const EventFile file = read_event_file_detailed(fresh, {.allow_truncated_tail = true});
+    EXPECT_TRUE(file.truncated_tail);
+    EXPECT_EQ(file.valid_bytes, offsets[3]);
+    ASSERT_EQ(file.events.size(), 3u);
+    EXPECT_EQ(file.events[2].step, 1);
+    EXPECT_EQ(file.events[2].values.at(0).simple_value, 0.5f);
+  }
+  // A whole file reads with truncated_tail false.
+  const EventFile whole = read_event_file_detailed(path, {.allow_truncated_tail = true});
+  EXPECT_FALSE(whole.truncated_tail);
+  EXPECT_EQ(whole.valid_bytes, full_size);
+  EXPECT_EQ(whole.events.size(), 4u);
+}
+
+TEST_F(TensorboardTest, PartialHeaderAfterLastRecordIsATruncatedTail) {
+  std::vector<std::size_t> offsets;
+  const fs::path path = write_sample(dir_, offsets);
+  const auto full_size = fs::file_size(path);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::app);
+    out.write("\x18\x00\x00", 3);  // the first bytes of a record header, then a crash
+  }
+  expect_error_containing([&] { (void)read_event_file(path); },
+                          {"truncated", "byte offset " + std::to_string(full_size)});
+  const EventFile file = read_event_file_detailed(path, {.allow_truncated_tail = true});
+  EXPECT_TRUE(file.truncated_tail);
+  EXPECT_EQ(file.valid_bytes, full_size);
+  EXPECT_EQ(file.events.size(), 4u);
+}
+
+TEST_F(TensorboardTest, MissingFileIsAnErrorNamingIt) {
+  expect_error_containing([&] { (void)read_event_file(dir_ / "nope"); }, {"nope"});
+}
