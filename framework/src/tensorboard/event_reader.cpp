@@ -1,11 +1,10 @@
 #include "tensorboard/event_reader.hpp"
 
+#include <fmt/format.h>
+
 #include <bit>
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/proto_wire.hpp"
@@ -16,19 +15,23 @@ namespace {
 constexpr std::size_t header_size = 12;  // uint64 length + uint32 masked CRC of it
 constexpr std::size_t footer_size = 4;   // uint32 masked CRC of the data
 
-std::uint64_t load_le(std::string_view bytes, std::size_t offset, int width) {
+std::uint64_t load_le(std::string_view bytes, std::size_t offset, std::size_t width) {
   std::uint64_t v = 0;
-  for (int i = 0; i < width; ++i) {
+  for (std::size_t i = 0; i < width; ++i) {
     v |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
   }
   return v;
 }
 
 std::string read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw std::runtime_error(fmt::format("cannot open event file '{}'", path.string()));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw std::runtime_error(fmt::format("cannot read event file '{}'", path.string()));
+  const std::streamoff size = in.tellg();
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), size)) {
+    throw std::runtime_error(fmt::format("cannot read event file '{}'", path.string()));
+  }
   return bytes;
 }
 
@@ -42,7 +45,7 @@ void append_repeated_fixed(const ProtoField& field, WireType element_type, std::
     return;
   }
   const std::string_view packed = field.bytes;
-  const int width = element_type == WireType::fixed64 ? 8 : 4;
+  const std::size_t width = element_type == WireType::fixed64 ? 8 : 4;
   if (packed.size() % width != 0) {
     throw ProtoError(fmt::format("packed field {} has a partial element", field.number));
   }
@@ -77,11 +80,11 @@ Tensor decode_tensor(std::string_view bytes) {
       case 4: tensor.tensor_content = std::string(field->as_bytes()); break;
       case 5:
         append_repeated_fixed(*field, WireType::fixed32, tensor.float_val,
-                        [](const ProtoField& f) { return f.as_float(); });
+                              [](const ProtoField& f) { return f.as_float(); });
         break;
       case 6:
         append_repeated_fixed(*field, WireType::fixed64, tensor.double_val,
-                        [](const ProtoField& f) { return f.as_double(); });
+                              [](const ProtoField& f) { return f.as_double(); });
         break;
       case 8: tensor.string_val.emplace_back(field->as_bytes()); break;
       default: break;
@@ -188,10 +191,10 @@ std::vector<std::string> read_records(const std::filesystem::path& path, ReadOpt
     const auto stored_length_crc = static_cast<std::uint32_t>(load_le(bytes, offset + 8, 4));
     const std::uint32_t length_crc = masked_crc32c(std::string_view(bytes).substr(offset, 8));
     if (stored_length_crc != length_crc) {
-      throw std::runtime_error(fmt::format(
-          "event file '{}' is corrupt at byte offset {}: record length CRC mismatch "
-          "(stored {:#010x}, computed {:#010x})",
-          path.string(), offset, stored_length_crc, length_crc));
+      throw std::runtime_error(
+          fmt::format("event file '{}' is corrupt at byte offset {}: record length CRC mismatch "
+                      "(stored {:#010x}, computed {:#010x})",
+                      path.string(), offset, stored_length_crc, length_crc));
     }
     if (length > remaining - header_size || remaining - header_size - length < footer_size) {
       truncation(fmt::format("record of {} bytes but only {} bytes remain", length, remaining));
@@ -202,10 +205,10 @@ std::vector<std::string> read_records(const std::filesystem::path& path, ReadOpt
         static_cast<std::uint32_t>(load_le(bytes, offset + header_size + length, 4));
     const std::uint32_t data_crc = masked_crc32c(data);
     if (stored_data_crc != data_crc) {
-      throw std::runtime_error(fmt::format(
-          "event file '{}' is corrupt at byte offset {}: record data CRC mismatch "
-          "(stored {:#010x}, computed {:#010x})",
-          path.string(), offset, stored_data_crc, data_crc));
+      throw std::runtime_error(
+          fmt::format("event file '{}' is corrupt at byte offset {}: record data CRC mismatch "
+                      "(stored {:#010x}, computed {:#010x})",
+                      path.string(), offset, stored_data_crc, data_crc));
     }
     records.emplace_back(data);
     offset += header_size + length + footer_size;
@@ -227,9 +230,10 @@ EventFile read_event_file_detailed(const std::filesystem::path& path, ReadOption
     try {
       file.events.push_back(decode_event(record));
     } catch (const ProtoError& e) {
-      throw std::runtime_error(fmt::format("event file '{}': record at byte offset {} is not a "
-                                           "valid Event: {}",
-                                           path.string(), offset, e.what()));
+      throw std::runtime_error(
+          fmt::format("event file '{}': record at byte offset {} is not a "
+                      "valid Event: {}",
+                      path.string(), offset, e.what()));
     }
     offset += header_size + record.size() + footer_size;
   }

@@ -1,14 +1,14 @@
 #include "tensorboard/event_writer.hpp"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
-
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/proto_wire.hpp"
@@ -78,7 +78,7 @@ double now_seconds() {
 std::string frame_record(std::string_view data) {
   std::string header(8, '\0');
   const std::uint64_t length = data.size();
-  for (int i = 0; i < 8; ++i) header[i] = static_cast<char>((length >> (8 * i)) & 0xFF);
+  for (std::size_t i = 0; i < 8; ++i) header[i] = static_cast<char>((length >> (8 * i)) & 0xFF);
   auto append_le32 = [](std::string& out, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
   };

@@ -15,10 +15,10 @@ namespace {
 constexpr std::string_view plugin_name = "hparams";
 
 std::string encode_value(const HParamValue& value) {
-  ProtoWriter v;  // google.protobuf.Value
-  if (const auto* d = std::get_if<double>(&value)) v.add_double(2, *d);         // number_value
-  if (const auto* s = std::get_if<std::string>(&value)) v.add_bytes(3, *s);     // string_value
-  if (const auto* b = std::get_if<bool>(&value)) v.add_bool(4, *b);             // bool_value
+  ProtoWriter v;                                                         // google.protobuf.Value
+  if (const auto* d = std::get_if<double>(&value)) v.add_double(2, *d);  // number_value
+  if (const auto* s = std::get_if<std::string>(&value)) v.add_bytes(3, *s);  // string_value
+  if (const auto* b = std::get_if<bool>(&value)) v.add_bool(4, *b);          // bool_value
   return v.take();
 }
 
@@ -90,9 +90,18 @@ HParamValue decode_value_or_skip(std::string_view bytes, bool& ok) {
   ProtoReader reader(bytes);
   while (auto f = reader.next()) {
     switch (f->number) {
-      case 2: result = f->as_double(); ok = true; break;
-      case 3: result = std::string(f->as_bytes()); ok = true; break;
-      case 4: result = f->as_bool(); ok = true; break;
+      case 2:
+        result = f->as_double();
+        ok = true;
+        break;
+      case 3:
+        result = std::string(f->as_bytes());
+        ok = true;
+        break;
+      case 4:
+        result = f->as_bool();
+        ok = true;
+        break;
       default: ok = false; break;  // null, struct, list: no HParamValue for them
     }
   }
@@ -212,8 +221,7 @@ SessionEndInfo decode_session_end(std::string_view bytes) {
 }  // namespace
 
 std::string encode_experiment_content(std::span<const HParamSpec> hparams,
-                                      std::span<const MetricSpec> metrics,
-                                      double time_created) {
+                                      std::span<const MetricSpec> metrics, double time_created) {
   ProtoWriter experiment;
   if (time_created != 0.0) experiment.add_double(3, time_created);
   for (const HParamSpec& spec : hparams) experiment.add_bytes(4, encode_hparam_info(spec));
@@ -243,8 +251,7 @@ std::string encode_session_end_content(SessionStatus status, double end_time) {
 }
 
 void write_hparams_config(EventWriter& writer, std::span<const HParamSpec> hparams,
-                          std::span<const MetricSpec> metrics,
-                          std::optional<double> time_created) {
+                          std::span<const MetricSpec> metrics, std::optional<double> time_created) {
   const double now = now_seconds();
   write_hparams_summary(writer, hparams_experiment_tag,
                         encode_experiment_content(hparams, metrics, time_created.value_or(now)),
@@ -267,11 +274,10 @@ void write_session_start(EventWriter& writer, const std::map<std::string, HParam
                         encode_session_start_content(hparams, group_name, time), time);
 }
 
-void write_session_end(EventWriter& writer, SessionStatus status,
-                       std::optional<double> end_time) {
+void write_session_end(EventWriter& writer, SessionStatus status, std::optional<double> end_time) {
   const double time = end_time.value_or(now_seconds());
-  write_hparams_summary(writer, hparams_session_end_tag,
-                        encode_session_end_content(status, time), time);
+  write_hparams_summary(writer, hparams_session_end_tag, encode_session_end_content(status, time),
+                        time);
 }
 
 HParamsPluginData decode_hparams_plugin_data(std::string_view content) {

@@ -41,20 +41,20 @@ inline constexpr std::string_view hparams_session_end_tag = "_hparams_/session_e
 
 /// One hyperparameter column (HParamInfo).
 struct HParamSpec {
-  std::string name{};                                        ///< key used in session_start
-  HParamType type = HParamType::unset;                     ///< value type
-  std::vector<HParamValue> domain_discrete{};                ///< allowed values, if discrete
-  std::optional<std::pair<double, double>> domain_interval{};///< [min, max], if numeric range
-  std::string display_name{};                                ///< column title; empty: name
-  std::string description{};                                 ///< markdown help text
+  std::string name{};                                          ///< key used in session_start
+  HParamType type = HParamType::unset;                         ///< value type
+  std::vector<HParamValue> domain_discrete{};                  ///< allowed values, if discrete
+  std::optional<std::pair<double, double>> domain_interval{};  ///< [min, max], if numeric range
+  std::string display_name{};                                  ///< column title; empty: name
+  std::string description{};                                   ///< markdown help text
 };
 
 /// One metric column (MetricInfo). Its values are the scalar series named `tag`.
 struct MetricSpec {
-  std::string tag{};                                  ///< scalar tag, e.g. "test/NDCG@10"
-  std::string group{};                                ///< run sub-directory; empty: same run
-  std::string display_name{};                         ///< column title; empty: tag
-  std::string description{};                          ///< markdown help text
+  std::string tag{};                                ///< scalar tag, e.g. "test/NDCG@10"
+  std::string group{};                              ///< run sub-directory; empty: same run
+  std::string display_name{};                       ///< column title; empty: tag
+  std::string description{};                        ///< markdown help text
   DatasetType dataset_type = DatasetType::unknown;  ///< training or validation
 };
 
@@ -72,8 +72,7 @@ void write_hparams_config(EventWriter& writer, std::span<const HParamSpec> hpara
 /// Marks the writer's run as a session with these hyperparameter values. Runs that share
 /// `group_name` are aggregated as repeats (e.g. seeds); empty: the run is its own group.
 void write_session_start(EventWriter& writer, const std::map<std::string, HParamValue>& hparams,
-                         std::string_view group_name = {},
-                         std::optional<double> start_time = {});
+                         std::string_view group_name = {}, std::optional<double> start_time = {});
 
 /// Records how the session ended.
 void write_session_end(EventWriter& writer, SessionStatus status,
@@ -82,20 +81,19 @@ void write_session_end(EventWriter& writer, SessionStatus status,
 /// Serialized HParamsPluginData for each kind; what the write_* functions put in
 /// SummaryMetadata.plugin_data.content.
 std::string encode_experiment_content(std::span<const HParamSpec> hparams,
-                                      std::span<const MetricSpec> metrics,
-                                      double time_created);
+                                      std::span<const MetricSpec> metrics, double time_created);
 std::string encode_session_start_content(const std::map<std::string, HParamValue>& hparams,
                                          std::string_view group_name, double start_time);
 std::string encode_session_end_content(SessionStatus status, double end_time);
 
 /// Decoded Experiment message.
 struct HParamsExperiment {
-  std::string name{};                   ///< Experiment.name
-  std::string description{};            ///< Experiment.description
-  std::string user;                   ///< Experiment.user
-  double time_created_secs = 0.0;     ///< Experiment.time_created_secs
-  std::vector<HParamSpec> hparams;    ///< Experiment.hparam_infos
-  std::vector<MetricSpec> metrics;    ///< Experiment.metric_infos
+  std::string name{};               ///< Experiment.name
+  std::string description{};        ///< Experiment.description
+  std::string user;                 ///< Experiment.user
+  double time_created_secs = 0.0;   ///< Experiment.time_created_secs
+  std::vector<HParamSpec> hparams;  ///< Experiment.hparam_infos
+  std::vector<MetricSpec> metrics;  ///< Experiment.metric_infos
 };
 
 /// Decoded SessionStartInfo message. Null, struct and list values are left out of `hparams`.

@@ -1,8 +1,8 @@
 #include "tensorboard/proto_wire.hpp"
 
-#include <bit>
-
 #include <fmt/format.h>
+
+#include <bit>
 
 namespace recrun::tb {
 namespace {
@@ -93,7 +93,8 @@ std::uint64_t ProtoReader::read_varint() {
   std::uint64_t value = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     if (pos_ >= data_.size()) {
-      throw ProtoError(fmt::format("protobuf varint runs past the end of the message at byte {}", pos_));
+      throw ProtoError(
+          fmt::format("protobuf varint runs past the end of the message at byte {}", pos_));
     }
     const auto byte = static_cast<unsigned char>(data_[pos_++]);
     value |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
@@ -115,7 +116,8 @@ std::optional<ProtoField> ProtoReader::next() {
   const auto type = static_cast<std::uint8_t>(tag & 7);
   auto take_fixed = [&](std::size_t width) {
     if (data_.size() - pos_ < width) {
-      throw ProtoError(fmt::format("protobuf field {} at byte {} is cut short", field.number, tag_pos));
+      throw ProtoError(
+          fmt::format("protobuf field {} at byte {} is cut short", field.number, tag_pos));
     }
     std::uint64_t v = 0;
     for (std::size_t i = 0; i < width; ++i) {
@@ -137,8 +139,9 @@ std::optional<ProtoField> ProtoReader::next() {
       field.type = WireType::length_delimited;
       const std::uint64_t size = read_varint();
       if (size > data_.size() - pos_) {
-        throw ProtoError(fmt::format("protobuf field {} at byte {} claims {} bytes but only {} remain",
-                                     field.number, tag_pos, size, data_.size() - pos_));
+        throw ProtoError(
+            fmt::format("protobuf field {} at byte {} claims {} bytes but only {} remain",
+                        field.number, tag_pos, size, data_.size() - pos_));
       }
       field.bytes = data_.substr(pos_, static_cast<std::size_t>(size));
       pos_ += static_cast<std::size_t>(size);
@@ -149,8 +152,8 @@ std::optional<ProtoField> ProtoReader::next() {
       field.scalar = take_fixed(4);
       break;
     default:
-      throw ProtoError(fmt::format("unsupported protobuf wire type {} for field {} at byte {}", type,
-                                   field.number, tag_pos));
+      throw ProtoError(fmt::format("unsupported protobuf wire type {} for field {} at byte {}",
+                                   type, field.number, tag_pos));
   }
   return field;
 }

@@ -62,10 +62,10 @@ class ProtoWriter {
 
 /// One decoded field. `bytes` views the reader's input and lives as long as it does.
 struct ProtoField {
-  std::uint32_t number = 0;             ///< field number from the tag
-  WireType type = WireType::varint;     ///< wire type from the tag
-  std::uint64_t scalar = 0;             ///< varint, fixed32 or fixed64 payload
-  std::string_view bytes;               ///< length-delimited payload
+  std::uint32_t number = 0;          ///< field number from the tag
+  WireType type = WireType::varint;  ///< wire type from the tag
+  std::uint64_t scalar = 0;          ///< varint, fixed32 or fixed64 payload
+  std::string_view bytes;            ///< length-delimited payload
 
   /// Unsigned varint value; throws ProtoError on another wire type.
   std::uint64_t as_uint64() const;
@@ -83,7 +83,8 @@ struct ProtoField {
   std::string_view as_bytes() const;
 };
 
-/// Iterates over the fields of one serialized message.
+/// Iterates over the fields of one serialized message, which must outlive the reader and
+/// the fields it returns (they view it without copying).
 class ProtoReader {
  public:
   explicit ProtoReader(std::string_view message) : data_(message) {}
