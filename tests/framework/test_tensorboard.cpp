@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -386,6 +385,16 @@ TEST(HParams, SessionStartContentMatchesHandEncodedBytes) {
       0x22, 0x01, 'g',                            //   field 4 (group_name)
   });
   EXPECT_EQ(encode_session_start_content({{"lr", 0.5}}, "g", 0.0), expected);
+}
+
+TEST(HParams, StringLiteralValuesAreStringsNotBools) {
+  // Guards the C++20 variant rule we rely on: before it, "adam" would have become `true`.
+  const std::map<std::string, HParamValue> values = {{"optimizer", "adam"}};
+  const HParamsPluginData data =
+      decode_hparams_plugin_data(encode_session_start_content(values, "", 0.0));
+  const auto& start = std::get<SessionStartInfo>(data.data);
+  ASSERT_EQ(start.hparams.size(), 1u);
+  EXPECT_EQ(start.hparams.at("optimizer"), HParamValue(std::string("adam")));
 }
 
 TEST(HParams, SessionEndContentMatchesHandEncodedBytes) {

@@ -21,8 +21,9 @@ namespace recrun::tb {
 
 class EventWriter;
 
-/// A hyperparameter value as the HParams plugin stores it (google.protobuf.Value).
-/// Integers are passed as double.
+/// A hyperparameter value as the HParams plugin stores it (google.protobuf.Value). A string
+/// literal becomes std::string; integers do not convert implicitly (C++20 forbids the
+/// narrowing), so pass `static_cast<double>(n)`.
 using HParamValue = std::variant<double, std::string, bool>;
 
 /// hparams api.proto DataType.
