@@ -1,0 +1,19 @@
+// recrun/abi.hpp — the stamp that tells the host whether a plugin was built compatibly.
+#pragma once
+
+#include <torch/version.h>
+
+#define RECRUN_SDK_VERSION 1
+
+#define RECRUN_STR2_(x) #x
+#define RECRUN_STR_(x) RECRUN_STR2_(x)
+
+/// "sdk=1;torch=1.13.0;gcc=12.2;cxx11abi=1": everything that must match between host and plugin.
+#define RECRUN_ABI_STAMP                                                                      \
+  "sdk=" RECRUN_STR_(RECRUN_SDK_VERSION) ";torch=" TORCH_VERSION ";gcc=" RECRUN_STR_(        \
+      __GNUC__) "." RECRUN_STR_(__GNUC_MINOR__) ";cxx11abi=" RECRUN_STR_(_GLIBCXX_USE_CXX11_ABI)
+
+namespace recrun {
+/// The stamp the running host was built with.
+const char* host_abi_stamp();
+}  // namespace recrun

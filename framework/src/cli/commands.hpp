@@ -1,0 +1,15 @@
+// Subcommands of the recrun executable. Each takes the arguments after its name and returns the
+// process exit code; user mistakes throw recrun::Error and main() prints them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace recrun::cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_plugins(const Args& args);
+int cmd_run(const Args& args);
+
+}  // namespace recrun::cli

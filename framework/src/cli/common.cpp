@@ -1,0 +1,77 @@
+#include "cli/common.hpp"
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "core/plugin_loader.hpp"
+#include "core/trainer.hpp"
+#include "recrun/error.hpp"
+
+namespace recrun::cli {
+
+po::options_description host_options(HostOptions& host) {
+  po::options_description desc("options");
+  desc.add_options()("help,h", "show this help")(
+      "plugin-dir", po::value(&host.plugin_dirs)->composing(),
+      "extra plugin directory (repeatable; RECRUN_PLUGIN_PATH is searched too)")(
+      "threads", po::value(&host.threads)->default_value(0),
+      "LibTorch threads (0 = all cores)");
+  return desc;
+}
+
+po::variables_map parse(const po::options_description& desc, const Args& args,
+                        const std::string& usage, const po::positional_options_description* pos) {
+  po::variables_map vm;
+  try {
+    auto parser = po::command_line_parser(args).options(desc);
+    if (pos) parser.positional(*pos);
+    po::store(parser.run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: " << usage << "\n\n" << desc << "\n";
+      return vm;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw Error(fmt::format("{} (usage: {})", e.what(), usage));
+  }
+  return vm;
+}
+
+void load_registry(const HostOptions& host, Registry& registry, bool verbose) {
+  std::vector<std::filesystem::path> dirs(host.plugin_dirs.begin(), host.plugin_dirs.end());
+  const auto report = host::load_plugins(host::plugin_search_path(dirs), registry);
+  for (const auto& w : report.warnings) fmt::print(stderr, "warning: plugin {}\n", w);
+  if (report.loaded.empty())
+    fmt::print(stderr, "warning: no plugins loaded; build them or pass --plugin-dir\n");
+  (void)verbose;
+}
+
+std::map<std::string, ParamValue> parse_sets(const std::vector<std::string>& sets,
+                                             const std::vector<ParamSpec>& schema,
+                                             const std::string& component) {
+  std::map<std::string, ParamValue> raw;
+  std::vector<std::string> names;
+  for (const auto& s : schema) names.push_back(s.name);
+  for (const auto& item : sets) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ParamError(fmt::format("--set '{}': expected key=value", item));
+    const std::string key = item.substr(0, eq);
+    const ParamSpec* spec = nullptr;
+    for (const auto& s : schema)
+      if (s.name == key) spec = &s;
+    if (!spec) {
+      std::string hint;
+      if (auto m = did_you_mean(key, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
+      throw ParamError(fmt::format("{}: unknown parameter '{}' in --set{}; known parameters: {}",
+                                   component, key, hint, fmt::join(names, ", ")));
+    }
+    raw[key] = parse_param_text(*spec, item.substr(eq + 1), component);
+  }
+  return raw;
+}
+
+const std::vector<ParamSpec>& trainer_params_for_listing() { return host::trainer_params(); }
+
+}  // namespace recrun::cli

@@ -1,0 +1,42 @@
+// Options and set-up shared by the subcommands.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "recrun/registry.hpp"
+
+namespace recrun::cli {
+
+namespace po = boost::program_options;
+
+/// Options every subcommand that loads plugins accepts.
+struct HostOptions {
+  std::vector<std::string> plugin_dirs;
+  int threads = 0;
+};
+
+/// A description with --help, --plugin-dir and --threads bound to `host`.
+po::options_description host_options(HostOptions& host);
+
+/// Parses `args`; on --help prints `usage` and the options and leaves "help" in the map.
+/// Unknown options throw recrun::Error naming them.
+po::variables_map parse(const po::options_description& desc, const Args& args,
+                        const std::string& usage,
+                        const po::positional_options_description* positional = nullptr);
+
+/// Loads plugins into `registry`, printing one warning line per refused library to stderr.
+void load_registry(const HostOptions& host, Registry& registry, bool verbose);
+
+/// Parses "key=value" items of --set against a model's schema plus the trainer's.
+std::map<std::string, ParamValue> parse_sets(const std::vector<std::string>& sets,
+                                             const std::vector<ParamSpec>& schema,
+                                             const std::string& component);
+
+/// Trainer parameters, for `recrun plugins`.
+const std::vector<ParamSpec>& trainer_params_for_listing();
+
+}  // namespace recrun::cli

@@ -1,0 +1,248 @@
+#include "core/trainer.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+#include "recrun/error.hpp"
+
+namespace recrun::host {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Trainer state lives in the checkpoint beside the model's tensors, under a reserved prefix.
+constexpr const char* kState = "__trainer__.";
+
+std::string encode_metrics(const std::map<std::string, double>& m) {
+  std::string out;
+  for (const auto& [k, v] : m) out += fmt::format("{}={:.17g}\n", k, v);
+  return out;
+}
+
+std::map<std::string, double> decode_metrics(const std::string& text) {
+  std::map<std::string, double> m;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) m[line.substr(0, eq)] = std::stod(line.substr(eq + 1));
+  }
+  return m;
+}
+
+struct LoopState {
+  std::int64_t next_epoch = 0;
+  std::int64_t best_epoch = -1;
+  double best_value = -std::numeric_limits<double>::infinity();
+  std::int64_t bad_evals = 0;
+  std::map<std::string, double> best_valid;
+  std::map<std::string, double> best_diagnostics;
+  double fit_seconds = 0;
+  double eval_seconds = 0;
+};
+
+void write_state(Archive& a, const LoopState& s, const std::mt19937_64& rng) {
+  a.write_text(std::string(kState) + "next_epoch", std::to_string(s.next_epoch));
+  a.write_text(std::string(kState) + "best_epoch", std::to_string(s.best_epoch));
+  a.write_text(std::string(kState) + "best_value", fmt::format("{:.17g}", s.best_value));
+  a.write_text(std::string(kState) + "bad_evals", std::to_string(s.bad_evals));
+  a.write_text(std::string(kState) + "best_valid", encode_metrics(s.best_valid));
+  a.write_text(std::string(kState) + "best_diagnostics", encode_metrics(s.best_diagnostics));
+  a.write_text(std::string(kState) + "fit_seconds", fmt::format("{:.17g}", s.fit_seconds));
+  a.write_text(std::string(kState) + "eval_seconds", fmt::format("{:.17g}", s.eval_seconds));
+  std::ostringstream r;
+  r << rng;
+  a.write_text(std::string(kState) + "rng", r.str());
+  auto gen = at::detail::getDefaultCPUGenerator();
+  a.write(std::string(kState) + "torch_rng", gen.get_state());
+}
+
+LoopState read_state(const Archive& a, std::mt19937_64& rng) {
+  LoopState s;
+  const auto text = [&](const char* k) { return a.read_text(std::string(kState) + k); };
+  s.next_epoch = std::stoll(text("next_epoch"));
+  s.best_epoch = std::stoll(text("best_epoch"));
+  s.best_value = std::stod(text("best_value"));
+  s.bad_evals = std::stoll(text("bad_evals"));
+  s.best_valid = decode_metrics(text("best_valid"));
+  s.best_diagnostics = decode_metrics(text("best_diagnostics"));
+  s.fit_seconds = std::stod(text("fit_seconds"));
+  s.eval_seconds = std::stod(text("eval_seconds"));
+  std::istringstream r(text("rng"));
+  r >> rng;
+  auto gen = at::detail::getDefaultCPUGenerator();
+  gen.set_state(a.read(std::string(kState) + "torch_rng"));
+  return s;
+}
+
+}  // namespace
+
+const std::vector<ParamSpec>& trainer_params() {
+  static const std::vector<ParamSpec> params = {
+      int_param("epochs", 100, "maximum training epochs (closed-form models stop after one)")
+          .at_least(1),
+      int_param("eval_every", 1, "validate every N epochs").at_least(1),
+      int_param("patience", 20, "validations without improvement before stopping; 0 = never")
+          .at_least(0),
+      real_param("time_budget", 0.0,
+                 "wall-clock seconds for training; when spent, the best checkpoint is tested; "
+                 "0 = no budget")
+          .at_least(0),
+  };
+  return params;
+}
+
+void apply_trainer_params(const Params& params, TrainerOptions& options) {
+  options.max_epochs = params.get_int("epochs");
+  options.eval_every = params.get_int("eval_every");
+  options.patience = params.get_int("patience");
+  options.time_budget_s = params.get_real("time_budget");
+}
+
+void seed_and_threads(std::uint64_t seed, int threads) {
+  torch::manual_seed(seed);
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+}
+
+RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split& split,
+                              const TrainerOptions& options, RunObserver& observer) {
+  const bool full = split.options.mode == "full";
+  if (!full) {
+    validate(options.eval);
+    bool found = false;
+    for (const auto& f : options.eval.metrics)
+      for (const auto k : options.eval.ks) found |= fmt::format("{}@{}", f, k) == options.monitor;
+    if (!found)
+      throw ParamError(fmt::format(
+          "protocol.monitor: '{}' is not among the computed metrics (metrics x ks)", options.monitor));
+  }
+  seed_and_threads(options.seed, options.threads);
+  TrainContext ctx(dataset, split.train, options.seed, at::get_num_threads());
+  const auto start = Clock::now();
+  if (options.time_budget_s > 0)
+    ctx.set_deadline(start + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(options.time_budget_s)));
+
+  RunOutcome out;
+  LoopState state;
+  Archive best;
+  bool have_best = false;
+  const auto ckpt = [&](const char* name) { return options.checkpoint_dir / name; };
+  const bool on_disk = !options.checkpoint_dir.empty();
+
+  if (on_disk && options.resume && std::filesystem::exists(ckpt("last.ckpt"))) {
+    const Archive last = Archive::load_file(ckpt("last.ckpt"));
+    model.load(last);
+    state = read_state(last, ctx.rng());
+    if (std::filesystem::exists(ckpt("best.ckpt"))) {
+      best = Archive::load_file(ckpt("best.ckpt"));
+      have_best = true;
+    }
+    out.resumed = true;
+    observer.on_resume(state.next_epoch - 1);
+  }
+
+  const auto validate_now = [&](std::int64_t epoch) -> bool {
+    model.diagnostics();  // drop whatever training-time scoring accumulated
+    const EvalResult r =
+        evaluate(model, split.train, split.eval_users, split.valid_targets, options.eval);
+    state.eval_seconds += r.seconds;
+    const auto diagnostics = model.diagnostics();
+    const double value = r.metrics.at(options.monitor);
+    const bool improved = state.best_epoch < 0 || value > state.best_value;
+    if (improved) {
+      state.best_value = value;
+      state.best_epoch = epoch;
+      state.best_valid = r.metrics;
+      state.best_diagnostics = diagnostics;
+      state.bad_evals = 0;
+      best = Archive{};
+      model.save(best);
+      have_best = true;
+      if (on_disk) best.save_file(ckpt("best.ckpt"));
+    } else {
+      ++state.bad_evals;
+    }
+    observer.on_validation(epoch, r, diagnostics, improved);
+    return improved;
+  };
+
+  std::int64_t epoch = state.next_epoch;
+  bool converged = false;
+  for (; epoch < options.max_epochs; ++epoch) {
+    ctx.begin_epoch(epoch);
+    const auto t0 = Clock::now();
+    const EpochResult result = model.fit_epoch(ctx);
+    const double secs = seconds_since(t0);
+    state.fit_seconds += secs;
+    // Models without a loss leave it NaN and report no examples; anyone else must be finite.
+    if ((result.examples > 0 || std::isinf(result.loss)) && !std::isfinite(result.loss))
+      throw Error(fmt::format("epoch {}: non-finite training loss ({}); the run diverged", epoch,
+                              result.loss));
+    observer.on_epoch(epoch, result, ctx.logged(), secs);
+    converged = result.converged;
+    const bool last_epoch = converged || epoch + 1 == options.max_epochs || ctx.out_of_time();
+    if (!full && ((epoch + 1) % options.eval_every == 0 || last_epoch)) validate_now(epoch);
+    state.next_epoch = epoch + 1;
+    if (on_disk && !converged) {
+      Archive last;
+      model.save(last);
+      write_state(last, state, ctx.rng());
+      last.save_file(ckpt("last.ckpt"));
+    }
+    if (converged) {
+      out.stop_reason = "converged";
+      ++epoch;
+      break;
+    }
+    if (!full && options.patience > 0 && state.bad_evals >= options.patience) {
+      out.stop_reason = "early_stopping";
+      ++epoch;
+      break;
+    }
+    if (ctx.out_of_time()) {
+      out.stop_reason = "time_budget";
+      ++epoch;
+      break;
+    }
+  }
+  if (out.stop_reason.empty()) out.stop_reason = "max_epochs";
+  out.epochs_run = epoch;
+
+  if (full) {
+    out.stop_reason = converged ? "converged" : "full_data";
+    out.best_epoch = epoch - 1;
+    if (on_disk) {
+      Archive a;
+      model.save(a);
+      a.save_file(ckpt("best.ckpt"));
+    }
+  } else {
+    if (!have_best) throw Error("no validation was run, so there is no best checkpoint to test");
+    model.load(best);
+    model.diagnostics();
+    const EvalResult test = evaluate(model, split.train_valid, split.eval_users,
+                                     split.test_targets, options.eval);
+    state.eval_seconds += test.seconds;
+    observer.on_test(test);
+    out.best_epoch = state.best_epoch;
+    out.valid = state.best_valid;
+    out.diagnostics = state.best_diagnostics;
+    out.test = test.metrics;
+  }
+  out.fit_seconds = state.fit_seconds;
+  out.eval_seconds = state.eval_seconds;
+  return out;
+}
+
+}  // namespace recrun::host

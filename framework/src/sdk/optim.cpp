@@ -1,0 +1,69 @@
+#include "recrun/optim.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "recrun/error.hpp"
+
+namespace recrun {
+
+OptimizerOptions OptimizerOptions::from(const Params& params) {
+  OptimizerOptions o;
+  o.kind = params.get_string("optimizer");
+  o.lr = params.get_real("lr");
+  o.weight_decay = params.get_real("weight_decay");
+  o.clip_norm = params.get_real("clip_norm");
+  return o;
+}
+
+std::vector<ParamSpec> optimizer_params(double lr, double weight_decay, double clip_norm) {
+  return {
+      string_param("optimizer", "adam", "optimizer: adam, adamw or sgd (momentum 0.9)")
+          .one_of({"adam", "adamw", "sgd"}),
+      real_param("lr", lr, "learning rate").range(1e-8, 10.0),
+      real_param("weight_decay", weight_decay, "L2 penalty (decoupled for adamw)").range(0, 1),
+      real_param("clip_norm", clip_norm, "max global gradient norm; 0 disables clipping")
+          .at_least(0),
+  };
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o,
+                                                        std::vector<torch::Tensor> parameters) {
+  if (o.kind == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        std::move(parameters), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  if (o.kind == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        std::move(parameters), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  if (o.kind == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        std::move(parameters),
+        torch::optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
+  throw ParamError(fmt::format("unknown optimizer '{}'; valid: adam, adamw, sgd", o.kind));
+}
+
+double step(torch::optim::Optimizer& optimizer, const OptimizerOptions& o,
+            const torch::Tensor& loss) {
+  const double value = loss.item<double>();
+  if (!std::isfinite(value))
+    throw Error(fmt::format("non-finite loss ({}): training diverged; lower lr or raise clip_norm",
+                            value));
+  optimizer.zero_grad();
+  loss.backward();
+  if (o.clip_norm > 0) {
+    std::vector<torch::Tensor> params;
+    for (const auto& group : optimizer.param_groups())
+      for (const auto& p : group.params()) params.push_back(p);
+    torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
+  }
+  optimizer.step();
+  return value;
+}
+
+std::vector<ParamSpec> concat(std::vector<ParamSpec> base, const std::vector<ParamSpec>& extra) {
+  base.insert(base.end(), extra.begin(), extra.end());
+  return base;
+}
+
+}  // namespace recrun

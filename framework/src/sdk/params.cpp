@@ -1,0 +1,270 @@
+#include "recrun/params.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "recrun/error.hpp"
+
+namespace recrun {
+namespace {
+
+ParamSpec make_spec(std::string name, ParamType type, ParamValue def, std::string help) {
+  ParamSpec spec;
+  spec.name = std::move(name);
+  spec.type = type;
+  spec.default_value = std::move(def);
+  spec.help = std::move(help);
+  return spec;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string join(const std::vector<std::string>& v) {
+  return fmt::format("{}", fmt::join(v, ", "));
+}
+
+}  // namespace
+
+ParamSpec int_param(std::string name, std::int64_t d, std::string help) {
+  return make_spec(std::move(name), ParamType::integer, d, std::move(help));
+}
+ParamSpec real_param(std::string name, double d, std::string help) {
+  return make_spec(std::move(name), ParamType::real, d, std::move(help));
+}
+ParamSpec bool_param(std::string name, bool d, std::string help) {
+  return make_spec(std::move(name), ParamType::boolean, d, std::move(help));
+}
+ParamSpec string_param(std::string name, std::string d, std::string help) {
+  return make_spec(std::move(name), ParamType::string, std::move(d), std::move(help));
+}
+ParamSpec list_param(std::string name, std::vector<std::string> d, std::string help) {
+  return make_spec(std::move(name), ParamType::string_list, std::move(d), std::move(help));
+}
+
+std::string_view type_name(ParamType type) {
+  switch (type) {
+    case ParamType::integer: return "int";
+    case ParamType::real: return "float";
+    case ParamType::boolean: return "bool";
+    case ParamType::string: return "string";
+    case ParamType::string_list: return "list";
+  }
+  return "?";
+}
+
+ParamType type_of(const ParamValue& v) {
+  switch (v.index()) {
+    case 0: return ParamType::boolean;
+    case 1: return ParamType::integer;
+    case 2: return ParamType::real;
+    case 3: return ParamType::string;
+    default: return ParamType::string_list;
+  }
+}
+
+std::string to_string(const ParamValue& value) {
+  struct Visitor {
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(std::int64_t i) const { return std::to_string(i); }
+    // Shortest text that reads back to the same double: stable keys across runs.
+    std::string operator()(double d) const { return fmt::format("{}", d); }
+    std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(const std::vector<std::string>& l) const {
+      return fmt::format("[{}]", fmt::join(l, ","));
+    }
+  };
+  return std::visit(Visitor{}, value);
+}
+
+std::optional<std::string> did_you_mean(std::string_view name,
+                                        const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  std::size_t best_distance = 0;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(name, c);
+    if (!best || d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  if (best && best_distance <= std::max<std::size_t>(2, name.size() / 3)) return best;
+  return std::nullopt;
+}
+
+ParamValue check_param(const ParamSpec& spec, const ParamValue& value, std::string_view component) {
+  const auto fail = [&](const std::string& why) -> ParamError {
+    return ParamError(fmt::format("{}: parameter '{}' {}", component, spec.name, why));
+  };
+  ParamValue v = value;
+  const ParamType got = type_of(v);
+  if (spec.type == ParamType::real && got == ParamType::integer) {
+    v = static_cast<double>(std::get<std::int64_t>(v));
+  } else if (spec.type == ParamType::integer && got == ParamType::real) {
+    const double d = std::get<double>(v);
+    if (d != std::floor(d)) throw fail(fmt::format("must be an integer, got {}", d));
+    v = static_cast<std::int64_t>(d);
+  } else if (spec.type == ParamType::string_list && got == ParamType::string) {
+    // A single string where a list is expected is a one-element list, unless empty.
+    const auto& s = std::get<std::string>(v);
+    v = s.empty() ? std::vector<std::string>{} : std::vector<std::string>{s};
+  } else if (got != spec.type) {
+    throw fail(fmt::format("must be {}, got {} ({})", type_name(spec.type), type_name(got),
+                           to_string(v)));
+  }
+  if (spec.type == ParamType::integer || spec.type == ParamType::real) {
+    const double d = spec.type == ParamType::integer
+                         ? static_cast<double>(std::get<std::int64_t>(v))
+                         : std::get<double>(v);
+    if (!std::isfinite(d)) throw fail("must be finite");
+    if (spec.min && d < *spec.min) throw fail(fmt::format("must be >= {}, got {}", *spec.min, d));
+    if (spec.max && d > *spec.max) throw fail(fmt::format("must be <= {}, got {}", *spec.max, d));
+  }
+  const auto check_choice = [&](const std::string& s) {
+    if (spec.choices.empty()) return;
+    if (std::find(spec.choices.begin(), spec.choices.end(), s) != spec.choices.end()) return;
+    std::string hint;
+    if (auto m = did_you_mean(s, spec.choices)) hint = fmt::format(" (did you mean '{}'?)", *m);
+    throw fail(fmt::format("has no value '{}'{}; valid values: {}", s, hint, join(spec.choices)));
+  };
+  if (spec.type == ParamType::string) check_choice(std::get<std::string>(v));
+  if (spec.type == ParamType::string_list) {
+    const auto& list = std::get<std::vector<std::string>>(v);
+    for (const auto& s : list) check_choice(s);
+    for (std::size_t i = 0; i < list.size(); ++i)
+      for (std::size_t j = i + 1; j < list.size(); ++j)
+        if (list[i] == list[j]) throw fail(fmt::format("lists '{}' twice", list[i]));
+  }
+  return v;
+}
+
+Params resolve_params(const std::vector<ParamSpec>& schema,
+                      const std::map<std::string, ParamValue>& raw, std::string_view component) {
+  std::vector<std::string> names;
+  for (const auto& s : schema) names.push_back(s.name);
+  for (const auto& [key, value] : raw) {
+    if (std::find(names.begin(), names.end(), key) != names.end()) continue;
+    std::string hint;
+    if (auto m = did_you_mean(key, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
+    throw ParamError(fmt::format("{}: unknown parameter '{}'{}; known parameters: {}", component,
+                                 key, hint, names.empty() ? "(none)" : join(names)));
+  }
+  Params out;
+  for (const auto& spec : schema) {
+    const auto it = raw.find(spec.name);
+    out.set(spec.name, check_param(spec, it == raw.end() ? spec.default_value : it->second,
+                                   component));
+  }
+  return out;
+}
+
+ParamValue parse_param_text(const ParamSpec& spec, std::string_view text,
+                            std::string_view component) {
+  const std::string_view t = trim(text);
+  const auto fail = [&](std::string_view expected) {
+    return ParamError(fmt::format("{}: parameter '{}' must be {}, got '{}'", component, spec.name,
+                                  expected, t));
+  };
+  switch (spec.type) {
+    case ParamType::integer: {
+      std::int64_t v = 0;
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (ec != std::errc{} || p != t.data() + t.size()) throw fail("an integer");
+      return check_param(spec, v, component);
+    }
+    case ParamType::real: {
+      double v = 0;
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (ec != std::errc{} || p != t.data() + t.size()) throw fail("a number");
+      return check_param(spec, v, component);
+    }
+    case ParamType::boolean:
+      if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
+      if (t == "false" || t == "0" || t == "no" || t == "off") return false;
+      throw fail("true or false");
+    case ParamType::string: {
+      std::string_view s = t;
+      if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front())
+        s = s.substr(1, s.size() - 2);
+      return check_param(spec, std::string(s), component);
+    }
+    case ParamType::string_list: {
+      std::string_view s = t;
+      if (!s.empty() && s.front() == '[') {
+        if (s.back() != ']') throw fail("a list like [a,b]");
+        s = s.substr(1, s.size() - 2);
+      }
+      std::vector<std::string> list;
+      while (!trim(s).empty()) {
+        const auto comma = s.find(',');
+        std::string_view item = trim(s.substr(0, comma));
+        if (item.size() >= 2 && (item.front() == '"' || item.front() == '\'') &&
+            item.back() == item.front())
+          item = item.substr(1, item.size() - 2);
+        if (!item.empty()) list.emplace_back(item);
+        if (comma == std::string_view::npos) break;
+        s.remove_prefix(comma + 1);
+      }
+      return check_param(spec, list, component);
+    }
+  }
+  throw fail("valid");
+}
+
+// --- Params ----------------------------------------------------------------------------------
+
+const ParamValue& Params::at(std::string_view name) const {
+  const auto it = values_.find(name);
+  if (it == values_.end())
+    throw ParamError(fmt::format("parameter '{}' is not set (was it declared in the schema?)", name));
+  return it->second;
+}
+
+bool Params::contains(std::string_view name) const { return values_.find(name) != values_.end(); }
+
+namespace {
+template <class T>
+const T& typed(const Params& p, std::string_view name, std::string_view expected) {
+  const ParamValue& v = p.at(name);
+  if (const T* t = std::get_if<T>(&v)) return *t;
+  throw ParamError(fmt::format("parameter '{}' is {}, not {}", name, type_name(type_of(v)), expected));
+}
+}  // namespace
+
+std::int64_t Params::get_int(std::string_view name) const {
+  return typed<std::int64_t>(*this, name, "int");
+}
+double Params::get_real(std::string_view name) const {
+  const ParamValue& v = at(name);
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  return typed<double>(*this, name, "float");
+}
+bool Params::get_bool(std::string_view name) const { return typed<bool>(*this, name, "bool"); }
+const std::string& Params::get_string(std::string_view name) const {
+  return typed<std::string>(*this, name, "string");
+}
+const std::vector<std::string>& Params::get_list(std::string_view name) const {
+  return typed<std::vector<std::string>>(*this, name, "list");
+}
+
+}  // namespace recrun
