@@ -312,9 +312,14 @@ TEST_F(ResultsStoreTest, StaleHeartbeatOnOtherHostIsTakenOver) {
 
 TEST_F(ResultsStoreTest, ReapMarksDeadOwnersInterrupted) {
   ResultsStore store(db_path_);
-  store.register_trials({make_spec("dead"), make_spec("live"), make_spec("idle")});
+  store.register_trials(
+      {make_spec("dead"), make_spec("live"), make_spec("idle"), make_spec("crashed")});
   ResultsStore ghost(db_path_, options_for({Owner::current().host, dead_pid()}));
   ASSERT_EQ(ghost.claim("dead"), ClaimResult::claimed);
+  // A scheduler that saw its worker crash may fail the trial although it never owned it.
+  ASSERT_EQ(ghost.claim("crashed"), ClaimResult::claimed);
+  EXPECT_TRUE(store.fail("crashed", "worker killed by SIGSEGV"));
+  EXPECT_EQ(store.find("crashed")->status, RunStatus::failed);
   ASSERT_EQ(store.claim("live"), ClaimResult::claimed);
   EXPECT_EQ(store.reap_dead_owners(), 1u);
   const auto dead = store.find("dead");
