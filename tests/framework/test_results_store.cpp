@@ -4,11 +4,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <set>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
