@@ -9,31 +9,13 @@
 #include "core/trainer.hpp"
 #include "recrun/error.hpp"
 #include "recrun/optim.hpp"
+#include "results/results_store.hpp"
+#include "sweep/layout.hpp"
+#include "sweep/trial_runner.hpp"
+#include "sweep/trials.hpp"
 
 namespace recrun::cli {
 namespace {
-
-// Prints one line per epoch and per validation.
-class ConsoleObserver final : public host::RunObserver {
- public:
-  explicit ConsoleObserver(std::string monitor) : monitor_(std::move(monitor)) {}
-  void on_epoch(std::int64_t epoch, const EpochResult& r, const std::map<std::string, double>&,
-                double seconds) override {
-    if (r.converged) return;
-    fmt::print("epoch {:>4}  loss {:.5f}  {:.1f}s  {:.0f} ex/s\n", epoch, r.loss, seconds,
-               seconds > 0 ? r.examples / seconds : 0.0);
-  }
-  void on_validation(std::int64_t epoch, const host::EvalResult& r,
-                     const std::map<std::string, double>& diagnostics, bool improved) override {
-    fmt::print("valid {:>4}  {} {:.4f}{}", epoch, monitor_, r.metrics.at(monitor_),
-               improved ? "  *" : "");
-    for (const auto& [k, v] : diagnostics) fmt::print("  {} {:.3f}", k, v);
-    fmt::print("\n");
-  }
-
- private:
-  std::string monitor_;
-};
 
 std::vector<std::int64_t> parse_ks(const std::string& text) {
   std::vector<std::int64_t> ks;
@@ -69,6 +51,7 @@ std::vector<std::string> split_list(const std::string& text) {
 int cmd_run(const Args& args) {
   HostOptions host;
   std::string model_name, data_dir, source, split_mode, ks_text, metrics_text, monitor, ckpt_dir;
+  std::string results_dir;
   std::vector<std::string> sets;
   std::int64_t min_interactions = 3, eval_batch = 512;
   std::uint64_t seed = 42;
@@ -86,7 +69,11 @@ int cmd_run(const Args& args) {
       "metric families")("monitor", po::value(&monitor)->default_value("NDCG@10"),
                          "validation metric that picks the best epoch")(
       "eval-batch-size", po::value(&eval_batch)->default_value(512), "users per scoring call")(
-      "checkpoint-dir", po::value(&ckpt_dir), "write best.ckpt/last.ckpt here");
+      "checkpoint-dir", po::value(&ckpt_dir),
+      "write best.ckpt/last.ckpt here and resume from last.ckpt "
+      "(default: RESULTS/checkpoints/runs/<trial>/, started afresh)")(
+      "results", po::value(&results_dir)->default_value("results"),
+      "results directory: the run is recorded in results.db, its curves under tensorboard/runs/");
   const auto vm = parse(desc, args, "recrun run --model NAME --data DIR [--set key=value ...]");
   if (vm.count("help")) return 0;
 
@@ -97,29 +84,79 @@ int cmd_run(const Args& args) {
   const auto schema = concat(info.params, host::trainer_params());
   const Params params = resolve_params(schema, parse_sets(sets, schema, component), component);
 
-  host::TrainerOptions options;
-  apply_trainer_params(params, options);
-  options.seed = seed;
-  options.threads = host.threads;
-  options.monitor = monitor;
-  options.eval.ks = parse_ks(ks_text);
-  options.eval.metrics = split_list(metrics_text);
-  options.eval.batch_size = eval_batch;
-  options.checkpoint_dir = ckpt_dir;
-  host::validate(options.eval);
+  sweep::Protocol protocol;
+  protocol.split = split_mode;
+  protocol.min_interactions = min_interactions;
+  protocol.ks = parse_ks(ks_text);
+  protocol.metrics = split_list(metrics_text);
+  protocol.monitor = monitor;
+  protocol.eval_batch_size = eval_batch;
+  {
+    host::EvalOptions eval;
+    eval.ks = protocol.ks;
+    eval.metrics = protocol.metrics;
+    host::validate(eval);
+  }
 
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset dataset = host::load_dataset(registry, data_dir, source);
+  const std::string source_name = host::resolve_source(registry, data_dir, source);
+  const Dataset dataset = host::load_dataset(registry, data_dir, source_name);
   const host::Split split = host::make_split(dataset, {split_mode, min_interactions});
   fmt::print("data: {} users, {} items, {} interactions ({} users evaluated, {} dropped) in {:.2f}s\n",
              dataset.num_users(), dataset.num_items(), dataset.num_interactions(),
              split.eval_users.size(), split.dropped_users,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
-  host::seed_and_threads(seed, host.threads);
-  auto model = info.make(params, ModelEnv{dataset, registry, seed});
-  ConsoleObserver console(monitor);
-  const host::RunOutcome out = host::train_and_evaluate(*model, dataset, split, options, console);
+  // The run is a trial like any other: same key, same row, same event files as in a sweep.
+  const sweep::ResultsLayout layout{results_dir};
+  const auto seed_i = static_cast<std::int64_t>(seed);
+  const std::string key =
+      sweep::trial_key(model_name, params, dataset.fingerprint, protocol, seed_i);
+  results::TrialSpec spec;
+  spec.trial_key = key;
+  spec.model = model_name;
+  spec.data_path = std::filesystem::absolute(data_dir).lexically_normal().string();
+  spec.data_fingerprint = dataset.fingerprint;
+  spec.protocol_json = protocol.to_json(source_name);
+  spec.seed = seed_i;
+  spec.params = sweep::store_params(params, schema);
+  results::ResultsStore store(layout.db());
+  auto claim = store.begin_trial(spec, /*retry_failed=*/true);
+  bool rerun = false;
+  if (claim == results::ClaimResult::already_finished) {
+    // Asking for a run again means running it again; the row is replaced, not duplicated.
+    store.reset_trial(key);
+    claim = store.claim(key);
+    rerun = true;
+  }
+  if (claim != results::ClaimResult::claimed)
+    throw Error(fmt::format("run {} is being run by another process right now ({}); wait for it "
+                            "or pick another seed",
+                            key, results::to_string(claim)));
+
+  sweep::TrialJob job;
+  job.key = key;
+  job.group = "";
+  job.model = model_name;
+  job.params = params;
+  job.seed = seed_i;
+  job.protocol = protocol;
+  job.threads = host.threads;
+  job.console = true;
+  job.tensorboard_dir = layout.tensorboard(sweep::kSingleRunExperiment, key);
+  if (ckpt_dir.empty()) {
+    job.checkpoint_dir = layout.checkpoints(sweep::kSingleRunExperiment, key);
+    // A fresh run; resuming is what `recrun trial` and sweeps do.
+    std::error_code ec;
+    std::filesystem::remove_all(job.checkpoint_dir, ec);
+  } else {
+    job.checkpoint_dir = ckpt_dir;
+  }
+  const sweep::TrialResult result = sweep::execute_trial(registry, dataset, split, job, store);
+  if (!result.finished)
+    throw Error(fmt::format("run {} failed: {} (recorded in {})", key, result.error,
+                            layout.db().string()));
+  const host::RunOutcome& out = result.outcome;
 
   fmt::print("\n{} (best epoch {}, {} epochs, stop: {}, fit {:.2f}s, eval {:.2f}s)\n", model_name,
              out.best_epoch, out.epochs_run, out.stop_reason, out.fit_seconds, out.eval_seconds);
@@ -128,6 +165,8 @@ int cmd_run(const Args& args) {
     for (const auto& [k, v] : out.valid)
       fmt::print("  {:<12} {:>10.4f} {:>10.4f}\n", k, v, out.test.count(k) ? out.test.at(k) : 0.0);
   }
+  fmt::print("recorded as run {}{} in {}; events in {}\n", key, rerun ? " (replacing the earlier one)" : "",
+             layout.db().string(), job.tensorboard_dir.string());
   return 0;
 }
 

@@ -1,0 +1,221 @@
+// `recrun sweep FILE`: expands an experiment file into trials, validates all of them, registers
+// them in results.db and runs the ones not yet finished in worker processes.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "core/dataset_loader.hpp"
+#include "recrun/error.hpp"
+#include "report/recorder.hpp"
+#include "results/results_store.hpp"
+#include "sweep/experiment.hpp"
+#include "sweep/layout.hpp"
+#include "sweep/progress.hpp"
+#include "sweep/scheduler.hpp"
+#include "sweep/summary.hpp"
+#include "sweep/trials.hpp"
+
+namespace recrun::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+void print_trial_table(const std::vector<sweep::Trial>& trials,
+                       const std::map<std::string, results::RunRow>& rows) {
+  std::size_t group_w = 5, model_w = 5, label_w = 6;
+  for (const auto& t : trials) {
+    group_w = std::max(group_w, t.group.size());
+    model_w = std::max(model_w, t.model.size());
+    label_w = std::max(label_w, t.label().size());
+  }
+  label_w = std::min<std::size_t>(label_w, 70);
+  fmt::print("  {:>3}  {:<16}  {:<{}}  {:<{}}  {:<{}}  {}\n", "#", "trial", "group", group_w,
+             "model", model_w, "params", label_w, "status");
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    const auto& t = trials[i];
+    const auto it = rows.find(t.key);
+    const std::string status =
+        it == rows.end() ? "new" : std::string(results::to_string(it->second.status));
+    fmt::print("  {:>3}  {:<16}  {:<{}}  {:<{}}  {:<{}}  {}\n", i + 1, t.key, t.group, group_w,
+               t.model, model_w, t.label(), label_w, status);
+  }
+}
+
+std::map<std::string, results::RunRow> rows_of(const results::ResultsStore& store,
+                                               const std::vector<sweep::Trial>& trials) {
+  std::map<std::string, results::RunRow> rows;
+  for (const auto& t : trials)
+    if (auto r = store.find(t.key)) rows.emplace(t.key, std::move(*r));
+  return rows;
+}
+
+}  // namespace
+
+int cmd_sweep(const Args& args) {
+  using Clock = std::chrono::steady_clock;
+  HostOptions host;
+  std::string file, only, results_dir;
+  std::vector<std::string> sets;
+  int jobs = 0;
+  bool dry_run = false, retry_failed = false, no_live = false;
+  auto desc = host_options(host);
+  desc.add_options()("experiment", po::value(&file)->required(), "experiment TOML file")(
+      "dry-run,n", po::bool_switch(&dry_run), "validate, print the expanded trials and exit")(
+      "set,s", po::value(&sets)->composing(),
+      "override GROUP.KEY=VALUE ('*.KEY' for every group that has KEY; also experiment., data., "
+      "protocol., execution.); repeatable")(
+      "jobs,j", po::value(&jobs)->default_value(0),
+      "worker processes (default: [execution] jobs, else 1)")(
+      "only", po::value(&only),
+      "run only trials whose group, model, key or params match (glob with * or substring; "
+      "comma-separated alternatives)")(
+      "retry-failed", po::bool_switch(&retry_failed), "run trials that failed before again")(
+      "results", po::value(&results_dir)->default_value("results"),
+      "results directory (results.db, tensorboard/, checkpoints/, logs/)")(
+      "no-live", po::bool_switch(&no_live), "plain log lines even on a terminal");
+  po::positional_options_description pos;
+  pos.add("experiment", 1);
+  const auto vm = parse(desc, args,
+                        "recrun sweep FILE [--dry-run] [--set GROUP.KEY=VALUE ...] [--jobs N] "
+                        "[--only PATTERN] [--retry-failed] [--results DIR]",
+                        &pos);
+  if (vm.count("help")) return 0;
+  if (jobs < 0) throw Error("--jobs must be >= 1");
+
+  // 1. Everything that can be checked without data, before anything runs or loads.
+  const sweep::Experiment x = sweep::load_experiment(file, sets);
+  Registry registry;
+  load_registry(host, registry, false);
+  std::vector<sweep::Trial> trials = sweep::expand_trials(x, registry);
+
+  // 2. The data, once: its fingerprint is part of every trial key.
+  const auto t_data = Clock::now();
+  std::string source;
+  Dataset dataset;
+  try {
+    source = host::resolve_source(registry, x.data_path, x.data_source);
+    dataset = host::load_dataset(registry, x.data_path, source);
+  } catch (const Error& e) {
+    throw sweep::ExperimentError(x.data_origin, e.what());
+  }
+  sweep::check_against_data(trials, dataset, registry);
+  for (const auto& w : sweep::assign_keys(trials, x, dataset.fingerprint))
+    fmt::print(stderr, "warning: {}\n", w);
+  fmt::print("{}: {} trials in {} groups; data {} ({}: {} users, {} items, {} interactions, "
+             "loaded in {:.2f}s)\n",
+             x.name, trials.size(), x.groups.size(), x.data_path.string(), source,
+             dataset.num_users(), dataset.num_items(), dataset.num_interactions(),
+             std::chrono::duration<double>(Clock::now() - t_data).count());
+
+  std::vector<sweep::Trial> selected;
+  for (const auto& t : trials)
+    if (only.empty() || sweep::matches(t, only)) selected.push_back(t);
+  if (selected.empty())
+    throw Error(fmt::format("--only '{}' matches none of the {} trials (it is matched against "
+                            "group, model, key and params; `--dry-run` lists them)",
+                            only, trials.size()));
+
+  const sweep::ResultsLayout layout{results_dir};
+  if (dry_run) {
+    std::map<std::string, results::RunRow> rows;
+    if (fs::exists(layout.db())) rows = rows_of(results::ResultsStore(layout.db()), selected);
+    fmt::print("protocol: {}; seeds per group as listed\n", x.protocol.canonical());
+    print_trial_table(selected, rows);
+    fmt::print("{} trials{}; dry run: nothing was run\n", selected.size(),
+               only.empty() ? "" : fmt::format(" (of {}, --only '{}')", trials.size(), only));
+    return 0;
+  }
+
+  // 3. Register, recover what a dead sweep left running, decide what to run.
+  results::ResultsStore store(layout.db());
+  const std::int64_t experiment_id = store.upsert_experiment(x.name, x.text, x.hash);
+  if (const auto reaped = store.reap_dead_owners(); reaped > 0)
+    fmt::print("{} trial(s) left running by a sweep that died are now 'interrupted' and resume "
+               "from their last checkpoint\n",
+               reaped);
+  std::vector<results::TrialSpec> specs;
+  for (const auto& t : selected) {
+    const auto schema = sweep::full_schema(registry.model(t.model));
+    specs.push_back(sweep::trial_spec(t, x, dataset.fingerprint, source, schema, experiment_id));
+  }
+  store.register_trials(specs);
+
+  std::vector<const sweep::Trial*> queue;
+  std::size_t finished = 0, failed_skipped = 0, elsewhere = 0, resuming = 0;
+  for (const auto& t : selected) {
+    const auto row = store.find(t.key);
+    const auto status = row ? row->status : results::RunStatus::pending;
+    if (status == results::RunStatus::finished) {
+      ++finished;
+    } else if (status == results::RunStatus::failed && !retry_failed) {
+      ++failed_skipped;
+    } else if (status == results::RunStatus::running) {
+      ++elsewhere;  // a live sweep owns it (dead owners were just reaped)
+    } else {
+      if (status == results::RunStatus::interrupted) ++resuming;
+      queue.push_back(&t);
+    }
+  }
+  fmt::print("{} to run ({} resuming), {} already finished, {} failed before{}, {} running in "
+             "another sweep\n",
+             queue.size(), resuming, finished, failed_skipped,
+             failed_skipped && !retry_failed ? " (skipped: --retry-failed reruns them)" : "",
+             elsewhere);
+
+  // HParams columns for the whole experiment, so that TensorBoard lists every trial.
+  {
+    std::vector<std::map<std::string, tb::HParamValue>> sessions;
+    for (const auto& t : trials) sessions.push_back(report::hparams_of(t.params, t.model, t.group, t.seed));
+    std::vector<std::string> metric_names;
+    for (const auto& m : x.protocol.metrics)
+      for (const auto k : x.protocol.ks) metric_names.push_back(fmt::format("{}@{}", m, k));
+    report::write_experiment_config(layout.tensorboard(x.name), sessions, metric_names);
+  }
+
+  // 4. Run.
+  sweep::ScheduleResult schedule;
+  if (!queue.empty()) {
+    sweep::SchedulerOptions so;
+    so.jobs = std::max(1, std::min<int>(jobs > 0 ? jobs : x.execution.jobs,
+                                        static_cast<int>(queue.size())));
+    const int cores = host.threads > 0 ? host.threads
+                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    so.threads_per_worker = std::max(1, cores / so.jobs);
+    so.executable = fs::read_symlink("/proc/self/exe");
+    so.plugin_dirs = host.plugin_dirs;
+    so.layout = layout;
+    so.experiment = x.name;
+    so.retry_failed = retry_failed;
+    so.trial_timeout_s = x.execution.trial_timeout_s;
+    so.memory_limit_mb = x.execution.memory_limit_mb;
+    fmt::print("running {} trial(s) with {} worker(s) x {} thread(s); logs in {}\n", queue.size(),
+               so.jobs, so.threads_per_worker, (layout.root / "logs" / x.name).string());
+    std::fflush(stdout);
+    sweep::ProgressDisplay display(stdout, ::isatty(STDOUT_FILENO) && !no_live, so.jobs,
+                                   queue.size(), x.protocol.monitor);
+    schedule = sweep::run_trials(store, queue, so, display);
+    display.close();
+  }
+
+  // 5. Report.
+  const auto rows = rows_of(store, selected);
+  sweep::print_summary(stdout, x, selected, rows);
+  const auto overhead = sweep::measure_overhead(schedule, rows);
+  if (overhead.trials > 0)
+    fmt::print("sweep overhead: {:.2f}s per trial outside fit+evaluate ({:.1f}% of a mean trial "
+               "of {:.2f}s, over {} trials)\n",
+               overhead.mean_overhead, 100 * overhead.share, overhead.mean_wall, overhead.trials);
+  fmt::print("results: {}   tensorboard --logdir {}\n", layout.db().string(),
+             layout.tensorboard(x.name).string());
+  if (schedule.stopped_by != 0) return 128 + schedule.stopped_by;
+  for (const auto& [key, row] : rows)
+    if (row.status == results::RunStatus::failed) return 3;
+  return 0;
+}
+
+}  // namespace recrun::cli

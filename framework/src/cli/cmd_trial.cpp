@@ -1,0 +1,187 @@
+// `recrun trial KEY`: runs one registered trial in this process. A sweep's workers are this
+// command; it also runs a trial by hand or on a cluster node (it then claims the row itself).
+// Everything the trial needs comes from its row in results.db, so a trial is self-contained:
+// the experiment file may have changed since, and no other process has to be alive.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "core/dataset_loader.hpp"
+#include "core/split.hpp"
+#include "recrun/error.hpp"
+#include "results/results_store.hpp"
+#include "sweep/layout.hpp"
+#include "sweep/trial_runner.hpp"
+#include "sweep/trials.hpp"
+
+namespace recrun::cli {
+namespace {
+
+// Exit codes the sweep's scheduler reads (scheduler.cpp).
+constexpr int kExitFinished = 0;
+constexpr int kExitFailedRecorded = 3;
+constexpr int kExitNotRun = 4;
+
+// Keeps a standalone trial's row alive during long epochs (a sweep heartbeats for its workers).
+class Heartbeat {
+ public:
+  Heartbeat(results::ResultsStore& store, std::string key)
+      : thread_([this, &store, key = std::move(key)] {
+          std::unique_lock lock(mutex_);
+          while (!cv_.wait_for(lock, std::chrono::seconds(30), [this] { return stop_; })) {
+            lock.unlock();
+            try {
+              store.heartbeat(key);
+            } catch (const std::exception&) {
+              // A busy database now and then is harmless: the next beat will do.
+            }
+            lock.lock();
+          }
+        }) {}
+  ~Heartbeat() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int cmd_trial(const Args& args) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  HostOptions host;
+  std::string key, results_dir;
+  std::int64_t owner_pid = 0;
+  int progress_fd = -1;
+  bool retry_failed = false;
+  auto desc = host_options(host);
+  desc.add_options()("key", po::value(&key)->required(), "trial key (see `recrun sweep --dry-run`)")(
+      "results", po::value(&results_dir)->default_value("results"), "results directory")(
+      "retry-failed", po::bool_switch(&retry_failed), "run the trial even if it failed before")(
+      "owner-pid", po::value(&owner_pid)->default_value(0),
+      "internal: the sweep that claimed the trial (workers write as that owner)")(
+      "progress-fd", po::value(&progress_fd)->default_value(-1),
+      "internal: write progress lines to this file descriptor");
+  po::positional_options_description pos;
+  pos.add("key", 1);
+  const auto vm = parse(desc, args, "recrun trial KEY [--results DIR] [--threads N]", &pos);
+  if (vm.count("help")) return 0;
+
+  const sweep::ResultsLayout layout{results_dir};
+  results::StoreOptions store_options;
+  if (owner_pid > 0) store_options.owner.pid = owner_pid;
+  results::ResultsStore store(layout.db(), store_options);
+  const auto row = store.find(key);
+  if (!row)
+    throw Error(fmt::format("no trial with key '{}' in {} (keys come from `recrun sweep`; "
+                            "`recrun sweep FILE --dry-run` lists them)",
+                            key, layout.db().string()));
+
+  if (owner_pid > 0) {
+    // A worker: the sweep claimed the row for us; refuse anything else rather than run twice.
+    if (row->status != results::RunStatus::running || row->owner_pid != owner_pid) {
+      fmt::print(stderr, "recrun trial: trial {} is {} (owner pid {}), not claimed by sweep {}\n",
+                 key, results::to_string(row->status), row->owner_pid.value_or(0), owner_pid);
+      return kExitNotRun;
+    }
+  } else {
+    const auto claim = store.claim(key, retry_failed);
+    if (claim != results::ClaimResult::claimed) {
+      fmt::print("trial {}: not run: {}\n", key, results::to_string(claim));
+      return claim == results::ClaimResult::already_finished ? kExitFinished : kExitNotRun;
+    }
+  }
+  std::optional<Heartbeat> heartbeat;
+  if (owner_pid <= 0) heartbeat.emplace(store, key);
+
+  const std::string experiment =
+      row->experiment.empty() ? sweep::kSingleRunExperiment : row->experiment;
+  FILE* progress_out = progress_fd >= 0 ? ::fdopen(progress_fd, "w") : nullptr;
+  sweep::TrialJob job;
+  job.key = key;
+  job.group = row->group_name;
+  job.model = row->model;
+  job.seed = row->seed;
+  job.threads = host.threads;
+  job.checkpoint_dir = layout.checkpoints(experiment, key);
+  job.tensorboard_dir = layout.tensorboard(experiment, key);
+  job.console = progress_out == nullptr;
+  if (progress_out) {
+    job.progress = [progress_out](const std::string& line) {
+      fmt::print(progress_out, "{}\n", line);
+      std::fflush(progress_out);
+    };
+  }
+
+  // Set-up failures (plugins, data, a schema that changed) are the trial's failure too.
+  Registry registry;
+  Dataset dataset;
+  host::Split split;
+  try {
+    load_registry(host, registry, false);
+    job.protocol = sweep::Protocol::from_json(row->protocol_json);
+    const ModelInfo& info = registry.model(row->model);
+    const auto schema = sweep::full_schema(info);
+    job.params = sweep::params_from_store(row->params, schema, fmt::format("model '{}'", row->model));
+    const auto t_data = Clock::now();
+    dataset = host::load_dataset(registry, row->data_path,
+                                 sweep::Protocol::data_source_from_json(row->protocol_json));
+    if (dataset.fingerprint != row->data_fingerprint)
+      throw DataError(fmt::format(
+          "the data at {} changed since the trial was registered (fingerprint {} then, {} now); "
+          "run the sweep again to register trials for the new data",
+          row->data_path, row->data_fingerprint, dataset.fingerprint));
+    const std::string again =
+        sweep::trial_key(row->model, job.params, dataset.fingerprint, job.protocol, row->seed);
+    if (again != key)
+      throw Error(fmt::format("trial {} no longer resolves to the same key ({}): the model's "
+                              "parameter schema changed since it was registered",
+                              key, again));
+    split = host::make_split(dataset, {job.protocol.split, job.protocol.min_interactions});
+    fmt::print("trial {}: {} {} seed {}; data {} ({} users, {} items) loaded in {:.2f}s\n", key,
+               row->group_name, row->model, row->seed, row->data_path, dataset.num_users(),
+               dataset.num_items(),
+               std::chrono::duration<double>(Clock::now() - t_data).count());
+  } catch (const results::StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    const std::string why = fmt::format("set-up failed: {}", e.what());
+    fmt::print(stderr, "recrun trial: {}\n", why);
+    store.fail(key, why);
+    return kExitFailedRecorded;
+  }
+
+  job.startup_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const sweep::TrialResult result = sweep::execute_trial(registry, dataset, split, job, store);
+  if (!result.finished) {
+    fmt::print(stderr, "recrun trial: trial {} failed: {}\n", key, result.error);
+    return kExitFailedRecorded;
+  }
+  const auto& out = result.outcome;
+  fmt::print("trial {}: finished (best epoch {}, {} epochs, stop: {}; fit {:.2f}s, eval {:.2f}s, "
+             "start-up {:.2f}s)\n",
+             key, out.best_epoch, out.epochs_run, out.stop_reason, out.fit_seconds,
+             out.eval_seconds, job.startup_seconds);
+  for (const auto& [k, v] : out.test) fmt::print("  test {} {:.4f}\n", k, v);
+  if (progress_out) std::fclose(progress_out);
+  return kExitFinished;
+}
+
+}  // namespace recrun::cli

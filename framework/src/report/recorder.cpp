@@ -1,0 +1,247 @@
+#include "report/recorder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <set>
+#include <type_traits>
+
+namespace recrun::report {
+
+namespace fs = std::filesystem;
+
+std::string format_progress(const ProgressEvent& e) {
+  return fmt::format("@{} {} {:.9g} {:.9g} {:.9g}", e.kind, e.epoch, e.a, e.b, e.c);
+}
+
+std::optional<ProgressEvent> parse_progress(std::string_view line) {
+  if (line.size() < 3 || line[0] != '@') return std::nullopt;
+  ProgressEvent e;
+  e.kind = line[1];
+  std::string_view rest = line.substr(2);
+  const auto next = [&](auto& out) -> bool {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (rest.empty()) return false;
+    const auto space = rest.find(' ');
+    const std::string_view tok = rest.substr(0, space);
+    rest.remove_prefix(space == std::string_view::npos ? rest.size() : space);
+    if (tok == "nan") {
+      if constexpr (std::is_floating_point_v<std::remove_reference_t<decltype(out)>>) {
+        out = std::nan("");
+        return true;
+      }
+      return false;
+    }
+    const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), out);
+    return ec == std::errc{} && p == tok.data() + tok.size();
+  };
+  if (!next(e.epoch) || !next(e.a) || !next(e.b) || !next(e.c)) return std::nullopt;
+  return e;
+}
+
+std::map<std::string, tb::HParamValue> hparams_of(const Params& params, const std::string& model,
+                                                  const std::string& group, std::int64_t seed) {
+  std::map<std::string, tb::HParamValue> out;
+  for (const auto& [k, v] : params.values()) {
+    if (const auto* b = std::get_if<bool>(&v)) {
+      out[k] = *b;
+    } else if (const auto* i = std::get_if<std::int64_t>(&v)) {
+      out[k] = static_cast<double>(*i);
+    } else if (const auto* d = std::get_if<double>(&v)) {
+      out[k] = *d;
+    } else {
+      out[k] = to_string(v);
+    }
+  }
+  out["model"] = model;
+  out["group"] = group;
+  out["seed"] = static_cast<double>(seed);
+  return out;
+}
+
+std::vector<results::Metric> metrics_of(const std::map<std::string, double>& values,
+                                        std::string_view prefix) {
+  std::vector<results::Metric> out;
+  for (const auto& [k, v] : values) out.push_back({fmt::format("{}{}", prefix, k), v});
+  return out;
+}
+
+Recorder::Recorder(RecorderOptions options) : options_(std::move(options)) {}
+
+Recorder::~Recorder() = default;
+
+fs::path Recorder::event_file() const { return writer_ ? writer_->path() : fs::path{}; }
+
+void Recorder::begin() {
+  if (!options_.tensorboard_dir.empty()) {
+    writer_ = std::make_unique<tb::EventWriter>(options_.tensorboard_dir);
+    if (!options_.hparams.empty())
+      tb::write_session_start(*writer_, options_.hparams, options_.hparams_group);
+    writer_->flush();
+  }
+  if (options_.progress)
+    options_.progress(format_progress({'S', -1, static_cast<double>(options_.max_epochs)}));
+}
+
+void Recorder::scalar(const std::string& tag, double value, std::int64_t step) {
+  if (writer_ && std::isfinite(value)) writer_->add_scalar(tag, value, step);
+}
+
+// The first event of an attempt decides what happens to curves an earlier attempt stored: a
+// resumed run keeps them up to its checkpoint (on_resume), a fresh one starts them over.
+void Recorder::first_event() {
+  if (started_) return;
+  started_ = true;
+  if (options_.store && !resumed_) options_.store->truncate_epochs(options_.trial_key, -1);
+}
+
+void Recorder::on_resume(std::int64_t epoch) {
+  resumed_ = true;
+  started_ = true;
+  if (options_.store) options_.store->truncate_epochs(options_.trial_key, epoch);
+  if (options_.progress) options_.progress(format_progress({'R', epoch}));
+  if (options_.console) fmt::print("resumed after epoch {} from the last checkpoint\n", epoch);
+}
+
+void Recorder::on_epoch(std::int64_t epoch, const EpochResult& r,
+                        const std::map<std::string, double>& logged, double seconds) {
+  first_event();
+  const double throughput = seconds > 0 && r.examples > 0 ? r.examples / seconds : 0.0;
+  std::vector<results::Metric> metrics;
+  if (std::isfinite(r.loss)) {
+    metrics.push_back({"loss", r.loss});
+    scalar("train/loss", r.loss, epoch);
+  }
+  if (throughput > 0) {
+    metrics.push_back({"throughput", throughput});
+    scalar("train/throughput", throughput, epoch);
+  }
+  metrics.push_back({"epoch_seconds", seconds});
+  scalar("train/epoch_seconds", seconds, epoch);
+  for (const auto& [k, v] : logged) {
+    metrics.push_back({k, v});
+    scalar("train/" + k, v, epoch);
+  }
+  if (writer_) writer_->flush();
+  if (options_.store)
+    options_.store->log_epoch(options_.trial_key, epoch, results::Split::train, metrics);
+  if (options_.progress)
+    options_.progress(format_progress({'E', epoch, r.loss, seconds, static_cast<double>(r.examples)}));
+  if (options_.console && !r.converged)
+    fmt::print("epoch {:>4}  loss {:.5f}  {:.1f}s  {:.0f} ex/s\n", epoch, r.loss, seconds,
+               throughput);
+}
+
+void Recorder::on_validation(std::int64_t epoch, const host::EvalResult& r,
+                             const std::map<std::string, double>& diagnostics, bool improved) {
+  first_event();
+  if (improved) best_epoch_ = epoch;
+  std::vector<results::Metric> metrics = metrics_of(r.metrics);
+  for (const auto& [k, v] : r.metrics) scalar("valid/" + k, v, epoch);
+  for (const auto& [k, v] : diagnostics) {
+    metrics.push_back({"val_" + k, v});
+    scalar("val_" + k, v, epoch);
+  }
+  if (writer_) writer_->flush();
+  if (options_.store)
+    options_.store->log_epoch(options_.trial_key, epoch, results::Split::valid, metrics);
+  const auto it = r.metrics.find(options_.monitor);
+  const double value = it == r.metrics.end() ? std::nan("") : it->second;
+  if (options_.progress)
+    options_.progress(format_progress({'V', epoch, value, r.seconds, improved ? 1.0 : 0.0}));
+  if (options_.console) {
+    fmt::print("valid {:>4}  {} {:.4f}{}", epoch, options_.monitor, value, improved ? "  *" : "");
+    for (const auto& [k, v] : diagnostics) fmt::print("  {} {:.3f}", k, v);
+    fmt::print("\n");
+  }
+}
+
+void Recorder::on_test(const host::EvalResult& r) {
+  const std::int64_t step = std::max<std::int64_t>(best_epoch_, 0);
+  for (const auto& [k, v] : r.metrics) scalar("test/" + k, v, step);
+  if (writer_) writer_->flush();
+  const auto it = r.metrics.find(options_.monitor);
+  if (options_.progress)
+    options_.progress(
+        format_progress({'T', step, it == r.metrics.end() ? std::nan("") : it->second, r.seconds}));
+}
+
+void Recorder::end(const host::RunOutcome* outcome) {
+  if (!writer_) return;
+  tb::write_session_end(*writer_,
+                        outcome ? tb::SessionStatus::success : tb::SessionStatus::failure);
+  // Survives a machine crash too: the run is over, and a sweep may be killed any moment now.
+  writer_->flush(/*sync_to_disk=*/true);
+}
+
+void write_experiment_config(const fs::path& dir,
+                             std::span<const std::map<std::string, tb::HParamValue>> sessions,
+                             std::span<const std::string> metric_names) {
+  // Column domains from the values the trials take; numbers get the observed range.
+  std::map<std::string, std::vector<tb::HParamValue>> values;
+  for (const auto& s : sessions)
+    for (const auto& [k, v] : s) {
+      auto& list = values[k];
+      if (std::find(list.begin(), list.end(), v) == list.end()) list.push_back(v);
+    }
+  std::vector<tb::HParamSpec> hparams;
+  for (auto& [name, list] : values) {
+    tb::HParamSpec spec;
+    spec.name = name;
+    const auto& first = list.front();
+    if (std::holds_alternative<double>(first)) {
+      spec.type = tb::HParamType::float64;
+      double lo = std::get<double>(first), hi = lo;
+      bool all_numbers = true;
+      for (const auto& v : list) {
+        if (const auto* d = std::get_if<double>(&v)) {
+          lo = std::min(lo, *d);
+          hi = std::max(hi, *d);
+        } else {
+          all_numbers = false;
+        }
+      }
+      if (all_numbers && list.size() > 1 && list.size() <= 20) {
+        std::sort(list.begin(), list.end());
+        spec.domain_discrete = list;
+      } else if (all_numbers) {
+        spec.domain_interval = std::make_pair(lo, hi);
+      } else {
+        spec.type = tb::HParamType::unset;
+      }
+    } else if (std::holds_alternative<bool>(first)) {
+      spec.type = tb::HParamType::boolean;
+      spec.domain_discrete = {false, true};
+    } else {
+      spec.type = tb::HParamType::string;
+      std::sort(list.begin(), list.end());
+      spec.domain_discrete = list;
+    }
+    hparams.push_back(std::move(spec));
+  }
+  std::vector<tb::MetricSpec> metrics;
+  for (const auto& m : metric_names) {
+    metrics.push_back({.tag = "test/" + m, .dataset_type = tb::DatasetType::validation});
+  }
+  for (const auto& m : metric_names) {
+    metrics.push_back({.tag = "valid/" + m, .dataset_type = tb::DatasetType::validation});
+  }
+  // Replace rather than add: TensorBoard takes the first config it finds, and the grid may
+  // have changed since an earlier sweep wrote one. Only files directly in the experiment
+  // directory are configs; runs live in subdirectories.
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.is_regular_file(ec) &&
+          entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+        fs::remove(entry.path(), ec);
+    }
+  }
+  tb::EventWriter writer(dir);
+  tb::write_hparams_config(writer, hparams, metrics);
+  writer.flush(true);
+}
+
+}  // namespace recrun::report

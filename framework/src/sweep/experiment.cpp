@@ -1,0 +1,685 @@
+#include "sweep/experiment.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/evaluator.hpp"
+#include "sweep/json_lite.hpp"
+
+namespace recrun::sweep {
+
+namespace fs = std::filesystem;
+
+std::string Origin::describe() const {
+  if (!override_text.empty()) return override_text;
+  if (line > 0) return fmt::format("{}:{}:{}", file.string(), line, column);
+  return file.string();
+}
+
+ExperimentError::ExperimentError(const Origin& origin, const std::string& what)
+    : Error(fmt::format("{}: {}", origin.describe(), what)), origin_(origin) {}
+
+std::string hash_hex(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+// --- protocol --------------------------------------------------------------------------------
+
+std::string Protocol::canonical() const {
+  return fmt::format("split={};min_interactions={};metrics={};ks={};monitor={}", split,
+                     min_interactions, fmt::join(metrics, ","), fmt::join(ks, ","), monitor);
+}
+
+std::string Protocol::to_json(std::string_view data_source) const {
+  std::vector<std::string> m;
+  for (const auto& x : metrics) m.push_back(json::quote(x));
+  std::string out = fmt::format(
+      "{{\"split\":{},\"min_interactions\":{},\"metrics\":[{}],\"ks\":[{}],\"monitor\":{},"
+      "\"eval_batch_size\":{}",
+      json::quote(split), min_interactions, fmt::join(m, ","), fmt::join(ks, ","),
+      json::quote(monitor), eval_batch_size);
+  if (!data_source.empty()) out += fmt::format(",\"data_source\":{}", json::quote(data_source));
+  return out + "}";
+}
+
+std::string Protocol::data_source_from_json(std::string_view text) {
+  const auto obj = json::parse_flat_object(text);
+  const auto it = obj.find("data_source");
+  if (it == obj.end()) return "auto";
+  const auto* s = std::get_if<json::Scalar>(&it->second);
+  const auto* v = s ? std::get_if<std::string>(s) : nullptr;
+  return v ? *v : "auto";
+}
+
+Protocol Protocol::from_json(std::string_view text) {
+  Protocol p;
+  const auto obj = json::parse_flat_object(text);
+  const auto bad = [&](const std::string& key) {
+    return Error(fmt::format("protocol JSON: '{}' has the wrong type in '{}'", key, text));
+  };
+  const auto scalar = [&](const std::string& key) -> const json::Scalar* {
+    const auto it = obj.find(key);
+    if (it == obj.end()) return nullptr;
+    const auto* s = std::get_if<json::Scalar>(&it->second);
+    if (!s) throw bad(key);
+    return s;
+  };
+  const auto list = [&](const std::string& key) -> const std::vector<json::Scalar>* {
+    const auto it = obj.find(key);
+    if (it == obj.end()) return nullptr;
+    const auto* l = std::get_if<std::vector<json::Scalar>>(&it->second);
+    if (!l) throw bad(key);
+    return l;
+  };
+  const auto str = [&](const json::Scalar& s, const std::string& key) {
+    if (const auto* v = std::get_if<std::string>(&s)) return *v;
+    throw bad(key);
+  };
+  const auto num = [&](const json::Scalar& s, const std::string& key) {
+    if (const auto* v = std::get_if<double>(&s)) return static_cast<std::int64_t>(*v);
+    throw bad(key);
+  };
+  if (const auto* s = scalar("split")) p.split = str(*s, "split");
+  if (const auto* s = scalar("min_interactions")) p.min_interactions = num(*s, "min_interactions");
+  if (const auto* s = scalar("monitor")) p.monitor = str(*s, "monitor");
+  if (const auto* s = scalar("eval_batch_size")) p.eval_batch_size = num(*s, "eval_batch_size");
+  if (const auto* l = list("metrics")) {
+    p.metrics.clear();
+    for (const auto& s : *l) p.metrics.push_back(str(s, "metrics"));
+  }
+  if (const auto* l = list("ks")) {
+    p.ks.clear();
+    for (const auto& s : *l) p.ks.push_back(num(s, "ks"));
+  }
+  return p;
+}
+
+// --- overrides -------------------------------------------------------------------------------
+
+Override parse_override(const std::string& text) {
+  Origin where;
+  where.override_text = fmt::format("--set {}", text);
+  const auto eq = text.find('=');
+  const auto dot = text.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 ||
+      dot + 1 == eq) {
+    throw ExperimentError(where,
+                          "expected GROUP.KEY=VALUE (or SECTION.KEY=VALUE for experiment, data, "
+                          "protocol, execution; '*.KEY=VALUE' sets KEY in every group that has it)");
+  }
+  return Override{text.substr(0, dot), text.substr(dot + 1, eq - dot - 1), text.substr(eq + 1),
+                  text};
+}
+
+namespace {
+
+const std::set<std::string> kSections = {"experiment", "data", "protocol", "execution"};
+
+Origin origin_at(const toml::source_region& region, const fs::path& file) {
+  Origin o;
+  o.file = file;
+  o.line = region.begin.line;
+  o.column = region.begin.column;
+  return o;
+}
+
+std::string_view toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "a list";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    default: return "a date/time";
+  }
+}
+
+std::string unknown_key_message(std::string_view where, const std::string& key,
+                                const std::vector<std::string>& known) {
+  std::string hint;
+  if (auto m = did_you_mean(key, known)) hint = fmt::format(" (did you mean '{}'?)", *m);
+  return fmt::format("unknown key '{}' in {}{}; known keys: {}", key, where, hint,
+                     fmt::join(known, ", "));
+}
+
+void check_name(const std::string& name, const Origin& o, std::string_view what) {
+  const bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  if (!ok || name == "." || name == "..")
+    throw ExperimentError(
+        o, fmt::format("{} '{}' must be non-empty and use only letters, digits, '_', '-' and '.' "
+                       "(it names directories under results/)",
+                       what, name));
+}
+
+// Reads one value of the framework's own keys, with the type the key needs.
+class ValueReader {
+ public:
+  ValueReader(const toml::node& node, Origin origin, std::string key)
+      : node_(node), origin_(std::move(origin)), key_(std::move(key)) {}
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw ExperimentError(origin_, fmt::format("'{}' {}", key_, why));
+  }
+  std::string string() const {
+    if (const auto* s = node_.as_string()) return s->get();
+    fail(fmt::format("must be a string, got {}", toml_type_name(node_)));
+  }
+  std::int64_t integer() const {
+    if (const auto* i = node_.as_integer()) return i->get();
+    fail(fmt::format("must be an integer, got {}", toml_type_name(node_)));
+  }
+  double number() const {
+    if (const auto* i = node_.as_integer()) return static_cast<double>(i->get());
+    if (const auto* f = node_.as_floating_point()) return f->get();
+    fail(fmt::format("must be a number, got {}", toml_type_name(node_)));
+  }
+  std::vector<std::string> strings() const {
+    std::vector<std::string> out;
+    const auto* a = node_.as_array();
+    if (!a) fail(fmt::format("must be a list of strings, got {}", toml_type_name(node_)));
+    for (const auto& e : *a) {
+      if (const auto* s = e.as_string()) {
+        out.push_back(s->get());
+      } else {
+        ValueReader(e, origin_for(e), key_).fail(
+            fmt::format("must be a list of strings; one element is {}", toml_type_name(e)));
+      }
+    }
+    return out;
+  }
+  std::vector<std::int64_t> integers() const {
+    std::vector<std::int64_t> out;
+    const auto* a = node_.as_array();
+    if (!a) fail(fmt::format("must be a list of integers, got {}", toml_type_name(node_)));
+    for (const auto& e : *a) {
+      if (const auto* i = e.as_integer()) {
+        out.push_back(i->get());
+      } else {
+        ValueReader(e, origin_for(e), key_).fail(
+            fmt::format("must be a list of integers; one element is {}", toml_type_name(e)));
+      }
+    }
+    return out;
+  }
+  const Origin& origin() const { return origin_; }
+
+ private:
+  // Elements of an override's value have no position of their own; file values do.
+  Origin origin_for(const toml::node& e) const {
+    if (!origin_.override_text.empty()) return origin_;
+    return origin_at(e.source(), origin_.file);
+  }
+  const toml::node& node_;
+  Origin origin_;
+  std::string key_;
+};
+
+// Converts a parameter value written in TOML into a ParamValue. Lists are lists of strings
+// (the only list type schemas have); anything else is reported at its position.
+ParamValue to_param_value(const toml::node& n, const Origin& o, const std::string& key) {
+  switch (n.type()) {
+    case toml::node_type::integer: return n.as_integer()->get();
+    case toml::node_type::floating_point: return n.as_floating_point()->get();
+    case toml::node_type::boolean: return n.as_boolean()->get();
+    case toml::node_type::string: return n.as_string()->get();
+    case toml::node_type::array: {
+      std::vector<std::string> list;
+      for (const auto& e : *n.as_array()) {
+        if (const auto* s = e.as_string()) {
+          list.push_back(s->get());
+        } else {
+          throw ExperimentError(
+              o.override_text.empty() ? origin_at(e.source(), o.file) : o,
+              fmt::format("parameter '{}': list elements must be strings, got {}", key,
+                          toml_type_name(e)));
+        }
+      }
+      return list;
+    }
+    default:
+      throw ExperimentError(o, fmt::format("parameter '{}' cannot be {}", key, toml_type_name(n)));
+  }
+}
+
+// Parses the value of a --set override as TOML ("500", "[1, 2]", "\"x\""); bare words that are
+// not TOML become strings, so --set protocol.monitor=Hit@20 works without quotes.
+toml::table parse_override_value(const Override& ov) {
+  try {
+    return toml::parse("v = " + ov.text);
+  } catch (const toml::parse_error&) {
+    toml::table t;
+    t.insert("v", ov.text);
+    return t;
+  }
+}
+
+class Parser {
+ public:
+  Parser(Experiment& x, fs::path file) : x_(x), file_(std::move(file)) {}
+
+  void parse(const toml::table& root) {
+    const std::vector<std::string> top = {"experiment", "data",  "protocol", "execution",
+                                          "seeds",      "group", "groups"};
+    for (const auto& [k, node] : root) {
+      const std::string key(k.str());
+      const Origin o = origin_at(k.source(), file_);
+      if (key == "experiment") {
+        section(node, o, key, [&](const std::string& name, const toml::node& v, const Origin& vo) {
+          set_experiment(name, v, vo);
+        });
+      } else if (key == "data") {
+        section(node, o, key, [&](const std::string& name, const toml::node& v, const Origin& vo) {
+          set_data(name, v, vo);
+        });
+      } else if (key == "protocol") {
+        x_.protocol_origins[""] = o;
+        section(node, o, key, [&](const std::string& name, const toml::node& v, const Origin& vo) {
+          set_protocol(name, v, vo);
+        });
+      } else if (key == "execution") {
+        section(node, o, key, [&](const std::string& name, const toml::node& v, const Origin& vo) {
+          set_execution(name, v, vo);
+        });
+      } else if (key == "seeds") {
+        set_seeds(x_.seeds, ValueReader(node, o, "seeds"));
+      } else if (key == "group") {
+        const auto* groups = node.as_array();
+        if (!groups)
+          throw ExperimentError(o, "'group' must be an array of tables: write [[group]]");
+        for (const auto& g : *groups) {
+          const auto* t = g.as_table();
+          if (!t) throw ExperimentError(origin_at(g.source(), file_), "[[group]] must be a table");
+          parse_group(*t, origin_at(g.source(), file_), std::nullopt);
+        }
+      } else if (key == "groups") {
+        const auto* t = node.as_table();
+        if (!t) throw ExperimentError(o, "'groups' must be a table: write [groups.<name>]");
+        for (const auto& [gk, g] : *t) {
+          const auto* gt = g.as_table();
+          const Origin go = origin_at(gk.source(), file_);
+          if (!gt) throw ExperimentError(go, fmt::format("[groups.{}] must be a table", gk.str()));
+          parse_group(*gt, go, std::string(gk.str()));
+        }
+      } else {
+        throw ExperimentError(o, unknown_key_message("the experiment file", key, top));
+      }
+    }
+    if (!seen_data_path_)
+      throw ExperimentError(file_origin(), "missing [data] path: name the data directory");
+    if (x_.groups.empty())
+      throw ExperimentError(file_origin(),
+                            "no run groups: add at least one [[group]] with a model");
+  }
+
+  void apply(const Override& ov) {
+    Origin o;
+    o.file = file_;
+    o.override_text = fmt::format("--set {}", ov.original);
+    if (kSections.count(ov.target)) {
+      const toml::table t = parse_override_value(ov);
+      const toml::node& v = *t.get("v");
+      if (ov.target == "experiment") set_experiment(ov.key, v, o);
+      if (ov.target == "data") set_data(ov.key, v, o);
+      if (ov.target == "protocol") set_protocol(ov.key, v, o);
+      if (ov.target == "execution") set_execution(ov.key, v, o);
+      return;
+    }
+    if (ov.target == "*") {
+      bool any = false;
+      for (auto& g : x_.groups) any |= apply_to_group(g, ov, o, /*wildcard=*/true);
+      (void)any;  // whether any model accepts the key is checked against the schemas later
+      return;
+    }
+    for (auto& g : x_.groups) {
+      if (g.name == ov.target) {
+        apply_to_group(g, ov, o, false);
+        return;
+      }
+    }
+    std::vector<std::string> names;
+    for (const auto& g : x_.groups) names.push_back(g.name);
+    for (const auto& s : kSections) names.push_back(s);
+    std::string hint;
+    if (auto m = did_you_mean(ov.target, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
+    throw ExperimentError(o, fmt::format("no group or section named '{}'{}; known: {}", ov.target,
+                                         hint, fmt::join(names, ", ")));
+  }
+
+  void finish() {
+    if (x_.name.empty()) x_.name = file_.stem().string();
+    check_name(x_.name, x_.protocol_origins.count("name") ? x_.protocol_origins["name"]
+                                                          : file_origin(),
+               "experiment name");
+    validate_protocol();
+  }
+
+ private:
+  Origin file_origin() const {
+    Origin o;
+    o.file = file_;
+    return o;
+  }
+
+  template <class F>
+  void section(const toml::node& node, const Origin& o, const std::string& name, F&& set) {
+    const auto* t = node.as_table();
+    if (!t) throw ExperimentError(o, fmt::format("'{}' must be a table: write [{}]", name, name));
+    for (const auto& [k, v] : *t) set(std::string(k.str()), v, origin_at(k.source(), file_));
+  }
+
+  void set_experiment(const std::string& key, const toml::node& v, const Origin& o) {
+    ValueReader r(v, o, "experiment." + key);
+    if (key == "name") {
+      x_.name = r.string();
+      x_.protocol_origins["name"] = o;  // for the name check in finish()
+    } else if (key == "description") {
+      x_.description = r.string();
+    } else if (key == "seeds") {
+      set_seeds(x_.seeds, r);
+    } else {
+      throw ExperimentError(o, unknown_key_message("[experiment]", key,
+                                                   {"name", "description", "seeds"}));
+    }
+  }
+
+  void set_data(const std::string& key, const toml::node& v, const Origin& o) {
+    ValueReader r(v, o, "data." + key);
+    if (key == "path") {
+      fs::path p = r.string();
+      if (p.empty()) r.fail("must name a directory");
+      // Relative to the experiment file, so that a sweep works from any working directory.
+      if (p.is_relative()) p = fs::absolute(file_).parent_path() / p;
+      x_.data_path = p.lexically_normal();
+      x_.data_origin = o;
+      seen_data_path_ = true;
+    } else if (key == "source") {
+      x_.data_source = r.string();
+      x_.source_origin = o;
+    } else {
+      throw ExperimentError(o, unknown_key_message("[data]", key, {"path", "source"}));
+    }
+  }
+
+  void set_protocol(const std::string& key, const toml::node& v, const Origin& o) {
+    ValueReader r(v, o, "protocol." + key);
+    Protocol& p = x_.protocol;
+    if (key == "split") {
+      p.split = r.string();
+    } else if (key == "min_interactions") {
+      p.min_interactions = r.integer();
+    } else if (key == "metrics") {
+      p.metrics = r.strings();
+    } else if (key == "ks") {
+      p.ks = r.integers();
+    } else if (key == "monitor") {
+      p.monitor = r.string();
+    } else if (key == "eval_batch_size") {
+      p.eval_batch_size = r.integer();
+    } else {
+      throw ExperimentError(
+          o, unknown_key_message("[protocol]", key,
+                                 {"split", "min_interactions", "metrics", "ks", "monitor",
+                                  "eval_batch_size"}));
+    }
+    x_.protocol_origins[key] = o;
+  }
+
+  void set_execution(const std::string& key, const toml::node& v, const Origin& o) {
+    ValueReader r(v, o, "execution." + key);
+    if (key == "jobs") {
+      const auto j = r.integer();
+      if (j < 1 || j > 1024) r.fail(fmt::format("must be between 1 and 1024, got {}", j));
+      x_.execution.jobs = static_cast<int>(j);
+    } else if (key == "trial_timeout") {
+      x_.execution.trial_timeout_s = r.number();
+      if (x_.execution.trial_timeout_s < 0) r.fail("must be >= 0 (0 = no limit)");
+    } else if (key == "memory_limit_mb") {
+      x_.execution.memory_limit_mb = r.number();
+      if (x_.execution.memory_limit_mb < 0) r.fail("must be >= 0 (0 = no limit)");
+    } else {
+      throw ExperimentError(o, unknown_key_message("[execution]", key,
+                                                   {"jobs", "trial_timeout", "memory_limit_mb"}));
+    }
+  }
+
+  void set_seeds(std::vector<std::int64_t>& seeds, const ValueReader& r) {
+    std::vector<std::int64_t> s = r.integers();
+    if (s.empty()) r.fail("must list at least one seed");
+    std::set<std::int64_t> seen;
+    for (const auto v : s) {
+      if (v < 0) r.fail(fmt::format("seeds must be >= 0, got {}", v));
+      if (!seen.insert(v).second) r.fail(fmt::format("lists seed {} twice", v));
+    }
+    seeds = std::move(s);
+  }
+
+  void parse_group(const toml::table& t, const Origin& o, std::optional<std::string> name) {
+    Group g;
+    g.origin = o;
+    const bool array_form = !name.has_value();
+    std::vector<std::string> known = {"model", "seeds", "params", "grid", "sets"};
+    if (array_form) known.insert(known.begin(), "name");
+    for (const auto& [k, v] : t) {
+      const std::string key(k.str());
+      const Origin ko = origin_at(k.source(), file_);
+      const std::string where = array_form ? "[[group]]" : fmt::format("[groups.{}]", *name);
+      if (key == "name" && array_form) {
+        name = ValueReader(v, ko, "name").string();
+      } else if (key == "model") {
+        g.model = ValueReader(v, ko, "model").string();
+        g.model_origin = ko;
+      } else if (key == "seeds") {
+        std::vector<std::int64_t> s;
+        set_seeds(s, ValueReader(v, ko, "seeds"));
+        g.seeds = std::move(s);
+      } else if (key == "params") {
+        const auto* pt = v.as_table();
+        if (!pt) throw ExperimentError(ko, "'params' must be a table of fixed parameters");
+        for (const auto& [pk, pv] : *pt) {
+          const Origin po = origin_at(pk.source(), file_);
+          const std::string pname(pk.str());
+          g.fixed[pname] = RawValue{to_param_value(pv, po, pname), std::nullopt, po};
+        }
+      } else if (key == "grid") {
+        const auto* gt = v.as_table();
+        if (!gt) throw ExperimentError(ko, "'grid' must be a table of lists: write [group.grid]");
+        for (const auto& [gk, gv] : *gt) {
+          GridAxis axis;
+          axis.key = gk.str();
+          axis.origin = origin_at(gk.source(), file_);
+          const auto* values = gv.as_array();
+          if (!values || values->empty())
+            throw ExperimentError(axis.origin,
+                                  fmt::format("grid '{}' must be a non-empty list of values "
+                                              "(each value is one point of the grid)",
+                                              axis.key));
+          for (const auto& e : *values) {
+            const Origin eo = origin_at(e.source(), file_);
+            axis.values.push_back(RawValue{to_param_value(e, eo, axis.key), std::nullopt, eo});
+          }
+          g.grid.push_back(std::move(axis));
+        }
+      } else if (key == "sets") {
+        const auto* sa = v.as_array();
+        if (!sa)
+          throw ExperimentError(ko, "'sets' must be a list of tables: write [[group.sets]]");
+        for (const auto& s : *sa) {
+          const auto* st = s.as_table();
+          const Origin so = origin_at(s.source(), file_);
+          if (!st) throw ExperimentError(so, "each entry of 'sets' must be a table of parameters");
+          ParamSet set;
+          set.origin = so;
+          for (const auto& [pk, pv] : *st) {
+            const Origin po = origin_at(pk.source(), file_);
+            const std::string pname(pk.str());
+            set.values[pname] = RawValue{to_param_value(pv, po, pname), std::nullopt, po};
+          }
+          g.sets.push_back(std::move(set));
+        }
+      } else {
+        throw ExperimentError(
+            ko, unknown_key_message(where, key, known) +
+                    " (model parameters go in the group's [params], [grid] or [[sets]])");
+      }
+    }
+    if (g.model.empty())
+      throw ExperimentError(o, "group has no 'model': name the model plugin it runs");
+    g.name = name.value_or(g.model);
+    check_name(g.name, o, "group name");
+    for (const auto& other : x_.groups)
+      if (other.name == g.name)
+        throw ExperimentError(
+            o, fmt::format("group name '{}' is used twice (first at line {}); give each group a "
+                           "distinct 'name'",
+                           g.name, other.origin.line));
+    // One key in two places is ambiguous: say which to keep.
+    for (const auto& axis : g.grid) {
+      if (g.fixed.count(axis.key))
+        throw ExperimentError(axis.origin,
+                              fmt::format("'{}' is both a fixed parameter (line {}) and a grid "
+                                          "axis; keep one",
+                                          axis.key, g.fixed[axis.key].origin.line));
+      for (const auto& s : g.sets)
+        if (s.values.count(axis.key))
+          throw ExperimentError(s.values.at(axis.key).origin,
+                                fmt::format("'{}' is both in a parameter set and a grid axis "
+                                            "(line {}); keep one",
+                                            axis.key, axis.origin.line));
+    }
+    x_.groups.push_back(std::move(g));
+  }
+
+  // Returns whether the group took the override.
+  bool apply_to_group(Group& g, const Override& ov, const Origin& o, bool wildcard) {
+    if (ov.key == "seeds") {
+      const toml::table t = parse_override_value(ov);
+      std::vector<std::int64_t> s;
+      set_seeds(s, ValueReader(*t.get("v"), o, "seeds"));
+      g.seeds = std::move(s);
+      return true;
+    }
+    if (ov.key == "model" || ov.key == "name")
+      throw ExperimentError(o, fmt::format("'{}' of a group cannot be overridden", ov.key));
+    // The override wins over the grid axis and the sets: the group collapses to that value.
+    std::erase_if(g.grid, [&](const GridAxis& a) { return a.key == ov.key; });
+    for (auto& s : g.sets) s.values.erase(ov.key);
+    RawValue v;
+    v.text = ov.text;
+    v.origin = o;
+    g.fixed[ov.key] = std::move(v);
+    if (wildcard) wildcard_keys_[g.name].insert(ov.key);
+    return true;
+  }
+
+  void validate_protocol() {
+    Protocol& p = x_.protocol;
+    const auto at = [&](const std::string& key) {
+      const auto it = x_.protocol_origins.find(key);
+      if (it != x_.protocol_origins.end()) return it->second;
+      const auto t = x_.protocol_origins.find("");
+      return t != x_.protocol_origins.end() ? t->second : file_origin();
+    };
+    if (p.split != "leave_one_out" && p.split != "full")
+      throw ExperimentError(at("split"), fmt::format("protocol.split must be 'leave_one_out' or "
+                                                     "'full', got '{}'",
+                                                     p.split));
+    if (p.split == "full")
+      throw ExperimentError(at("split"),
+                            "protocol.split = 'full' trains without evaluation, so a sweep could "
+                            "not compare its trials; use `recrun run --split full` for final "
+                            "models");
+    if (p.min_interactions < 3)
+      throw ExperimentError(at("min_interactions"),
+                            fmt::format("protocol.min_interactions must be >= 3 for "
+                                        "leave_one_out (train, validation and test items), got {}",
+                                        p.min_interactions));
+    if (p.eval_batch_size < 1)
+      throw ExperimentError(at("eval_batch_size"), "protocol.eval_batch_size must be >= 1");
+    host::EvalOptions eval;
+    eval.metrics = p.metrics;
+    eval.ks = p.ks;
+    try {
+      host::validate(eval);
+    } catch (const Error& e) {
+      throw ExperimentError(at(x_.protocol_origins.count("metrics") ? "metrics" : "ks"),
+                            fmt::format("protocol: {}", e.what()));
+    }
+    std::vector<std::string> computed;
+    for (const auto& m : p.metrics)
+      for (const auto k : p.ks) computed.push_back(fmt::format("{}@{}", m, k));
+    if (std::find(computed.begin(), computed.end(), p.monitor) == computed.end()) {
+      std::string hint;
+      if (auto m = did_you_mean(p.monitor, computed)) hint = fmt::format(" (did you mean '{}'?)", *m);
+      throw ExperimentError(at("monitor"),
+                            fmt::format("protocol.monitor '{}' is not among the computed metrics{}; "
+                                        "computed: {}",
+                                        p.monitor, hint, fmt::join(computed, ", ")));
+    }
+  }
+
+ public:
+  // Keys that came from '*.key=value' and may be dropped where a model lacks them.
+  std::map<std::string, std::set<std::string>> wildcard_keys_;
+
+ private:
+  Experiment& x_;
+  fs::path file_;
+  bool seen_data_path_ = false;
+};
+
+}  // namespace
+
+Experiment parse_experiment(std::string_view text, const fs::path& file,
+                            const std::vector<std::string>& overrides) {
+  Experiment x;
+  x.file = file;
+  toml::table root;
+  try {
+    root = toml::parse(text, file.string());
+  } catch (const toml::parse_error& e) {
+    throw ExperimentError(origin_at(e.source(), file),
+                          fmt::format("not valid TOML: {}", e.description()));
+  }
+  Parser parser(x, file);
+  parser.parse(root);
+  std::vector<Override> parsed;
+  for (const auto& s : overrides) parsed.push_back(parse_override(s));
+  for (const auto& ov : parsed) parser.apply(ov);
+  parser.finish();
+  x.wildcard_keys = parser.wildcard_keys_;
+
+  x.text = std::string(text);
+  if (!overrides.empty()) {
+    x.text += "\n# command-line overrides:\n";
+    for (const auto& s : overrides) x.text += fmt::format("# --set {}\n", s);
+  }
+  x.hash = hash_hex(x.text);
+  return x;
+}
+
+Experiment load_experiment(const fs::path& file, const std::vector<std::string>& overrides) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    Origin o;
+    o.file = file;
+    throw ExperimentError(o, "cannot read the experiment file (does it exist?)");
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_experiment(ss.str(), file, overrides);
+}
+
+}  // namespace recrun::sweep

@@ -1,0 +1,196 @@
+// Experiment files: the TOML that names data, protocol, seeds and groups of trials.
+//
+// Parsing keeps where every value came from (file, line, column, or the --set override that
+// replaced it), so that a mistake found later, when values meet the plugins' schemas, is
+// reported at the line that holds it. docs/experiments.md is the reference for the format.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "recrun/error.hpp"
+#include "recrun/params.hpp"
+
+namespace recrun::sweep {
+
+/// Where a value came from: a position in the experiment file, or a command-line override.
+struct Origin {
+  /// The experiment file.
+  std::filesystem::path file;
+  /// 1-based line; 0 when unknown.
+  std::int64_t line = 0;
+  /// 1-based column; 0 when unknown.
+  std::int64_t column = 0;
+  /// The override ("--set ease.lambda=5") when the value came from the command line.
+  std::string override_text;
+
+  /// "file:line:col" or "--set group.key=value".
+  std::string describe() const;
+};
+
+/// A mistake in an experiment file or its overrides. what() starts with the location.
+class ExperimentError : public Error {
+ public:
+  ExperimentError(const Origin& origin, const std::string& what);
+  /// Where the mistake is.
+  const Origin& origin() const noexcept { return origin_; }
+
+ private:
+  Origin origin_;
+};
+
+/// A parameter value as written, before it meets a schema. Values from --set stay text until
+/// the schema says what type they must be.
+struct RawValue {
+  /// The value as TOML typed it (unused when `text` is set).
+  ParamValue value;
+  /// Command-line text, parsed against the schema during validation.
+  std::optional<std::string> text;
+  /// Where it was written.
+  Origin origin;
+};
+
+/// One axis of a group's grid: a key and the values it takes.
+struct GridAxis {
+  /// Parameter name.
+  std::string key;
+  /// Values, in file order.
+  std::vector<RawValue> values;
+  /// Where the axis was written.
+  Origin origin;
+};
+
+/// One explicit parameter set of a group (`[[group.sets]]`).
+struct ParamSet {
+  /// Values of the set.
+  std::map<std::string, RawValue> values;
+  /// Where the set starts.
+  Origin origin;
+};
+
+/// A run group: one model, fixed parameters, a grid and explicit sets.
+/// Its trials are sets x grid x seeds, each over the fixed parameters.
+struct Group {
+  /// Group name (unique within the experiment).
+  std::string name;
+  /// Model plugin name.
+  std::string model;
+  /// Where the group starts.
+  Origin origin;
+  /// Where `model` is written.
+  Origin model_origin;
+  /// Parameters every trial of the group shares.
+  std::map<std::string, RawValue> fixed;
+  /// Grid axes, in file order.
+  std::vector<GridAxis> grid;
+  /// Explicit parameter sets; empty means one empty set.
+  std::vector<ParamSet> sets;
+  /// Seeds for this group (the experiment's when unset).
+  std::optional<std::vector<std::int64_t>> seeds;
+};
+
+/// The evaluation protocol every trial of an experiment shares.
+struct Protocol {
+  /// "leave_one_out" or "full".
+  std::string split = "leave_one_out";
+  /// Users with fewer interactions are dropped.
+  std::int64_t min_interactions = 3;
+  /// Metric families.
+  std::vector<std::string> metrics{"Hit", "NDCG", "MRR", "Recall"};
+  /// Cut-offs.
+  std::vector<std::int64_t> ks{10};
+  /// Validation metric that picks the best epoch.
+  std::string monitor = "NDCG@10";
+  /// Users per scoring call (results do not depend on it, so it is not part of trial keys).
+  std::int64_t eval_batch_size = 512;
+
+  /// Canonical text of everything that changes results; part of every trial key.
+  std::string canonical() const;
+  /// JSON object for the results store (protocol column): the protocol, eval_batch_size and,
+  /// when given, the data source that reads the data (so a worker can load it the same way).
+  std::string to_json(std::string_view data_source = {}) const;
+  /// Inverse of to_json(); throws Error on malformed text.
+  static Protocol from_json(std::string_view json);
+  /// The data source to_json() stored; "auto" when none.
+  static std::string data_source_from_json(std::string_view json);
+};
+
+/// How trials are executed; none of it changes results.
+struct Execution {
+  /// Worker processes (`--jobs` overrides).
+  int jobs = 1;
+  /// Hard wall-clock limit per trial in seconds (the worker is killed and the trial fails);
+  /// 0 = none. The trainer's `time_budget` parameter is the graceful limit.
+  double trial_timeout_s = 0;
+  /// Resident memory limit per worker in MiB (the worker is killed and the trial fails); 0 = none.
+  double memory_limit_mb = 0;
+};
+
+/// A parsed experiment file.
+struct Experiment {
+  /// The file it was read from.
+  std::filesystem::path file;
+  /// File text plus the overrides, as stored in results.db.
+  std::string text;
+  /// Hash of `text` (16 hex digits).
+  std::string hash;
+  /// [experiment] name.
+  std::string name;
+  /// [experiment] description.
+  std::string description;
+  /// [data] path, absolute (a relative path is taken from the file's directory).
+  std::filesystem::path data_path;
+  /// [data] source ("auto" detects it).
+  std::string data_source = "auto";
+  /// Where [data] path is written.
+  Origin data_origin;
+  /// Where [data] source is written.
+  Origin source_origin;
+  /// [protocol].
+  Protocol protocol;
+  /// Where each [protocol] key is written (the table's own position under "").
+  std::map<std::string, Origin> protocol_origins;
+  /// Default seeds of every group.
+  std::vector<std::int64_t> seeds{42};
+  /// [execution].
+  Execution execution;
+  /// Groups, in file order.
+  std::vector<Group> groups;
+  /// Per group, the keys set by a '*.KEY=VALUE' override: dropped where the model lacks them.
+  std::map<std::string, std::set<std::string>> wildcard_keys;
+};
+
+/// One `--set target.key=value` override. `target` is a group name, `*` (every group whose
+/// model accepts the key), or one of the sections experiment, data, protocol, execution.
+struct Override {
+  std::string target;
+  std::string key;
+  std::string text;
+  /// The whole argument, for messages.
+  std::string original;
+};
+
+/// Parses "target.key=value"; throws ExperimentError on malformed text.
+Override parse_override(const std::string& text);
+
+/// Reads and parses an experiment file, then applies overrides. Checks the file's structure
+/// (sections, keys, value types of the framework's own keys); parameter values are checked
+/// against the plugins' schemas later, by expand_trials().
+Experiment load_experiment(const std::filesystem::path& file,
+                           const std::vector<std::string>& overrides = {});
+
+/// Same as load_experiment() for text already in memory; `file` is used in messages and to
+/// resolve a relative data path.
+Experiment parse_experiment(std::string_view text, const std::filesystem::path& file,
+                            const std::vector<std::string>& overrides = {});
+
+/// 64-bit FNV-1a of `text` as 16 lower-case hex digits: stable across runs and machines.
+std::string hash_hex(std::string_view text);
+
+}  // namespace recrun::sweep

@@ -1,0 +1,179 @@
+#include "sweep/progress.hpp"
+
+#include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cmath>
+
+namespace recrun::sweep {
+
+using Clock = std::chrono::steady_clock;
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const auto total = static_cast<std::int64_t>(std::llround(s));
+  if (total >= 3600) return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
+  if (total >= 60) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}s", total);
+}
+
+ProgressDisplay::ProgressDisplay(std::FILE* out, bool live, int slots, std::size_t total,
+                                 std::string monitor)
+    : out_(out), live_(live), slots_(static_cast<std::size_t>(slots)), total_(total),
+      monitor_(std::move(monitor)), begin_(Clock::now()) {}
+
+ProgressDisplay::~ProgressDisplay() { close(); }
+
+int ProgressDisplay::width() const {
+  winsize ws{};
+  if (::ioctl(::fileno(out_), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) return ws.ws_col;
+  return 120;
+}
+
+void ProgressDisplay::started(int slot, const std::string& key, const std::string& title,
+                              bool resuming) {
+  Slot& s = slots_.at(static_cast<std::size_t>(slot));
+  s = Slot{};
+  s.busy = true;
+  s.key = key;
+  s.title = title;
+  s.start = Clock::now();
+  s.phase = resuming ? "resuming" : "loading";
+  ++started_;
+  if (!live_)
+    log(fmt::format("[{}/{}] start  {} {}{}", done_ + failed_ + 1, total_, key, title,
+                    resuming ? " (resuming)" : ""));
+  dirty_ = true;
+}
+
+void ProgressDisplay::event(int slot, const report::ProgressEvent& e) {
+  Slot& s = slots_.at(static_cast<std::size_t>(slot));
+  switch (e.kind) {
+    case 'S':
+      s.max_epochs = static_cast<std::int64_t>(e.a);
+      s.phase = "training";
+      break;
+    case 'R':
+      s.epoch = e.epoch;
+      break;
+    case 'E':
+      s.epoch = e.epoch;
+      s.loss = e.a;
+      s.epoch_seconds_sum += e.b;
+      ++s.epochs_timed;
+      s.phase = "training";
+      break;
+    case 'V':
+      if (e.c > 0.5 || std::isnan(s.best)) s.best = e.a;
+      if (!live_)
+        log(fmt::format("         {} epoch {:>3}  loss {:.4f}  valid {} {:.4f}{}", s.key, e.epoch,
+                        s.loss, monitor_, e.a, e.c > 0.5 ? " *" : ""));
+      break;
+    case 'T':
+      s.phase = "testing";
+      break;
+    default:
+      break;
+  }
+  dirty_ = true;
+}
+
+void ProgressDisplay::ended(int slot, const std::string& status, const std::string& detail,
+                            double seconds) {
+  Slot& s = slots_.at(static_cast<std::size_t>(slot));
+  if (status == "finished") {
+    ++done_;
+    finished_seconds_sum_ += seconds;
+  } else if (status == "failed") {
+    ++failed_;
+  }
+  const std::string line = fmt::format("[{}/{}] {:<8} {} {}  {}  ({})", done_ + failed_, total_,
+                                       status, s.key, s.title, detail, format_duration(seconds));
+  s.busy = false;
+  log(line);
+}
+
+void ProgressDisplay::log(const std::string& line) {
+  if (live_) erase_block();
+  fmt::print(out_, "{}\n", line);
+  if (live_) draw_block();
+  std::fflush(out_);
+}
+
+std::string ProgressDisplay::header_line() const {
+  const std::size_t ended = done_ + failed_;
+  const std::size_t remaining = total_ > ended ? total_ - ended : 0;
+  std::string eta = "?";
+  if (done_ > 0) {
+    std::size_t busy = 0;
+    for (const auto& s : slots_) busy += s.busy;
+    const double per = finished_seconds_sum_ / static_cast<double>(done_);
+    eta = format_duration(per * static_cast<double>(remaining) /
+                          static_cast<double>(std::max<std::size_t>(1, slots_.size())));
+  }
+  return fmt::format("sweep: {}/{} done, {} failed, elapsed {}, ETA {}", done_, total_, failed_,
+                     format_duration(std::chrono::duration<double>(Clock::now() - begin_).count()),
+                     eta);
+}
+
+std::string ProgressDisplay::slot_line(int index, const Slot& s) const {
+  if (!s.busy) return fmt::format("  w{} idle", index + 1);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - s.start).count();
+  std::string progress = s.phase;
+  if (s.epoch >= 0) {
+    progress = s.max_epochs > 0 ? fmt::format("ep {}/{}", s.epoch + 1, s.max_epochs)
+                                : fmt::format("ep {}", s.epoch + 1);
+    if (std::isfinite(s.loss)) progress += fmt::format("  loss {:.4f}", s.loss);
+  }
+  if (std::isfinite(s.best)) progress += fmt::format("  best {} {:.4f}", monitor_, s.best);
+  // An upper bound: early stopping may end the trial sooner.
+  std::string eta;
+  if (s.epochs_timed > 0 && s.max_epochs > s.epoch + 1) {
+    const double per = s.epoch_seconds_sum / static_cast<double>(s.epochs_timed);
+    eta = fmt::format("  ETA <={}", format_duration(per * static_cast<double>(s.max_epochs - s.epoch - 1)));
+  }
+  return fmt::format("  w{} {} {}  {}  {}{}", index + 1, s.key.substr(0, 8), s.title, progress,
+                     format_duration(elapsed), eta);
+}
+
+void ProgressDisplay::erase_block() {
+  if (drawn_lines_ == 0) return;
+  // Up to the block's first line, then clear to the end of the screen.
+  fmt::print(out_, "\x1b[{}F\x1b[J", drawn_lines_);
+  drawn_lines_ = 0;
+}
+
+void ProgressDisplay::draw_block() {
+  const auto w = static_cast<std::size_t>(width() - 1);
+  std::vector<std::string> lines{header_line()};
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    lines.push_back(slot_line(static_cast<int>(i), slots_[i]));
+  for (auto& l : lines) {
+    if (l.size() > w) l = l.substr(0, w);
+    fmt::print(out_, "{}\n", l);
+  }
+  drawn_lines_ = static_cast<int>(lines.size());
+  last_draw_ = Clock::now();
+  dirty_ = false;
+}
+
+void ProgressDisplay::tick() {
+  if (!live_) return;
+  // Elapsed times change every second even without events.
+  if (!dirty_ && Clock::now() - last_draw_ < std::chrono::seconds(1)) return;
+  if (Clock::now() - last_draw_ < std::chrono::milliseconds(100)) return;
+  erase_block();
+  draw_block();
+  std::fflush(out_);
+}
+
+void ProgressDisplay::close() {
+  if (live_) {
+    erase_block();
+    std::fflush(out_);
+    live_ = false;
+  }
+}
+
+}  // namespace recrun::sweep

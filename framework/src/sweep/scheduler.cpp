@@ -1,0 +1,442 @@
+#include "sweep/scheduler.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "report/recorder.hpp"
+
+namespace recrun::sweep {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Exit codes of `recrun trial` (cmd_trial.cpp): the parent tells a recorded failure from a
+// crash by them.
+constexpr int kExitFinished = 0;
+constexpr int kExitFailedRecorded = 3;
+constexpr int kExitNotRun = 4;
+
+std::string describe_wait_status(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = ::strsignal(sig);
+    return fmt::format("killed by signal {} ({}){}", sig, name ? name : "?",
+                       WCOREDUMP(status) ? ", core dumped" : "");
+  }
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  return fmt::format("ended with wait status {}", status);
+}
+
+std::string log_tail(const fs::path& log, std::size_t max_lines) {
+  std::ifstream in(log, std::ios::binary);
+  if (!in) return {};
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::streamoff>(in.tellg());
+  const std::streamoff start = std::max<std::streamoff>(0, size - 4096);
+  in.seekg(start);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> lines;
+  std::istringstream ss(text);
+  std::string line;
+  while (std::getline(ss, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  if (lines.size() > max_lines) lines.erase(lines.begin(), lines.end() - static_cast<long>(max_lines));
+  return fmt::format("{}", fmt::join(lines, " | "));
+}
+
+namespace {
+
+// Self-pipe: the handler only writes the signal number; the loop does the rest.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_stop_signal(int sig) {
+  const int saved = errno;
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &b, 1);
+  errno = saved;
+}
+
+class SignalGuard {
+ public:
+  SignalGuard() {
+    if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+      throw std::runtime_error(fmt::format("pipe2: {}", std::strerror(errno)));
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~SignalGuard() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
+    ::close(g_signal_pipe[0]);
+    ::close(g_signal_pipe[1]);
+    g_signal_pipe[0] = g_signal_pipe[1] = -1;
+  }
+  int fd() const { return g_signal_pipe[0]; }
+  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
+
+ private:
+  std::array<struct sigaction, 3> old_{};
+};
+
+struct Worker {
+  const Trial* trial = nullptr;
+  int slot = 0;
+  pid_t pid = -1;
+  int progress_fd = -1;
+  std::string buffer;
+  Clock::time_point start;
+  std::optional<std::string> kill_reason;  // set when we killed it for a limit
+  bool stop_requested = false;
+  bool resumed = false;
+  fs::path log;
+};
+
+double resident_mib(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/statm", pid));
+  long long size = 0, resident = 0;
+  if (!(in >> size >> resident)) return 0;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) /
+         (1024.0 * 1024.0);
+}
+
+class Scheduler {
+ public:
+  Scheduler(results::ResultsStore& store, const SchedulerOptions& options,
+            ProgressDisplay& display)
+      : store_(store), options_(options), display_(display),
+        free_slots_(static_cast<std::size_t>(options.jobs), true) {}
+
+  ScheduleResult run(const std::vector<const Trial*>& queue) {
+    SignalGuard signals;
+    std::size_t next = 0;
+    auto last_heartbeat = Clock::now();
+    while (true) {
+      while (result_.stopped_by == 0 && workers_.size() < static_cast<std::size_t>(options_.jobs) &&
+             next < queue.size()) {
+        launch(*queue[next++]);
+      }
+      if (workers_.empty()) break;
+      wait_for_events(signals.fd());
+      reap();
+      police();
+      if (Clock::now() - last_heartbeat >= options_.heartbeat_every) {
+        heartbeat();
+        last_heartbeat = Clock::now();
+      }
+      display_.tick();
+    }
+    return std::move(result_);
+  }
+
+ private:
+  int take_slot() {
+    for (std::size_t i = 0; i < free_slots_.size(); ++i)
+      if (free_slots_[i]) {
+        free_slots_[i] = false;
+        return static_cast<int>(i);
+      }
+    return 0;
+  }
+
+  void launch(const Trial& trial) {
+    const auto before = store_.find(trial.key);
+    const results::ClaimResult claim = store_.claim(trial.key, options_.retry_failed);
+    if (claim != results::ClaimResult::claimed) {
+      const std::string why =
+          claim == results::ClaimResult::already_finished       ? "already finished"
+          : claim == results::ClaimResult::owned_by_live_worker ? "running in another sweep"
+                                                                : "failed earlier (--retry-failed reruns it)";
+      result_.runs.push_back({trial.key, "skipped", why, 0});
+      return;
+    }
+    const fs::path ckpt = options_.layout.checkpoints(options_.experiment, trial.key);
+    // A retried failure starts over: resuming a run that diverged would diverge again.
+    if (before && before->status == results::RunStatus::failed) {
+      std::error_code ec;
+      fs::remove_all(ckpt, ec);
+    }
+    const bool resuming = fs::exists(ckpt / "last.ckpt");
+
+    Worker w;
+    w.trial = &trial;
+    w.slot = take_slot();
+    w.log = options_.layout.log(options_.experiment, trial.key);
+    fs::create_directories(w.log.parent_path());
+
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      fail_unlaunched(trial, w.slot, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+      return;
+    }
+    const int log_fd = ::open(w.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    {
+      const std::string banner =
+          fmt::format("==== recrun trial {} ({} {}) attempt started by sweep pid {}\n", trial.key,
+                      trial.group, trial.label(), ::getpid());
+      if (log_fd >= 0) {
+        [[maybe_unused]] const auto n = ::write(log_fd, banner.data(), banner.size());
+      }
+    }
+
+    // Everything the child needs is prepared before fork(): after it, only async-signal-safe
+    // calls until execv (the parent may have LibTorch threads running).
+    std::vector<std::string> args = {options_.executable.string(), "trial", trial.key,
+                                     "--results", options_.layout.root.string(),
+                                     "--threads", std::to_string(options_.threads_per_worker),
+                                     "--owner-pid", std::to_string(::getpid()),
+                                     "--progress-fd", std::to_string(pipe_fds[1])};
+    for (const auto& d : options_.plugin_dirs) {
+      args.push_back("--plugin-dir");
+      args.push_back(d);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    const int progress_w = pipe_fds[1];
+
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      // Die with the sweep, even on kill -9: an orphaned worker would hold its trial forever.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(kExitNotRun);
+      // Own process group: a terminal's Ctrl-C reaches the sweep, which stops workers in order.
+      ::setpgid(0, 0);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::fcntl(progress_w, F_SETFD, 0);  // the one descriptor the worker inherits
+      if (null_fd >= 0) ::dup2(null_fd, 0);
+      if (log_fd >= 0) {
+        ::dup2(log_fd, 1);
+        ::dup2(log_fd, 2);
+      }
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(pipe_fds[1]);
+    if (log_fd >= 0) ::close(log_fd);
+    if (null_fd >= 0) ::close(null_fd);
+    if (pid < 0) {
+      ::close(pipe_fds[0]);
+      fail_unlaunched(trial, w.slot, fmt::format("cannot start a worker: {}", std::strerror(errno)));
+      return;
+    }
+    ::setpgid(pid, pid);  // also here, so the group exists whichever process runs first
+    ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+    w.pid = pid;
+    w.resumed = resuming;
+    w.progress_fd = pipe_fds[0];
+    w.start = Clock::now();
+    display_.started(w.slot, trial.key, fmt::format("{} {}", trial.group, trial.label()), resuming);
+    workers_.push_back(std::move(w));
+  }
+
+  void fail_unlaunched(const Trial& trial, int slot, const std::string& why) {
+    free_slots_[static_cast<std::size_t>(slot)] = true;
+    store_.fail(trial.key, why);
+    result_.runs.push_back({trial.key, "failed", why, 0});
+  }
+
+  void wait_for_events(int signal_fd) {
+    std::vector<pollfd> fds;
+    fds.push_back({signal_fd, POLLIN, 0});
+    for (const auto& w : workers_)
+      if (w.progress_fd >= 0) fds.push_back({w.progress_fd, POLLIN, 0});
+    // Short timeout: exits are noticed by polling waitpid, limits by reading /proc.
+    const int n = ::poll(fds.data(), fds.size(), 100);
+    if (n <= 0) return;
+    if (fds[0].revents & POLLIN) {
+      unsigned char sig = 0;
+      while (::read(signal_fd, &sig, 1) == 1) on_signal(sig);
+    }
+    for (auto& w : workers_) drain(w);
+  }
+
+  void drain(Worker& w) {
+    if (w.progress_fd < 0) return;
+    char buf[4096];
+    while (true) {
+      const ssize_t n = ::read(w.progress_fd, buf, sizeof buf);
+      if (n > 0) {
+        w.buffer.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) {  // the worker closed its end (it exited)
+        ::close(w.progress_fd);
+        w.progress_fd = -1;
+      }
+      break;
+    }
+    std::size_t nl;
+    while ((nl = w.buffer.find('\n')) != std::string::npos) {
+      const std::string line = w.buffer.substr(0, nl);
+      w.buffer.erase(0, nl + 1);
+      if (auto e = report::parse_progress(line)) display_.event(w.slot, *e);
+    }
+  }
+
+  void on_signal(int sig) {
+    if (result_.stopped_by == 0) {
+      result_.stopped_by = sig;
+      display_.log(fmt::format(
+          "sweep: {} received: stopping {} worker(s); their trials resume from their last "
+          "checkpoint next time (send it again to kill them at once)",
+          ::strsignal(sig), workers_.size()));
+      stop_deadline_ = Clock::now() + std::chrono::seconds(5);
+      for (auto& w : workers_) {
+        w.stop_requested = true;
+        ::kill(-w.pid, SIGTERM);
+      }
+    } else {
+      for (auto& w : workers_) ::kill(-w.pid, SIGKILL);
+    }
+  }
+
+  void police() {
+    const auto now = Clock::now();
+    for (auto& w : workers_) {
+      if (w.kill_reason || w.stop_requested) continue;
+      const double elapsed = std::chrono::duration<double>(now - w.start).count();
+      if (options_.trial_timeout_s > 0 && elapsed > options_.trial_timeout_s) {
+        w.kill_reason = fmt::format("exceeded the time limit of {} s (execution.trial_timeout)",
+                                    options_.trial_timeout_s);
+      } else if (options_.memory_limit_mb > 0) {
+        const double rss = resident_mib(w.pid);
+        if (rss > options_.memory_limit_mb)
+          w.kill_reason = fmt::format("exceeded the memory limit: {:.0f} MiB resident > {} MiB "
+                                      "(execution.memory_limit_mb)",
+                                      rss, options_.memory_limit_mb);
+      }
+      if (w.kill_reason) ::kill(-w.pid, SIGKILL);
+    }
+    if (result_.stopped_by != 0 && now > stop_deadline_) {
+      for (auto& w : workers_) ::kill(-w.pid, SIGKILL);
+      stop_deadline_ = Clock::time_point::max();
+    }
+  }
+
+  void heartbeat() {
+    for (auto& w : workers_) {
+      if (!store_.heartbeat(w.trial->key) && !w.kill_reason && !w.stop_requested) {
+        // Someone else took the row over: stop, or the trial would be run twice.
+        w.stop_requested = true;
+        display_.log(fmt::format("sweep: trial {} was taken over by another process; stopping "
+                                 "its worker here",
+                                 w.trial->key));
+        ::kill(-w.pid, SIGKILL);
+      }
+    }
+  }
+
+  void reap() {
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      int status = 0;
+      const pid_t r = ::waitpid(it->pid, &status, WNOHANG);
+      if (r == 0) {
+        ++it;
+        continue;
+      }
+      drain(*it);
+      if (it->progress_fd >= 0) ::close(it->progress_fd);
+      finish(*it, r == it->pid ? status : -1);
+      free_slots_[static_cast<std::size_t>(it->slot)] = true;
+      it = workers_.erase(it);
+    }
+  }
+
+  std::string metric_detail(const results::RunRow& row) const {
+    const std::string& monitor = protocol_monitor(row);
+    std::string out;
+    for (const auto& m : row.valid_metrics)
+      if (m.name == monitor) out += fmt::format("valid {} {:.4f}", m.name, m.value);
+    for (const auto& m : row.test_metrics)
+      if (m.name == monitor) out += fmt::format("  test {:.4f}", m.value);
+    return out;
+  }
+
+  static std::string protocol_monitor(const results::RunRow& row) {
+    try {
+      return Protocol::from_json(row.protocol_json).monitor;
+    } catch (const std::exception&) {
+      return "NDCG@10";
+    }
+  }
+
+  void finish(Worker& w, int status) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - w.start).count();
+    const std::string& key = w.trial->key;
+    const auto row = store_.find(key);
+    const bool exited = status >= 0 && WIFEXITED(status);
+    const int code = exited ? WEXITSTATUS(status) : -1;
+    std::string outcome, detail;
+    if (row && row->status == results::RunStatus::finished) {
+      outcome = "finished";
+      detail = metric_detail(*row);
+    } else if (row && row->status == results::RunStatus::failed && code == kExitFailedRecorded) {
+      outcome = "failed";
+      detail = row->error;
+    } else if (w.kill_reason) {
+      outcome = "failed";
+      detail = *w.kill_reason;
+      store_.fail(key, detail);
+    } else if (w.stop_requested) {
+      outcome = "interrupted";
+      detail = result_.stopped_by ? fmt::format("sweep stopped by {}", ::strsignal(result_.stopped_by))
+                                  : "taken over by another process";
+      store_.mark_interrupted(key, detail);
+    } else {
+      // A crash: the worker could not record anything itself.
+      outcome = "failed";
+      detail = fmt::format("worker {}", status >= 0 ? describe_wait_status(status) : "vanished");
+      if (code == kExitNotRun) detail = "worker refused the trial";
+      const std::string tail = log_tail(w.log);
+      if (!tail.empty()) detail += fmt::format("; log: {}", tail);
+      detail += fmt::format(" (full log: {})", w.log.string());
+      store_.fail(key, detail);
+    }
+    if (outcome != "finished" && code == kExitFinished && exited && outcome != "interrupted")
+      detail += " (the worker exited 0 without recording a result)";
+    display_.ended(w.slot, outcome, first_line(detail), seconds);
+    result_.runs.push_back({key, outcome, detail, seconds, w.resumed});
+  }
+
+  static std::string first_line(const std::string& s) {
+    const auto nl = s.find('\n');
+    return nl == std::string::npos ? s : s.substr(0, nl) + " ...";
+  }
+
+  results::ResultsStore& store_;
+  const SchedulerOptions& options_;
+  ProgressDisplay& display_;
+  std::vector<bool> free_slots_;
+  std::vector<Worker> workers_;
+  ScheduleResult result_;
+  Clock::time_point stop_deadline_ = Clock::time_point::max();
+};
+
+}  // namespace
+
+ScheduleResult run_trials(results::ResultsStore& store, const std::vector<const Trial*>& queue,
+                          const SchedulerOptions& options, ProgressDisplay& display) {
+  return Scheduler(store, options, display).run(queue);
+}
+
+}  // namespace recrun::sweep

@@ -1,0 +1,54 @@
+// The end-of-sweep report: the best trial of each group with its parameters and metrics, what
+// failed and why, and how much time the sweep machinery itself cost per trial.
+#pragma once
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "results/results_store.hpp"
+#include "sweep/experiment.hpp"
+#include "sweep/scheduler.hpp"
+#include "sweep/trials.hpp"
+
+namespace recrun::sweep {
+
+/// The best finished trial of one group.
+struct GroupBest {
+  std::string group;
+  const Trial* trial = nullptr;
+  const results::RunRow* row = nullptr;
+  /// Validation value of the protocol's monitor.
+  double valid = 0;
+};
+
+/// Per group (in experiment order), the finished trial with the highest validation monitor
+/// (never the test metric: picking by test would leak it). Groups without a finished trial are
+/// left out.
+std::vector<GroupBest> best_per_group(const Experiment& experiment, const std::vector<Trial>& trials,
+                                      const std::map<std::string, results::RunRow>& rows);
+
+/// Prints the summary table, status counts and failures.
+void print_summary(std::FILE* out, const Experiment& experiment, const std::vector<Trial>& trials,
+                   const std::map<std::string, results::RunRow>& rows);
+
+/// Time outside fit and evaluate for trials this sweep ran to the end.
+struct Overhead {
+  /// Trials measured.
+  std::size_t trials = 0;
+  /// Mean worker wall time (launch to exit), seconds.
+  double mean_wall = 0;
+  /// Mean fit + evaluate time, seconds.
+  double mean_work = 0;
+  /// Mean of wall - (fit + evaluate), seconds.
+  double mean_overhead = 0;
+  /// mean_overhead / mean_wall.
+  double share = 0;
+};
+
+/// Measures Overhead over the finished runs of a schedule.
+Overhead measure_overhead(const ScheduleResult& schedule,
+                          const std::map<std::string, results::RunRow>& rows);
+
+}  // namespace recrun::sweep

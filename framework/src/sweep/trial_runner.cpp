@@ -1,0 +1,98 @@
+#include "sweep/trial_runner.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "recrun/error.hpp"
+
+namespace recrun::sweep {
+
+host::TrainerOptions trainer_options(const TrialJob& job) {
+  host::TrainerOptions options;
+  host::apply_trainer_params(job.params, options);
+  options.seed = static_cast<std::uint64_t>(job.seed);
+  options.threads = job.threads;
+  options.monitor = job.protocol.monitor;
+  options.eval.ks = job.protocol.ks;
+  options.eval.metrics = job.protocol.metrics;
+  options.eval.batch_size = job.protocol.eval_batch_size;
+  options.checkpoint_dir = job.checkpoint_dir;
+  options.resume = true;
+  return options;
+}
+
+TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
+                          const host::Split& split, const TrialJob& job,
+                          results::ResultsStore& store) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  TrialResult result;
+  const host::TrainerOptions options = trainer_options(job);
+
+  const auto best_ckpt = job.checkpoint_dir.empty() ? std::filesystem::path{}
+                                                     : job.checkpoint_dir / "best.ckpt";
+  store.set_artifact_paths(job.key, best_ckpt.string(), job.tensorboard_dir.string());
+
+  report::RecorderOptions ro;
+  ro.trial_key = job.key;
+  ro.store = &store;
+  ro.tensorboard_dir = job.tensorboard_dir;
+  ro.hparams = report::hparams_of(job.params, job.model, job.group, job.seed);
+  // Runs that differ only in seed share a group, so the HParams tab can average them.
+  ro.hparams_group = fmt::format("{}:{}", job.group, job.model);
+  for (const auto& [k, v] : job.params.values())
+    ro.hparams_group += fmt::format(" {}={}", k, to_string(v));
+  ro.monitor = job.protocol.monitor;
+  ro.max_epochs = options.max_epochs;
+  ro.progress = job.progress;
+  ro.console = job.console;
+  report::Recorder recorder(std::move(ro));
+
+  try {
+    recorder.begin();
+    const ModelInfo& info = registry.model(job.model);
+    host::seed_and_threads(options.seed, options.threads);
+    auto model = info.make(job.params, ModelEnv{dataset, registry, options.seed});
+    if (!model) throw PluginError(fmt::format("model '{}' returned no model", job.model));
+    result.outcome = host::train_and_evaluate(*model, dataset, split, options, recorder);
+  } catch (const results::StoreError&) {
+    throw;  // the store is what would record the failure; let the caller decide
+  } catch (const std::exception& e) {
+    result.error = e.what();
+    if (result.error.empty()) result.error = "unknown error";
+  } catch (...) {
+    result.error = "a non-standard exception escaped the model";
+  }
+
+  if (!result.error.empty()) {
+    try {
+      recorder.end(nullptr);
+    } catch (const std::exception&) {
+      // The event file is a courtesy; the store gets the failure either way.
+    }
+    store.fail(job.key, result.error);
+    result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return result;
+  }
+
+  recorder.end(&result.outcome);
+  const host::RunOutcome& out = result.outcome;
+  results::FinishInfo info;
+  info.best_epoch = out.best_epoch;
+  info.epochs_run = out.epochs_run;
+  info.fit_seconds = out.fit_seconds;
+  info.eval_seconds = out.eval_seconds;
+  info.checkpoint_path = best_ckpt.string();
+  info.tensorboard_path = job.tensorboard_dir.string();
+  info.valid_metrics = report::metrics_of(out.valid);
+  for (const auto& [k, v] : out.diagnostics) info.valid_metrics.push_back({"val_" + k, v});
+  info.test_metrics = report::metrics_of(out.test);
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  info.total_seconds = job.startup_seconds + result.seconds;
+  store.finish(job.key, info);
+  result.finished = true;
+  return result;
+}
+
+}  // namespace recrun::sweep

@@ -1,0 +1,71 @@
+// Runs one claimed trial in this process: builds the model, trains it under the framework's
+// Trainer with a Recorder attached, and writes the outcome (finished or failed, with the
+// reason) through the results store. `recrun trial` (a sweep's worker) and `recrun run` use it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "core/split.hpp"
+#include "core/trainer.hpp"
+#include "recrun/dataset.hpp"
+#include "recrun/params.hpp"
+#include "recrun/registry.hpp"
+#include "report/recorder.hpp"
+#include "results/results_store.hpp"
+#include "sweep/experiment.hpp"
+
+namespace recrun::sweep {
+
+/// Everything one trial needs besides the data.
+struct TrialJob {
+  /// Trial key (the row must be running under the store's owner).
+  std::string key;
+  /// Group name (HParams grouping) and model plugin name.
+  std::string group;
+  std::string model;
+  /// Resolved model and trainer parameters.
+  Params params;
+  /// Random seed.
+  std::int64_t seed = 0;
+  /// The experiment's protocol.
+  Protocol protocol;
+  /// best.ckpt / last.ckpt go here; an existing last.ckpt is resumed from.
+  std::filesystem::path checkpoint_dir;
+  /// TensorBoard run directory; empty writes no events.
+  std::filesystem::path tensorboard_dir;
+  /// LibTorch threads (0 = all cores).
+  int threads = 0;
+  /// Print epoch and validation lines to stdout.
+  bool console = false;
+  /// Progress lines for a parent sweep.
+  report::ProgressSink progress;
+  /// Seconds the process spent before this trial (start-up, plugins, data); added to the
+  /// stored total_seconds so that it is the trial's whole wall time.
+  double startup_seconds = 0;
+};
+
+/// What running a trial produced.
+struct TrialResult {
+  /// True when the trial finished and was recorded as finished.
+  bool finished = false;
+  /// Why it failed (recorded in the store).
+  std::string error;
+  /// The trainer's outcome (valid when finished).
+  host::RunOutcome outcome;
+  /// Wall time of train_and_evaluate plus recording, seconds.
+  double seconds = 0;
+};
+
+/// Trains and evaluates the trial and records finish() or fail(). Exceptions from the model
+/// (its plugin) or the trainer become a failed trial; only results-store errors propagate.
+TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
+                          const host::Split& split, const TrialJob& job,
+                          results::ResultsStore& store);
+
+/// The trainer options of a job (its params, seed, threads, protocol, checkpoint dir).
+host::TrainerOptions trainer_options(const TrialJob& job);
+
+}  // namespace recrun::sweep

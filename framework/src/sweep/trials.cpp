@@ -1,0 +1,364 @@
+#include "sweep/trials.hpp"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/trainer.hpp"
+#include "recrun/optim.hpp"
+#include "sweep/json_lite.hpp"
+
+namespace recrun::sweep {
+
+std::string Trial::label() const {
+  std::vector<std::string> parts;
+  for (const auto& k : varying)
+    if (params.contains(k)) parts.push_back(fmt::format("{}={}", k, to_string(params.at(k))));
+  parts.push_back(fmt::format("seed={}", seed));
+  return fmt::format("{}", fmt::join(parts, " "));
+}
+
+std::vector<ParamSpec> full_schema(const ModelInfo& model) {
+  return concat(model.params, host::trainer_params());
+}
+
+namespace {
+
+const ParamSpec* find_spec(const std::vector<ParamSpec>& schema, std::string_view name) {
+  for (const auto& s : schema)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::vector<std::string> names_of(const std::vector<ParamSpec>& schema) {
+  std::vector<std::string> out;
+  for (const auto& s : schema) out.push_back(s.name);
+  return out;
+}
+
+// Checks the names a model's "features" and "fusion" parameters refer to against the plugins
+// that are loaded: a schema cannot list them, since any plugin may add one.
+void check_component_names(const std::string& key, const ParamValue& value, const Origin& origin,
+                           const Registry& registry, const std::string& component) {
+  const auto known = [](const auto& infos) {
+    std::vector<std::string> n;
+    for (const auto& i : infos) n.push_back(i.name);
+    return n;
+  };
+  const auto check = [&](const std::string& name, const std::vector<std::string>& names,
+                         std::string_view kind) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return;
+    std::string hint;
+    if (auto m = did_you_mean(name, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
+    throw ExperimentError(
+        origin, fmt::format("{}: parameter '{}': no {} plugin named '{}'{}; loaded: {}", component,
+                            key, kind, name, hint,
+                            names.empty() ? std::string("none")
+                                          : fmt::format("{}", fmt::join(names, ", "))));
+  };
+  if (key == "features") {
+    if (const auto* list = std::get_if<std::vector<std::string>>(&value))
+      for (const auto& f : *list) check(f, known(registry.features()), "feature");
+  } else if (key == "fusion") {
+    if (const auto* s = std::get_if<std::string>(&value))
+      if (!s->empty() && *s != "none") check(*s, known(registry.fusions()), "fusion");
+  }
+}
+
+struct CheckedValue {
+  ParamValue value;
+  Origin origin;
+};
+
+class GroupExpander {
+ public:
+  GroupExpander(const Group& g, const Experiment& x, const Registry& registry)
+      : g_(g), x_(x), registry_(registry) {}
+
+  void expand(std::vector<Trial>& out) {
+    const ModelInfo* info = nullptr;
+    try {
+      info = &registry_.model(g_.model);
+    } catch (const Error& e) {
+      throw ExperimentError(g_.model_origin, fmt::format("group '{}': {}", g_.name, e.what()));
+    }
+    schema_ = full_schema(*info);
+    component_ = fmt::format("group '{}': model '{}'", g_.name, g_.model);
+    const auto wild_it = x_.wildcard_keys.find(g_.name);
+    const std::set<std::string> wild =
+        wild_it == x_.wildcard_keys.end() ? std::set<std::string>{} : wild_it->second;
+
+    std::map<std::string, CheckedValue> fixed;
+    for (const auto& [k, v] : g_.fixed) {
+      if (wild.count(k) && !find_spec(schema_, k)) continue;  // '*.k' where this model lacks k
+      fixed[k] = check(k, v);
+    }
+    std::vector<std::vector<std::map<std::string, CheckedValue>>> axes;
+    std::vector<std::string> varying;
+    // Explicit sets are one axis whose points set several keys at once.
+    if (!g_.sets.empty()) {
+      std::vector<std::map<std::string, CheckedValue>> points;
+      for (const auto& s : g_.sets) {
+        std::map<std::string, CheckedValue> p;
+        for (const auto& [k, v] : s.values) {
+          p[k] = check(k, v);
+          if (std::find(varying.begin(), varying.end(), k) == varying.end()) varying.push_back(k);
+        }
+        points.push_back(std::move(p));
+      }
+      axes.push_back(std::move(points));
+    }
+    for (const auto& axis : g_.grid) {
+      std::vector<std::map<std::string, CheckedValue>> points;
+      for (const auto& v : axis.values) points.push_back({{axis.key, check(axis.key, v)}});
+      axes.push_back(std::move(points));
+      varying.push_back(axis.key);
+    }
+
+    const std::vector<std::int64_t>& seeds = g_.seeds ? *g_.seeds : x_.seeds;
+    std::vector<std::size_t> index(axes.size(), 0);
+    while (true) {
+      std::map<std::string, CheckedValue> values = fixed;
+      for (std::size_t a = 0; a < axes.size(); ++a)
+        for (const auto& [k, v] : axes[a][index[a]]) values[k] = v;
+      std::map<std::string, ParamValue> raw;
+      std::map<std::string, Origin> origins;
+      for (const auto& [k, v] : values) {
+        raw[k] = v.value;
+        origins[k] = v.origin;
+      }
+      Params params;
+      try {
+        params = resolve_params(schema_, raw, component_);
+      } catch (const Error& e) {
+        throw ExperimentError(g_.origin, e.what());
+      }
+      for (const auto seed : seeds) {
+        Trial t;
+        t.group = g_.name;
+        t.model = g_.model;
+        t.params = params;
+        t.seed = seed;
+        t.varying = varying;
+        t.origins = origins;
+        out.push_back(std::move(t));
+      }
+      // Odometer over the axes, the last axis fastest.
+      std::size_t a = axes.size();
+      while (a > 0) {
+        --a;
+        if (++index[a] < axes[a].size()) break;
+        index[a] = 0;
+        if (a == 0) return;
+      }
+      if (axes.empty()) return;
+    }
+  }
+
+ private:
+  CheckedValue check(const std::string& key, const RawValue& v) {
+    const ParamSpec* spec = find_spec(schema_, key);
+    if (!spec) {
+      const auto names = names_of(schema_);
+      std::string hint;
+      if (auto m = did_you_mean(key, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
+      throw ExperimentError(v.origin,
+                            fmt::format("{}: unknown parameter '{}'{}; known parameters: {} "
+                                        "(`recrun plugins` lists them with their help)",
+                                        component_, key, hint, fmt::join(names, ", ")));
+    }
+    ParamValue value;
+    try {
+      value = v.text ? parse_param_text(*spec, *v.text, component_)
+                     : check_param(*spec, v.value, component_);
+    } catch (const Error& e) {
+      throw ExperimentError(v.origin, e.what());
+    }
+    check_component_names(key, value, v.origin, registry_, component_);
+    return {std::move(value), v.origin};
+  }
+
+  const Group& g_;
+  const Experiment& x_;
+  const Registry& registry_;
+  std::vector<ParamSpec> schema_;
+  std::string component_;
+};
+
+std::string list_json(const std::vector<std::string>& list) {
+  std::vector<std::string> q;
+  for (const auto& s : list) q.push_back(json::quote(s));
+  return fmt::format("[{}]", fmt::join(q, ","));
+}
+
+}  // namespace
+
+std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& registry) {
+  std::vector<Trial> out;
+  for (const auto& g : experiment.groups) GroupExpander(g, experiment, registry).expand(out);
+  // A '*.key=value' override that no model accepts is a typo, not a no-op.
+  std::map<std::string, bool> used;
+  for (const auto& [group, keys] : experiment.wildcard_keys)
+    for (const auto& k : keys) used[k] |= false;
+  for (const auto& t : out)
+    for (auto& [k, u] : used) u |= t.params.contains(k);
+  for (const auto& [k, u] : used) {
+    if (u) continue;
+    for (const auto& g : experiment.groups) {
+      const auto it = g.fixed.find(k);
+      if (it != g.fixed.end())
+        throw ExperimentError(it->second.origin,
+                              fmt::format("no group's model has a parameter '{}'", k));
+    }
+  }
+  return out;
+}
+
+void check_against_data(const std::vector<Trial>& trials, const Dataset& dataset,
+                        const Registry& registry) {
+  // The encoder itself is the authority on what it needs (a title encoder may use title text
+  // or precomputed vectors): build each requested one once, small, and see whether it throws.
+  std::map<std::string, std::string> verdict;  // feature -> "" or why it cannot be built
+  const auto available = dataset.feature_names();
+  for (const auto& t : trials) {
+    if (!t.params.contains("features")) continue;
+    const auto* list = std::get_if<std::vector<std::string>>(&t.params.at("features"));
+    if (!list) continue;
+    for (const auto& f : *list) {
+      if (!verdict.count(f)) {
+        std::string why;
+        try {
+          const auto encoder = registry.feature(f).make(FeatureEnv{dataset, 8, 0.0});
+          if (!encoder) why = "its plugin built no encoder";
+        } catch (const std::exception& e) {
+          why = e.what();
+        }
+        verdict[f] = why;
+      }
+      if (verdict[f].empty()) continue;
+      const auto it = t.origins.find("features");
+      Origin o = it != t.origins.end() ? it->second : Origin{};
+      throw ExperimentError(
+          o, fmt::format("group '{}': feature '{}' cannot be used with the data set at {}: {} "
+                         "(its item features: {}); add the metadata or drop the feature",
+                         t.group, f, dataset.source_dir.string(), verdict[f],
+                         available.empty() ? std::string("none")
+                                           : fmt::format("{}", fmt::join(available, ", "))));
+    }
+  }
+}
+
+std::string canonical_trial_text(const std::string& model, const Params& params,
+                                 const std::string& data_fingerprint, const Protocol& protocol,
+                                 std::int64_t seed) {
+  std::string text = "recrun-trial-v1\n";
+  text += fmt::format("model={}\n", model);
+  // Params::values() is ordered by name, so the text does not depend on file order.
+  for (const auto& [k, v] : params.values()) text += fmt::format("param.{}={}\n", k, to_string(v));
+  text += fmt::format("data={}\n", data_fingerprint);
+  text += fmt::format("protocol={}\n", protocol.canonical());
+  text += fmt::format("seed={}\n", seed);
+  return text;
+}
+
+std::string trial_key(const std::string& model, const Params& params,
+                      const std::string& data_fingerprint, const Protocol& protocol,
+                      std::int64_t seed) {
+  return hash_hex(canonical_trial_text(model, params, data_fingerprint, protocol, seed));
+}
+
+std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experiment& experiment,
+                                     const std::string& data_fingerprint) {
+  std::vector<std::string> warnings;
+  std::map<std::string, std::size_t> seen;
+  std::vector<Trial> kept;
+  for (auto& t : trials) {
+    t.key = trial_key(t.model, t.params, data_fingerprint, experiment.protocol, t.seed);
+    const auto [it, inserted] = seen.emplace(t.key, kept.size());
+    if (!inserted) {
+      const Trial& first = kept[it->second];
+      warnings.push_back(fmt::format(
+          "group '{}' trial '{}' is the same run as group '{}' trial '{}' (key {}); it runs once",
+          t.group, t.label(), first.group, first.label(), t.key));
+      continue;
+    }
+    kept.push_back(std::move(t));
+  }
+  trials = std::move(kept);
+  return warnings;
+}
+
+bool matches(const Trial& trial, const std::string& pattern) {
+  std::size_t pos = 0;
+  while (pos <= pattern.size()) {
+    const auto comma = pattern.find(',', pos);
+    const std::string p = pattern.substr(pos, comma == std::string::npos ? comma : comma - pos);
+    pos = comma == std::string::npos ? pattern.size() + 1 : comma + 1;
+    if (p.empty()) continue;
+    const std::string full = fmt::format("{} {} {}", trial.group, trial.model, trial.label());
+    const bool glob = p.find_first_of("*?[") != std::string::npos;
+    for (const std::string& subject : {trial.group, trial.model, trial.key, full, trial.label()}) {
+      if (glob ? ::fnmatch(p.c_str(), subject.c_str(), 0) == 0
+               : subject.find(p) != std::string::npos)
+        return true;
+    }
+  }
+  return false;
+}
+
+std::vector<results::Param> store_params(const Params& params,
+                                         const std::vector<ParamSpec>& schema) {
+  std::vector<results::Param> out;
+  for (const auto& [name, value] : params.values()) {
+    const ParamSpec* spec = find_spec(schema, name);
+    const ParamType type = spec ? spec->type : type_of(value);
+    switch (type) {
+      case ParamType::integer: out.push_back(results::Param::of_int(name, std::get<std::int64_t>(value))); break;
+      case ParamType::real: out.push_back(results::Param::of_float(name, std::get<double>(value))); break;
+      case ParamType::boolean: out.push_back(results::Param::of_bool(name, std::get<bool>(value))); break;
+      case ParamType::string: out.push_back(results::Param::of_string(name, std::get<std::string>(value))); break;
+      case ParamType::string_list:
+        out.push_back(results::Param::of_list(name, list_json(std::get<std::vector<std::string>>(value))));
+        break;
+    }
+    // The key hashes to_string(); store that exact text so the row reads back to the same key.
+    if (type != ParamType::string_list) out.back().value = to_string(value);
+  }
+  return out;
+}
+
+Params params_from_store(const std::vector<results::Param>& stored,
+                         const std::vector<ParamSpec>& schema, const std::string& component) {
+  std::map<std::string, ParamValue> raw;
+  for (const auto& p : stored) {
+    const ParamSpec* spec = find_spec(schema, p.name);
+    if (!spec)
+      throw ParamError(fmt::format("{}: the stored parameter '{}' is not in the plugin's schema "
+                                   "any more (was the plugin changed since the trial was "
+                                   "registered?)",
+                                   component, p.name));
+    raw[p.name] = parse_param_text(*spec, p.value, component);
+  }
+  return resolve_params(schema, raw, component);
+}
+
+results::TrialSpec trial_spec(const Trial& trial, const Experiment& experiment,
+                              const std::string& data_fingerprint, const std::string& data_source,
+                              const std::vector<ParamSpec>& schema,
+                              std::optional<std::int64_t> experiment_id) {
+  results::TrialSpec spec;
+  spec.trial_key = trial.key;
+  spec.group_name = trial.group;
+  spec.model = trial.model;
+  spec.data_path = experiment.data_path.string();
+  spec.data_fingerprint = data_fingerprint;
+  spec.protocol_json = experiment.protocol.to_json(data_source);
+  spec.seed = trial.seed;
+  spec.params = store_params(trial.params, schema);
+  spec.experiment_id = experiment_id;
+  return spec;
+}
+
+}  // namespace recrun::sweep

@@ -1,0 +1,482 @@
+// End-to-end sweeps: the real `recrun` binary, real plugins (ease, popularity) plus the test
+// fixtures (crashy: a model that misbehaves on demand; tiny_csv: a data source for data made
+// here), a real results.db and real event files. Includes killing a sweep with SIGKILL in the
+// middle of a trial and checking that a restart records every trial exactly once.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "results/results_store.hpp"
+#include "support/plugins.hpp"
+#include "tensorboard/event_reader.hpp"
+#include "tensorboard/hparams.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using recrun::results::ResultsStore;
+using recrun::results::RunRow;
+using recrun::results::RunStatus;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// Small interactions with structure: users in four taste clusters, each preferring a block of
+// items, so that models have something to learn and metrics differ between them.
+void write_data(const fs::path& dir, int users = 80, int items = 40) {
+  std::mt19937 rng(7);
+  std::ostringstream csv;
+  csv << "user,item,time\n";
+  for (int u = 0; u < users; ++u) {
+    const int cluster = u % 4;
+    const int n = 8 + static_cast<int>(rng() % 10);
+    for (int k = 0; k < n; ++k) {
+      const bool in_block = rng() % 10 < 7;
+      const int item = in_block ? cluster * (items / 4) + static_cast<int>(rng() % (items / 4))
+                                : static_cast<int>(rng() % items);
+      csv << "u" << u << ",i" << item << "," << 1000 + u * 100 + k << "\n";
+    }
+  }
+  write_file(dir / "train_ratings.csv", csv.str());
+}
+
+std::vector<std::string> with_plugins(std::vector<std::string> args) {
+  args.push_back("--plugin-dir");
+  args.push_back(recrun::test::fixture_plugin_dir().string());
+  return args;
+}
+
+pid_t spawn_recrun(const std::vector<std::string>& args, const fs::path& log,
+                   const fs::path& cwd) {
+  std::vector<std::string> all = {RECRUN_BIN};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Exit code, or 128 + signal.
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+struct Run {
+  int code;
+  std::string output;
+};
+
+Run run_recrun(const std::vector<std::string>& args, const fs::path& cwd) {
+  static int counter = 0;
+  const fs::path log = cwd / fmt::format("recrun-{}.log", counter++);
+  const int code = wait_exit(spawn_recrun(args, log, cwd));
+  return {code, read_file(log)};
+}
+
+// Processes whose command line mentions `needle` (the test's unique results directory).
+std::vector<pid_t> processes_mentioning(const std::string& needle) {
+  std::vector<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = read_file(entry.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::seconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return pred();
+}
+
+recrun::results::StatusCounts counts(const fs::path& db) {
+  if (!fs::exists(db)) return {};
+  return ResultsStore(db).status_counts();
+}
+
+// Every event in every file of a run directory (a killed attempt may have a cut-off tail).
+std::vector<recrun::tb::Event> run_events(const fs::path& dir) {
+  std::vector<recrun::tb::Event> events;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    auto part = recrun::tb::read_event_file(f.path(), {.allow_truncated_tail = true});
+    events.insert(events.end(), part.begin(), part.end());
+  }
+  return events;
+}
+
+bool has_tag(const std::vector<recrun::tb::Event>& events, const std::string& tag) {
+  for (const auto& e : events)
+    for (const auto& v : e.values)
+      if (v.tag == tag) return true;
+  return false;
+}
+
+class SweepE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = recrun::test::temp_dir("sweep");
+    write_data(dir_ / "data");
+    results_ = dir_ / "results";
+  }
+  fs::path experiment(const std::string& name, const std::string& body) {
+    const fs::path file = dir_ / (name + ".toml");
+    write_file(file, fmt::format(R"([experiment]
+name = "{}"
+
+[data]
+path = "data"
+source = "tiny_csv"
+
+[protocol]
+ks = [5, 10]
+monitor = "NDCG@10"
+)",
+                                 name) +
+                         body);
+    return file;
+  }
+  std::vector<std::string> sweep_args(const fs::path& file, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"sweep", file.string(), "--results", results_.string(),
+                                     "--threads", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return with_plugins(args);
+  }
+  fs::path dir_;
+  fs::path results_;
+};
+
+const char* kTwelveTrials = R"(
+[[group]]
+name = "slow"
+model = "crashy"
+[group.params]
+epochs = 6
+epoch_sleep = 0.3
+patience = 0
+[group.grid]
+alpha = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+
+[[group]]
+name = "ease"
+model = "ease"
+[group.grid]
+lambda = [10, 50, 100, 500]
+)";
+
+}  // namespace
+
+TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
+  const fs::path file = experiment("killtest", kTwelveTrials);
+  const fs::path db = results_ / "results.db";
+  const pid_t sweep = spawn_recrun(sweep_args(file, {"--jobs", "2"}), dir_ / "first.log", dir_);
+  // Kill once some trials are done and others are mid-training (epochs logged, not finished).
+  const bool midway = wait_until(
+      [&] {
+        const auto c = counts(db);
+        return c.finished >= 2 && c.running >= 1;
+      },
+      120s);
+  ASSERT_TRUE(midway) << read_file(dir_ / "first.log");
+  std::this_thread::sleep_for(700ms);  // into the next epochs of the running trials
+  ASSERT_EQ(::kill(sweep, SIGKILL), 0);
+  EXPECT_EQ(wait_exit(sweep), 128 + SIGKILL);
+
+  // Its workers die with it (PR_SET_PDEATHSIG) instead of running on as orphans.
+  EXPECT_TRUE(wait_until([&] { return processes_mentioning(results_.string()).empty(); }, 15s))
+      << "orphaned workers still running";
+  const auto after_kill = counts(db);
+  EXPECT_GE(after_kill.running, 1);  // rows of the dead sweep, reaped on the next start
+  EXPECT_LT(after_kill.finished, 12);
+
+  const Run second = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
+  ASSERT_EQ(second.code, 0) << second.output;
+  EXPECT_NE(second.output.find("now 'interrupted'"), std::string::npos) << second.output;
+
+  ResultsStore store(db);
+  const auto rows = store.runs("killtest");
+  ASSERT_EQ(rows.size(), 12u);
+  std::set<std::string> keys;
+  int resumed = 0;
+  for (const RunRow& row : rows) {
+    keys.insert(row.trial_key);
+    EXPECT_EQ(row.status, RunStatus::finished) << row.trial_key << " " << row.error;
+    EXPECT_FALSE(row.test_metrics.empty());
+    if (row.attempts > 1) ++resumed;
+    if (row.group_name == "slow") {
+      // One curve, no gaps or repeats, even across the kill.
+      std::vector<std::int64_t> epochs;
+      for (const auto& m : store.epoch_metrics(row.trial_key))
+        if (m.split == recrun::results::Split::train && m.name == "loss") epochs.push_back(m.epoch);
+      EXPECT_EQ(epochs, (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5})) << row.trial_key;
+      EXPECT_EQ(row.epochs_run, 6);
+    }
+    // Event files exist and decode, with the final test metrics and the HParams session.
+    ASSERT_FALSE(row.tensorboard_path.empty());
+    const auto events = run_events(row.tensorboard_path);
+    EXPECT_TRUE(has_tag(events, "test/NDCG@10")) << row.tensorboard_path;
+    EXPECT_TRUE(has_tag(events, "valid/NDCG@10")) << row.tensorboard_path;
+    EXPECT_TRUE(has_tag(events, std::string(recrun::tb::hparams_session_start_tag)));
+    EXPECT_TRUE(has_tag(events, std::string(recrun::tb::hparams_session_end_tag)));
+    if (row.group_name == "slow") EXPECT_TRUE(has_tag(events, "train/loss"));
+  }
+  EXPECT_EQ(keys.size(), 12u);
+  EXPECT_GE(resumed, 1) << "no trial was interrupted and resumed";
+  EXPECT_EQ(store.status_counts().total(), 12);
+
+  // The experiment's HParams config sits above the runs.
+  bool config = false;
+  for (const auto& f : fs::directory_iterator(results_ / "tensorboard" / "killtest"))
+    if (f.is_regular_file())
+      config |= has_tag(recrun::tb::read_event_file(f.path()),
+                        std::string(recrun::tb::hparams_experiment_tag));
+  EXPECT_TRUE(config);
+
+  // A third run finds nothing to do.
+  const Run third = run_recrun(sweep_args(file), dir_);
+  EXPECT_EQ(third.code, 0) << third.output;
+  EXPECT_NE(third.output.find("0 to run"), std::string::npos) << third.output;
+  EXPECT_EQ(ResultsStore(db).status_counts().total(), 12);
+}
+
+TEST_F(SweepE2E, CrashesNanAndThrowsAreRecordedAsFailedWhileTheRestFinish) {
+  const fs::path file = experiment("crashes", R"(
+[[group]]
+name = "bad"
+model = "crashy"
+[group.params]
+epochs = 3
+fail_epoch = 1
+[group.grid]
+mode = ["segfault", "nan", "throw", "abort"]
+
+[[group]]
+name = "ok"
+model = "crashy"
+[group.params]
+epochs = 2
+
+[[group]]
+name = "pop"
+model = "popularity"
+
+[[group]]
+name = "ease"
+model = "ease"
+[group.grid]
+lambda = [10, 100]
+)");
+  const Run run = run_recrun(sweep_args(file, {"--jobs", "2", "--no-live"}), dir_);
+  EXPECT_EQ(run.code, 3) << run.output;  // some trials failed
+  ResultsStore store(results_ / "results.db");
+  const auto rows = store.runs("crashes");
+  ASSERT_EQ(rows.size(), 8u);
+  std::map<std::string, std::string> errors;
+  int finished = 0;
+  for (const auto& row : rows) {
+    if (row.group_name == "bad") {
+      EXPECT_EQ(row.status, RunStatus::failed) << row.trial_key;
+      for (const auto& p : row.params)
+        if (p.name == "mode") errors[p.value] = row.error;
+    } else {
+      EXPECT_EQ(row.status, RunStatus::finished) << row.group_name << " " << row.error;
+      ++finished;
+    }
+  }
+  EXPECT_EQ(finished, 4);
+  EXPECT_NE(errors["segfault"].find("signal 11"), std::string::npos) << errors["segfault"];
+  EXPECT_NE(errors["abort"].find("signal 6"), std::string::npos) << errors["abort"];
+  EXPECT_NE(errors["nan"].find("non-finite training loss"), std::string::npos) << errors["nan"];
+  EXPECT_NE(errors["throw"].find("thrown on purpose"), std::string::npos) << errors["throw"];
+  EXPECT_NE(run.output.find("failed (rerun with --retry-failed)"), std::string::npos);
+
+  // Failed trials stay failed without --retry-failed, and run again with it.
+  const Run again = run_recrun(sweep_args(file), dir_);
+  EXPECT_NE(again.output.find("0 to run"), std::string::npos) << again.output;
+  const Run retry = run_recrun(sweep_args(file, {"--retry-failed", "--only", "mode=throw"}), dir_);
+  EXPECT_EQ(retry.code, 3) << retry.output;
+  EXPECT_NE(retry.output.find("1 to run"), std::string::npos) << retry.output;
+  for (const auto& row : ResultsStore(results_ / "results.db").runs("crashes"))
+    for (const auto& p : row.params)
+      if (p.name == "mode" && p.value == "throw") EXPECT_EQ(row.attempts, 2);
+}
+
+TEST_F(SweepE2E, RunawayTrialsAreKilledAtTheirTimeAndMemoryLimits) {
+  const fs::path file = experiment("limits", R"(
+[execution]
+trial_timeout = 8
+memory_limit_mb = 1200
+
+[[group]]
+name = "runaway"
+model = "crashy"
+[group.grid]
+mode = ["hang", "oom"]
+)");
+  const Run run = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
+  EXPECT_EQ(run.code, 3) << run.output;
+  for (const auto& row : ResultsStore(results_ / "results.db").runs("limits")) {
+    EXPECT_EQ(row.status, RunStatus::failed);
+    std::string mode;
+    for (const auto& p : row.params)
+      if (p.name == "mode") mode = p.value;
+    if (mode == "hang") EXPECT_NE(row.error.find("time limit"), std::string::npos) << row.error;
+    if (mode == "oom") EXPECT_NE(row.error.find("memory limit"), std::string::npos) << row.error;
+  }
+}
+
+TEST_F(SweepE2E, BadExperimentFailsBeforeAnyTrialStarts) {
+  const fs::path file = experiment("bad", R"(
+[[group]]
+name = "fine"
+model = "popularity"
+
+[[group]]
+name = "typo"
+model = "ease"
+[group.grid]
+lamda = [10, 100]
+)");
+  const Run run = run_recrun(sweep_args(file), dir_);
+  EXPECT_EQ(run.code, 1) << run.output;
+  EXPECT_NE(run.output.find("bad.toml:21:"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("'lamda'"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("did you mean 'lambda'"), std::string::npos) << run.output;
+  EXPECT_FALSE(fs::exists(results_ / "results.db")) << "something ran or was registered";
+
+  const fs::path missing = experiment("nodata", "[[group]]\nmodel = \"ease\"\n");
+  write_file(missing, read_file(missing) + "");
+  const Run no_data = run_recrun(
+      with_plugins({"sweep", missing.string(), "--results", results_.string(), "--set",
+                    "data.path=nowhere"}),
+      dir_);
+  EXPECT_EQ(no_data.code, 1);
+  EXPECT_NE(no_data.output.find("--set data.path=nowhere"), std::string::npos) << no_data.output;
+  EXPECT_FALSE(fs::exists(results_ / "results.db"));
+}
+
+TEST_F(SweepE2E, DryRunListsTrialsAndRunsNothing) {
+  const fs::path file = experiment("dry", kTwelveTrials);
+  const Run run = run_recrun(sweep_args(file, {"--dry-run", "--only", "ease"}), dir_);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("lambda=500 seed=42"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("4 trials (of 12"), std::string::npos) << run.output;
+  EXPECT_FALSE(fs::exists(results_ / "results.db"));
+}
+
+TEST_F(SweepE2E, TwoSweepsWritingOneDatabaseAtOnceBothSucceed) {
+  const std::string body = R"(
+[[group]]
+name = "slow"
+model = "crashy"
+[group.params]
+epochs = 3
+epoch_sleep = 0.1
+[group.grid]
+alpha = [0.0, 1.0, 2.0, 3.0]
+)";
+  const fs::path a = experiment("alpha", body);
+  // Another seed, so that beta's trials are not alpha's (equal trials share their key).
+  std::string beta_body = body;
+  beta_body.replace(beta_body.find("model = \"crashy\""), 16, "model = \"crashy\"\nseeds = [7]");
+  const fs::path b = experiment("beta", beta_body);
+  const pid_t pa = spawn_recrun(sweep_args(a, {"--jobs", "2"}), dir_ / "a.log", dir_);
+  const pid_t pb = spawn_recrun(sweep_args(b, {"--jobs", "2"}), dir_ / "b.log", dir_);
+  EXPECT_EQ(wait_exit(pa), 0) << read_file(dir_ / "a.log");
+  EXPECT_EQ(wait_exit(pb), 0) << read_file(dir_ / "b.log");
+  ResultsStore store(results_ / "results.db");
+  EXPECT_EQ(store.runs("alpha").size(), 4u);
+  EXPECT_EQ(store.runs("beta").size(), 4u);
+  EXPECT_EQ(store.status_counts().finished, 8);
+}
+
+TEST_F(SweepE2E, SigtermStopsWorkersAndARestartResumes) {
+  const fs::path file = experiment("term", R"(
+[[group]]
+name = "slow"
+model = "crashy"
+[group.params]
+epochs = 8
+epoch_sleep = 0.3
+[group.grid]
+alpha = [0.0, 1.0, 2.0]
+)");
+  const fs::path db = results_ / "results.db";
+  const pid_t sweep = spawn_recrun(sweep_args(file, {"--jobs", "2"}), dir_ / "term.log", dir_);
+  ASSERT_TRUE(wait_until([&] { return counts(db).running >= 1; }, 120s));
+  std::this_thread::sleep_for(1500ms);
+  ::kill(sweep, SIGTERM);
+  EXPECT_EQ(wait_exit(sweep), 128 + SIGTERM) << read_file(dir_ / "term.log");
+  const auto c = counts(db);
+  EXPECT_EQ(c.running, 0);  // a stopped sweep leaves nothing 'running'
+  EXPECT_GE(c.interrupted, 1);
+  EXPECT_TRUE(processes_mentioning(results_.string()).empty());
+  const Run again = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(counts(db).finished, 3);
+}
+
+TEST_F(SweepE2E, RecrunRunRecordsItsRunAndEvents) {
+  const Run run = run_recrun(with_plugins({"run", "--model", "ease", "--data", (dir_ / "data").string(),
+                                           "--source", "tiny_csv", "--set", "lambda=20",
+                                           "--results", results_.string()}),
+                             dir_);
+  ASSERT_EQ(run.code, 0) << run.output;
+  ResultsStore store(results_ / "results.db");
+  const auto rows = store.runs();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, RunStatus::finished);
+  EXPECT_EQ(rows[0].model, "ease");
+  EXPECT_FALSE(rows[0].test_metrics.empty());
+  const auto events = run_events(rows[0].tensorboard_path);
+  EXPECT_TRUE(has_tag(events, "test/NDCG@10"));
+  // The same run again replaces its row instead of adding one.
+  const Run again = run_recrun(with_plugins({"run", "--model", "ease", "--data", (dir_ / "data").string(),
+                                             "--source", "tiny_csv", "--set", "lambda=20",
+                                             "--results", results_.string()}),
+                               dir_);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(ResultsStore(results_ / "results.db").runs().size(), 1u);
+}
