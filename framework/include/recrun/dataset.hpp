@@ -137,11 +137,26 @@ class DatasetBuilder {
   Dataset build(std::string name, std::filesystem::path source_dir, std::string fingerprint);
 
  private:
-  struct Row { std::int64_t user; std::int32_t item; std::int64_t time; };
-  std::unordered_map<std::string, std::int64_t> user_index_;
-  std::unordered_map<std::string, std::int32_t> item_index_;
+  // 16 bytes a row: at 5M rows the row buffer is the loader's largest allocation.
+  struct Row { std::int64_t time; std::int32_t user; std::int32_t item; };
+  // Open-addressing map from id text to dense id; the texts live in the ids vector it indexes,
+  // so a lookup needs no std::string (the hot path of every data source).
+  class IdIndex {
+   public:
+    /// Dense id of `key`, or -1.
+    std::int64_t find(std::string_view key, const std::vector<std::string>& ids) const;
+    /// Dense id of `key`, appending it to `ids` when new.
+    std::int64_t intern(std::string_view key, std::vector<std::string>& ids);
+
+   private:
+    void grow(const std::vector<std::string>& ids);
+    std::vector<std::uint64_t> slots_;  // (hash tag << 32) | (id + 1); 0 = empty
+  };
+  IdIndex user_index_;
+  IdIndex item_index_;
   std::vector<std::string> user_ids_;
   std::vector<std::string> item_ids_;
+  std::int64_t last_user_ = -1;  // rows come grouped by user: most lookups repeat the last one
   std::vector<Row> rows_;
   std::map<std::string, std::vector<std::vector<std::int32_t>>> cat_values_;
   std::map<std::string, std::unordered_map<std::string, std::int32_t>> cat_vocab_index_;

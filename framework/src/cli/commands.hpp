@@ -11,6 +11,7 @@ using Args = std::vector<std::string>;
 
 int cmd_plugins(const Args& args);
 int cmd_run(const Args& args);
+int cmd_data(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_trial(const Args& args);
 

@@ -23,6 +23,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"plugins", "list every loaded component and its parameters", recrun::cli::cmd_plugins},
       {"run", "train and evaluate one model on one data set", recrun::cli::cmd_run},
+      {"data", "synthesize, convert, inspect and benchmark data sets", recrun::cli::cmd_data},
       {"sweep", "run an experiment file's grid of trials, resumably", recrun::cli::cmd_sweep},
       {"trial", "run one registered trial by key (what sweep workers run)", recrun::cli::cmd_trial},
   };

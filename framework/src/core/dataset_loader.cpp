@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <map>
 
 #include "recrun/error.hpp"
@@ -28,17 +29,70 @@ std::string resolve_source(const Registry& registry, const std::filesystem::path
       dir.string(), names.empty() ? "none loaded" : fmt::format("{}", fmt::join(names, ", "))));
 }
 
+namespace {
+
+bool cache_disabled_by_env() {
+  const char* v = std::getenv("RECRUN_NO_CACHE");
+  return v && *v && std::string_view(v) != "0";
+}
+
+}  // namespace
+
+LoadResult load_dataset(const Registry& registry, const std::filesystem::path& dir,
+                        const std::string& source, const LoadOptions& options) {
+  LoadResult result;
+  result.source = resolve_source(registry, dir, source);
+  auto reader = registry.data_source(result.source).make();
+  const bool cached = options.use_cache && !cache_disabled_by_env();
+
+  std::string key;
+  std::filesystem::path primary, fallback;
+  if (cached) {
+    key = cache_key(result.source, registry.origin(ComponentKind::data_source, result.source),
+                    reader->inputs(dir));
+    primary = primary_cache_file(dir, result.source);
+    fallback = fallback_cache_file(options.fallback_cache_dir, dir, result.source);
+    for (const auto& file : {primary, fallback}) {
+      if (auto hit = read_cache(file, key)) {
+        result.dataset = std::move(hit->dataset);
+        // The directory may be reached by another path than when the cache was written.
+        result.dataset.source_dir = dir;
+        result.warnings = std::move(hit->warnings);
+        result.from_cache = true;
+        result.cache_file = file;
+        break;
+      }
+    }
+  }
+
+  if (!result.from_cache) {
+    std::map<std::string, std::int64_t> counts;
+    result.dataset = reader->load(dir, [&](const std::string& w) { ++counts[w]; });
+    result.warnings.assign(counts.begin(), counts.end());
+    if (result.dataset.num_interactions() == 0)
+      throw DataError(fmt::format("{}: no interactions were loaded", dir.string()));
+    if (cached) {
+      const std::string bytes = encode_dataset(result.dataset, result.warnings, key);
+      // A read-only data directory (a shared mount, the installed examples) falls back to the
+      // results folder; failing both only costs speed, so it is a note, not an error.
+      if (write_cache(primary, bytes))
+        result.cache_file = primary;
+      else if (write_cache(fallback, bytes))
+        result.cache_file = fallback;
+      else
+        fmt::print(stderr, "note: cannot write a data cache in '{}' or '{}'; loads stay uncached\n",
+                   primary.parent_path().string(), fallback.parent_path().string());
+    }
+  }
+  if (options.print_warnings)
+    for (const auto& [w, n] : result.warnings)
+      fmt::print(stderr, "warning: {}{}\n", w, n > 1 ? fmt::format(" ({} times)", n) : "");
+  return result;
+}
+
 Dataset load_dataset(const Registry& registry, const std::filesystem::path& dir,
                      const std::string& source) {
-  const std::string name = resolve_source(registry, dir, source);
-  auto reader = registry.data_source(name).make();
-  std::map<std::string, std::int64_t> warnings;
-  Dataset d = reader->load(dir, [&](const std::string& w) { ++warnings[w]; });
-  for (const auto& [w, n] : warnings)
-    fmt::print(stderr, "warning: {}{}\n", w, n > 1 ? fmt::format(" ({} times)", n) : "");
-  if (d.num_interactions() == 0)
-    throw DataError(fmt::format("{}: no interactions were loaded", dir.string()));
-  return d;
+  return load_dataset(registry, dir, source, LoadOptions{}).dataset;
 }
 
 }  // namespace recrun::host

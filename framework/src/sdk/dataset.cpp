@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "recrun/error.hpp"
@@ -42,25 +43,97 @@ std::vector<std::string> Dataset::feature_names() const {
 
 // --- DatasetBuilder ------------------------------------------------------------------------------
 
+namespace {
+
+// A fast hash for short id strings; in-memory only, so it need not be stable across machines.
+inline std::uint64_t id_hash(std::string_view s) noexcept {
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (s.size() * 0xD6E8FEB86659FD93ULL);
+  const char* p = s.data();
+  std::size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 31;
+  }
+  if (n) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+  }
+  h ^= h >> 29;
+  h *= 0xFF51AFD7ED558CCDULL;
+  return h ^ (h >> 32);
+}
+
+}  // namespace
+
+std::int64_t DatasetBuilder::IdIndex::find(std::string_view key,
+                                           const std::vector<std::string>& ids) const {
+  if (slots_.empty()) return -1;
+  const std::uint64_t h = id_hash(key);
+  const std::uint64_t tag = h >> 32;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const std::uint64_t slot = slots_[i];
+    if (slot == 0) return -1;
+    if ((slot >> 32) == tag) {
+      const auto id = static_cast<std::int64_t>(slot & 0xFFFFFFFFULL) - 1;
+      if (ids[id] == key) return id;
+    }
+  }
+}
+
+std::int64_t DatasetBuilder::IdIndex::intern(std::string_view key, std::vector<std::string>& ids) {
+  if ((ids.size() + 1) * 2 > slots_.size()) grow(ids);  // load factor <= 1/2
+  const std::uint64_t h = id_hash(key);
+  const std::uint64_t tag = h >> 32;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const std::uint64_t slot = slots_[i];
+    if (slot == 0) {
+      if (ids.size() >= 0xFFFFFFFEULL)
+        throw DataError("more than 4 billion distinct ids; recrun's dense ids are 32-bit");
+      ids.emplace_back(key);
+      slots_[i] = (tag << 32) | static_cast<std::uint64_t>(ids.size());
+      return static_cast<std::int64_t>(ids.size()) - 1;
+    }
+    if ((slot >> 32) == tag) {
+      const auto id = static_cast<std::int64_t>(slot & 0xFFFFFFFFULL) - 1;
+      if (ids[id] == key) return id;
+    }
+  }
+}
+
+void DatasetBuilder::IdIndex::grow(const std::vector<std::string>& ids) {
+  std::size_t capacity = slots_.empty() ? 1024 : slots_.size() * 2;
+  while (capacity < (ids.size() + 1) * 2) capacity *= 2;
+  slots_.assign(capacity, 0);
+  const std::size_t mask = capacity - 1;
+  for (std::size_t id = 0; id < ids.size(); ++id) {
+    const std::uint64_t h = id_hash(ids[id]);
+    std::size_t i = h & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = ((h >> 32) << 32) | static_cast<std::uint64_t>(id + 1);
+  }
+}
+
 void DatasetBuilder::reserve(std::size_t rows) { rows_.reserve(rows); }
 
 void DatasetBuilder::add_interaction(std::string_view user, std::string_view item,
                                      std::int64_t time) {
-  // Keys are short ids; one std::string per lookup is cheaper than it looks next to parsing.
-  thread_local std::string key;
-  key.assign(user);
-  auto [uit, unew] = user_index_.try_emplace(key, static_cast<std::int64_t>(user_ids_.size()));
-  if (unew) user_ids_.push_back(key);
-  key.assign(item);
-  auto [iit, inew] = item_index_.try_emplace(key, static_cast<std::int32_t>(item_ids_.size()));
-  if (inew) item_ids_.push_back(key);
-  rows_.push_back({uit->second, iit->second, time});
+  if (last_user_ < 0 || user_ids_[last_user_] != user)
+    last_user_ = user_index_.intern(user, user_ids_);
+  const std::int64_t i = item_index_.intern(item, item_ids_);
+  if (user_ids_.size() > 0x7FFFFFFFULL || item_ids_.size() > 0x7FFFFFFFULL)
+    throw DataError("more than 2^31 distinct users or items; recrun's dense ids are 32-bit");
+  rows_.push_back({time, static_cast<std::int32_t>(last_user_), static_cast<std::int32_t>(i)});
 }
 
 std::optional<std::int32_t> DatasetBuilder::item_id(std::string_view item) const {
-  const auto it = item_index_.find(std::string(item));
-  if (it == item_index_.end()) return std::nullopt;
-  return it->second;
+  const std::int64_t id = item_index_.find(item, item_ids_);
+  if (id < 0) return std::nullopt;
+  return static_cast<std::int32_t>(id);
 }
 
 void DatasetBuilder::add_category(const std::string& feature, std::int32_t item,
@@ -116,27 +189,34 @@ Dataset DatasetBuilder::build(std::string name, std::filesystem::path source_dir
   const std::size_t num_users = user_ids_.size();
   const std::size_t num_items = item_ids_.size();
 
-  // Counting sort by user keeps file order inside each user; a stable sort by time then lets
-  // file order break timestamp ties, as the protocol requires.
+  // Counting sort by user keeps file order inside each user, scattering straight into the
+  // output arrays; a stable sort by time then runs only for users whose rows are out of order,
+  // so file order breaks timestamp ties, as the protocol requires.
   d.user_offsets.assign(num_users + 1, 0);
   for (const auto& r : rows_) ++d.user_offsets[r.user + 1];
   std::partial_sum(d.user_offsets.begin(), d.user_offsets.end(), d.user_offsets.begin());
   std::vector<std::int64_t> cursor(d.user_offsets.begin(), d.user_offsets.end() - 1);
-  std::vector<std::pair<std::int64_t, std::int32_t>> sorted(rows_.size());
-  for (const auto& r : rows_) sorted[cursor[r.user]++] = {r.time, r.item};
+  d.items.resize(rows_.size());
+  d.timestamps.resize(rows_.size());
+  for (const auto& r : rows_) {
+    const std::int64_t at = cursor[r.user]++;
+    d.items[at] = r.item;
+    d.timestamps[at] = r.time;
+  }
   rows_.clear();
   rows_.shrink_to_fit();
+  std::vector<std::pair<std::int64_t, std::int32_t>> scratch;
   for (std::size_t u = 0; u < num_users; ++u) {
-    auto first = sorted.begin() + d.user_offsets[u];
-    auto last = sorted.begin() + d.user_offsets[u + 1];
-    if (!std::is_sorted(first, last, [](auto& a, auto& b) { return a.first < b.first; }))
-      std::stable_sort(first, last, [](auto& a, auto& b) { return a.first < b.first; });
-  }
-  d.items.resize(sorted.size());
-  d.timestamps.resize(sorted.size());
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    d.timestamps[i] = sorted[i].first;
-    d.items[i] = sorted[i].second;
+    const auto first = d.user_offsets[u], last = d.user_offsets[u + 1];
+    if (std::is_sorted(d.timestamps.begin() + first, d.timestamps.begin() + last)) continue;
+    scratch.clear();
+    for (auto k = first; k < last; ++k) scratch.emplace_back(d.timestamps[k], d.items[k]);
+    std::stable_sort(scratch.begin(), scratch.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto k = first; k < last; ++k) {
+      d.timestamps[k] = scratch[k - first].first;
+      d.items[k] = scratch[k - first].second;
+    }
   }
 
   for (auto& [feature, per_item] : cat_values_) {

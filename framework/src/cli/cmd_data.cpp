@@ -1,0 +1,221 @@
+// recrun data — synthesize, convert, inspect and benchmark data sets.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "core/dataset_loader.hpp"
+#include "data/load_bench.hpp"
+#include "data/seed_layout.hpp"
+#include "data/stats.hpp"
+#include "data/synth.hpp"
+#include "recrun/error.hpp"
+
+namespace recrun::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Refuses to write a data set over another one unless asked to.
+void check_output_dir(const fs::path& out, bool force) {
+  std::error_code ec;
+  if (!force && fs::exists(out / "train_ratings.csv", ec))
+    throw Error(fmt::format("'{}' already holds a data set (train_ratings.csv); pass --force to "
+                            "overwrite it or choose another --out/--to",
+                            out.string()));
+}
+
+// Old metadata files that the new data set does not have would otherwise be read with it.
+void remove_stale_files(const fs::path& out, const host::SeedLayoutReport& written) {
+  static constexpr const char* kLayout[] = {"genres.tsv", "directors.tsv", "writers.tsv",
+                                            "years.tsv",  "titles.tsv",    "title_embeddings.tsv"};
+  std::error_code ec;
+  for (const char* f : kLayout)
+    if (std::find(written.files.begin(), written.files.end(), out / f) == written.files.end())
+      fs::remove(out / f, ec);
+}
+
+int data_synth(const Args& args) {
+  host::SynthOptions o;
+  std::string out;
+  auto desc = po::options_description("options");
+  desc.add_options()("help,h", "show this help")(
+      "out,o", po::value(&out)->required(), "output directory (created)")(
+      "users", po::value(&o.users)->default_value(o.users), "number of users")(
+      "items", po::value(&o.items)->default_value(o.items), "number of items")(
+      "interactions-per-user", po::value(&o.interactions_per_user)->default_value(o.interactions_per_user),
+      "mean sequence length")(
+      "min-length", po::value(&o.min_length)->default_value(o.min_length), "shortest sequence")(
+      "clusters", po::value(&o.clusters)->default_value(o.clusters), "taste clusters")(
+      "seed", po::value(&o.seed)->default_value(o.seed), "random seed (same seed, same bytes)")(
+      "genres", po::value(&o.genres)->default_value(o.genres), "number of genres")(
+      "directors", po::value(&o.directors)->default_value(o.directors), "number of directors (0: items/4)")(
+      "writers", po::value(&o.writers)->default_value(o.writers), "number of writers (0: items/3)")(
+      "title-dim", po::value(&o.title_dim)->default_value(o.title_dim),
+      "title embedding length (0: no title_embeddings.tsv)")(
+      "signal", po::value(&o.signal)->default_value(o.signal),
+      "what drives the next item: item (Markov successor), genre (genre chain), director (same "
+      "director), writer (same writer) or none")(
+      "sequential", po::value(&o.sequential)->default_value(o.sequential),
+      "probability that a step follows the signal")(
+      "affinity", po::value(&o.affinity)->default_value(o.affinity),
+      "probability that any other step stays in the user's cluster")(
+      "purity", po::value(&o.purity)->default_value(o.purity),
+      "probability that a genre/director/writer comes from the item's cluster's pool")(
+      "popularity", po::value(&o.popularity)->default_value(o.popularity),
+      "Zipf exponent of item popularity (0: uniform)")(
+      "tie-rate", po::value(&o.tie_rate)->default_value(o.tie_rate),
+      "probability that an interaction repeats the previous timestamp")(
+      "force", "overwrite a data set already in --out");
+  const auto vm = parse(desc, args, "recrun data synth --out DIR [--users N --items N ...]");
+  if (vm.count("help")) return 0;
+  host::validate(o);
+  check_output_dir(out, vm.count("force") > 0);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const host::SynthResult result = host::synthesize(o);
+  const double generated = since(t0);
+  const auto report = host::write_seed_layout(result.dataset, out);
+  remove_stale_files(out, report);
+  {
+    std::ofstream readme(fs::path(out) / "README.txt", std::ios::binary);
+    readme << host::synth_readme(o);
+    if (!readme) throw Error(fmt::format("cannot write '{}/README.txt'", out));
+  }
+  const auto& d = result.dataset;
+  fmt::print("wrote {}: {} users, {} items, {} interactions (signal '{}') in {:.2f}s (generate {:.2f}s)\n",
+             out, d.num_users(), d.num_items(), d.num_interactions(), o.signal, since(t0), generated);
+  for (const auto& f : report.files) fmt::print("  {}\n", f.filename().string());
+  return 0;
+}
+
+int data_convert(const Args& args) {
+  HostOptions host;
+  std::string from, to, source;
+  auto desc = host_options(host);
+  desc.add_options()("from", po::value(&from)->required(), "directory to read")(
+      "to", po::value(&to)->required(), "directory to write in the seed_tsv layout")(
+      "source", po::value(&source)->default_value("auto"), "data source of --from (auto-detected)")(
+      "force", "overwrite a data set already in --to");
+  const auto vm = parse(desc, args, "recrun data convert --from DIR --to DIR");
+  if (vm.count("help")) return 0;
+  std::error_code ec;
+  if (fs::exists(to, ec) && fs::equivalent(from, to, ec))
+    throw Error("--from and --to are the same directory; write the seed layout elsewhere");
+  check_output_dir(to, vm.count("force") > 0);
+
+  Registry registry;
+  load_registry(host, registry, false);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto loaded = host::load_dataset(registry, from, source, host::LoadOptions{});
+  const auto report = host::write_seed_layout(loaded.dataset, to);
+  remove_stale_files(to, report);
+  // The licence travels with the data (MovieLens's terms require it for redistribution).
+  for (const char* name : {"README.txt", "README", "LICENSE", "LICENSE.txt"})
+    if (fs::is_regular_file(fs::path(from) / name, ec))
+      fs::copy_file(fs::path(from) / name, fs::path(to) / name, fs::copy_options::overwrite_existing, ec);
+  const auto& d = loaded.dataset;
+  fmt::print("converted {} ({}) -> {} (seed_tsv): {} users, {} items, {} interactions in {:.2f}s\n",
+             from, loaded.source, to, d.num_users(), d.num_items(), d.num_interactions(), since(t0));
+  for (const auto& f : report.files) fmt::print("  {}\n", f.filename().string());
+  for (const auto& f : report.skipped_features)
+    fmt::print(stderr, "warning: feature '{}' has no file in the seed layout; not written\n", f);
+  return 0;
+}
+
+int data_stats(const Args& args) {
+  HostOptions host;
+  std::string dir, source;
+  std::int64_t top = 10;
+  auto desc = host_options(host);
+  desc.add_options()("dir", po::value(&dir)->required(), "data directory")(
+      "source", po::value(&source)->default_value("auto"), "data source (auto-detected)")(
+      "top", po::value(&top)->default_value(10), "length of the top-items and top-values lists")(
+      "no-cache", "parse the files even when a cache is present");
+  po::positional_options_description pos;
+  pos.add("dir", 1);
+  const auto vm = parse(desc, args, "recrun data stats DIR [--top N]", &pos);
+  if (vm.count("help")) return 0;
+  Registry registry;
+  load_registry(host, registry, false);
+  const auto t0 = std::chrono::steady_clock::now();
+  host::LoadOptions options;
+  options.use_cache = vm.count("no-cache") == 0;
+  const auto loaded = host::load_dataset(registry, dir, source, options);
+  const double load_s = since(t0);
+  const auto stats = host::compute_stats(loaded.dataset, top);
+  fmt::print("{}", host::format_stats(loaded.dataset, stats));
+  fmt::print("\nloaded by '{}' in {:.2f}s{}\n", loaded.source, load_s,
+             loaded.from_cache ? " (from the cache)" : "");
+  return 0;
+}
+
+int data_bench(const Args& args) {
+  HostOptions host;
+  std::string dir, source;
+  host::LoadBenchOptions options;
+  auto desc = host_options(host);
+  desc.add_options()("dir", po::value(&dir)->required(), "data directory")(
+      "source", po::value(&source)->default_value("auto"), "data source (auto-detected)")(
+      "repeat", po::value(&options.repeats)->default_value(options.repeats),
+      "timed repetitions (the median is reported)")(
+      "no-naive", "skip the naive getline+stringstream baseline");
+  po::positional_options_description pos;
+  pos.add("dir", 1);
+  const auto vm = parse(desc, args, "recrun data bench DIR [--repeat N]", &pos);
+  if (vm.count("help")) return 0;
+  options.naive = vm.count("no-naive") == 0;
+  Registry registry;
+  load_registry(host, registry, false);
+  const auto result = host::bench_load(registry, dir, source, options);
+  fmt::print("{}", host::format_bench(result));
+  return 0;
+}
+
+struct Sub {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args&);
+};
+
+constexpr Sub kSubs[] = {
+    {"synth", "write a synthetic data set with planted structure (seed_tsv layout)", data_synth},
+    {"convert", "convert a data set (e.g. MovieLens) to the seed_tsv layout", data_convert},
+    {"stats", "describe a data set: sizes, length distribution, sparsity, features", data_stats},
+    {"bench", "time loading a data set: parse, cached, naive baseline", data_bench},
+};
+
+void data_usage(std::FILE* out) {
+  fmt::print(out, "usage: recrun data <subcommand> [options]   (--help on each for details)\n\n");
+  for (const auto& s : kSubs) fmt::print(out, "  {:<9} {}\n", s.name, s.summary);
+}
+
+}  // namespace
+
+int cmd_data(const Args& args) {
+  if (args.empty()) {
+    data_usage(stderr);
+    return 2;
+  }
+  if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    data_usage(stdout);
+    return 0;
+  }
+  const Args rest(args.begin() + 1, args.end());
+  for (const auto& s : kSubs)
+    if (args[0] == s.name) return s.run(rest);
+  std::vector<std::string> names;
+  for (const auto& s : kSubs) names.emplace_back(s.name);
+  std::string hint;
+  if (auto m = did_you_mean(args[0], names)) hint = fmt::format(" (did you mean '{}'?)", *m);
+  throw Error(fmt::format("unknown data subcommand '{}'{}; subcommands: {}", args[0], hint,
+                          fmt::join(names, ", ")));
+}
+
+}  // namespace recrun::cli

@@ -1,0 +1,64 @@
+// The binary Dataset cache: a loaded data set written next to its data, so that every later load
+// (each trial of a sweep, each worker process) reads it back in a fraction of the parse time.
+//
+// A cache file is keyed by the data source's name, the source plugin library's size and mtime
+// and every input file's name, size and mtime (nanoseconds). It lives in
+// <data_dir>/.recrun-cache/<source>.dataset, or under a fallback directory (results/cache by
+// default) when the data directory is read-only. A cache that is stale, truncated or corrupt is
+// ignored and rebuilt: a cache can make loading faster, never different.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "recrun/dataset.hpp"
+
+namespace recrun::host {
+
+/// Warnings from the original parse, kept so that a cached load reports them too.
+using WarningCounts = std::vector<std::pair<std::string, std::int64_t>>;
+
+/// A data set as stored in (or read from) the cache.
+struct CachedDataset {
+  /// The data set.
+  Dataset dataset;
+  /// Skipped-row warnings of the parse that built it, with counts.
+  WarningCounts warnings;
+};
+
+/// The text that identifies one state of a data directory: `source`, the plugin library (may be
+/// empty) and the inputs' names, sizes and modification times (or "missing").
+std::string cache_key(const std::string& source, const std::filesystem::path& plugin_library,
+                      const std::vector<std::filesystem::path>& inputs);
+
+/// Serialises a data set and its warnings under `key` (format version, key, payload, checksum).
+std::string encode_dataset(const Dataset& dataset, const WarningCounts& warnings,
+                           const std::string& key);
+
+/// Decodes what encode_dataset wrote; nothing when the bytes are not a complete, uncorrupted
+/// cache for `key` (wrong magic or version, another key, truncation, checksum mismatch, or data
+/// that fails the structural checks).
+std::optional<CachedDataset> decode_dataset(std::string_view bytes, const std::string& key);
+
+/// The cache file of `dir` for `source` inside the data directory.
+std::filesystem::path primary_cache_file(const std::filesystem::path& dir, const std::string& source);
+
+/// The cache file of `dir` for `source` under `fallback_dir` (one folder per data directory,
+/// named after it plus a hash of its absolute path).
+std::filesystem::path fallback_cache_file(const std::filesystem::path& fallback_dir,
+                                          const std::filesystem::path& dir,
+                                          const std::string& source);
+
+/// Reads a cache file; nothing when it is absent, unreadable, stale or corrupt.
+std::optional<CachedDataset> read_cache(const std::filesystem::path& file, const std::string& key);
+
+/// Writes a cache file atomically (a temporary file renamed over the old one, so that
+/// concurrent readers see the old or the new file, never half of one). Creates the folder,
+/// with a .gitignore so that caches never end up in version control. False when it cannot.
+bool write_cache(const std::filesystem::path& file, const std::string& bytes);
+
+}  // namespace recrun::host

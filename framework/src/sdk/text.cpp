@@ -1,0 +1,461 @@
+#include "recrun/text.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "recrun/error.hpp"
+
+namespace recrun::text {
+
+void Location::fail(const std::string& message) const {
+  if (file) throw DataError(*file, line, message);
+  throw DataError(message);
+}
+
+// --- FileBytes -----------------------------------------------------------------------------------
+
+FileBytes::FileBytes(const std::filesystem::path& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    throw DataError(path, 0,
+                    fmt::format("cannot open: {}{}", std::strerror(err),
+                                err == ENOENT ? " (check the data directory and file name)" : ""));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw DataError(path, 0, "is a directory, expected a file");
+  }
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    // MAP_POPULATE maps the whole file in one go: far cheaper than a page fault per 4 KiB
+    // when every byte is about to be read anyway.
+    void* map = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ,
+                       MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (map != MAP_FAILED) {
+      ::madvise(map, static_cast<std::size_t>(st.st_size), MADV_SEQUENTIAL);
+      map_ = map;
+      data_ = static_cast<const char*>(map);
+      size_ = static_cast<std::size_t>(st.st_size);
+      ::close(fd);
+      return;
+    }
+  }
+  // Not mappable (empty, a pipe, a special file system): read it the slow way.
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw DataError(path, 0, fmt::format("read failed: {}", std::strerror(err)));
+    }
+    if (n == 0) break;
+    owned_.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  data_ = owned_.data();
+  size_ = owned_.size();
+}
+
+FileBytes::~FileBytes() { release(); }
+
+void FileBytes::release() noexcept {
+  if (map_) ::munmap(map_, size_);
+  map_ = nullptr;
+  data_ = nullptr;
+  size_ = 0;
+  owned_.clear();
+}
+
+FileBytes::FileBytes(FileBytes&& other) noexcept { *this = std::move(other); }
+
+FileBytes& FileBytes::operator=(FileBytes&& other) noexcept {
+  if (this == &other) return *this;
+  release();
+  path_ = std::move(other.path_);
+  map_ = std::exchange(other.map_, nullptr);
+  size_ = std::exchange(other.size_, 0);
+  owned_ = std::move(other.owned_);
+  data_ = map_ ? static_cast<const char*>(map_) : owned_.data();
+  other.data_ = nullptr;
+  other.owned_.clear();
+  return *this;
+}
+
+// --- lines and fields ----------------------------------------------------------------------------
+
+LineReader::LineReader(std::string_view data) noexcept
+    : pos_(data.data()), end_(data.data() + data.size()) {
+  if (data.size() >= 3 && std::memcmp(data.data(), "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
+}
+
+bool LineReader::next(std::string_view& line) noexcept {
+  if (pos_ >= end_) return false;
+  const char* nl = static_cast<const char*>(std::memchr(pos_, '\n', end_ - pos_));
+  const char* stop = nl ? nl : end_;
+  const char* last = stop;
+  if (last > pos_ && last[-1] == '\r') --last;
+  line = std::string_view(pos_, static_cast<std::size_t>(last - pos_));
+  pos_ = nl ? nl + 1 : end_;
+  ++line_no_;
+  return true;
+}
+
+std::size_t split(std::string_view line, char delim, std::vector<std::string_view>& out) {
+  out.clear();
+  const char* p = line.data();
+  const char* end = p + line.size();
+  for (;;) {
+    const char* d = static_cast<const char*>(std::memchr(p, delim, end - p));
+    if (!d) {
+      out.emplace_back(p, static_cast<std::size_t>(end - p));
+      return out.size();
+    }
+    out.emplace_back(p, static_cast<std::size_t>(d - p));
+    p = d + 1;
+  }
+}
+
+std::size_t split(std::string_view line, std::string_view delim,
+                  std::vector<std::string_view>& out) {
+  if (delim.size() == 1) return split(line, delim[0], out);
+  out.clear();
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t d = delim.empty() ? std::string_view::npos : line.find(delim, pos);
+    if (d == std::string_view::npos) {
+      out.push_back(line.substr(pos));
+      return out.size();
+    }
+    out.push_back(line.substr(pos, d - pos));
+    pos = d + delim.size();
+  }
+}
+
+const std::vector<std::string_view>& CsvSplitter::split(std::string_view line, const Location& at) {
+  fields_.clear();
+  if (line.find('"') == std::string_view::npos) {
+    text::split(line, delim_, fields_);
+    return fields_;
+  }
+  // Unescaped text is never longer than the line, so reserving it up front keeps every view into
+  // scratch_ valid while this record is split.
+  scratch_.clear();
+  scratch_.reserve(line.size());
+  std::size_t i = 0;
+  for (;;) {
+    if (i < line.size() && line[i] == '"') {
+      const std::size_t start = scratch_.size();
+      ++i;
+      for (;;) {
+        if (i >= line.size())
+          at.fail("unterminated quoted field (a CSV record must fit on one line; close the quote "
+                  "or double it as \"\")");
+        if (line[i] == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            scratch_.push_back('"');
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        scratch_.push_back(line[i++]);
+      }
+      fields_.emplace_back(scratch_.data() + start, scratch_.size() - start);
+      if (i == line.size()) return fields_;
+      if (line[i] != delim_)
+        at.fail(fmt::format("text after a closing quote in field {} (quote the whole field)",
+                            fields_.size()));
+      ++i;
+    } else {
+      const std::size_t d = line.find(delim_, i);
+      if (d == std::string_view::npos) {
+        fields_.push_back(line.substr(i));
+        return fields_;
+      }
+      fields_.push_back(line.substr(i, d - i));
+      i = d + 1;
+    }
+    if (i == line.size()) {  // a trailing delimiter leaves one empty field
+      fields_.emplace_back();
+      return fields_;
+    }
+  }
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// --- numbers -------------------------------------------------------------------------------------
+
+std::optional<std::int64_t> to_int(std::string_view field) noexcept {
+  std::string_view s = field;
+  // Fast path: the field is exactly the digits, as in almost every row of a real file.
+  if (s.empty() || s.front() == ' ' || s.back() == ' ' || s.back() == '\t' || s.front() == '\t' ||
+      s.back() == '\r')
+    s = trim(s);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  std::int64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> to_double(std::string_view field) noexcept {
+  std::string_view s = trim(field);
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  double v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+namespace {
+std::string shown(std::string_view field) {
+  // Long or binary garbage would swamp the message; show a bounded, printable prefix.
+  std::string out;
+  for (char c : field.substr(0, 40)) out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
+  if (field.size() > 40) out += "...";
+  return out;
+}
+}  // namespace
+
+std::int64_t parse_int(std::string_view field, const Location& at, std::string_view column) {
+  if (auto v = to_int(field)) return *v;
+  if (trim(field).empty()) at.fail(fmt::format("column '{}' is empty; expected an integer", column));
+  at.fail(fmt::format("column '{}': '{}' is not an integer", column, shown(field)));
+}
+
+double parse_double(std::string_view field, const Location& at, std::string_view column) {
+  if (auto v = to_double(field)) return *v;
+  if (trim(field).empty()) at.fail(fmt::format("column '{}' is empty; expected a number", column));
+  at.fail(fmt::format("column '{}': '{}' is not a number", column, shown(field)));
+}
+
+std::string_view integer_id(std::string_view field, const Location& at, std::string_view column,
+                            std::string& buf) {
+  std::string_view s = field;
+  if (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t' ||
+                     s.back() == '\r'))
+    s = trim(s);
+  const std::size_t sign = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  bool digits = sign < s.size();
+  for (std::size_t k = sign; digits && k < s.size(); ++k) digits = s[k] >= '0' && s[k] <= '9';
+  if (!digits) {
+    if (s.empty()) at.fail(fmt::format("column '{}' is empty; expected an integer id", column));
+    at.fail(fmt::format("column '{}': '{}' is not an integer id", column, shown(s)));
+  }
+  std::size_t first = sign;  // ids need not fit in 64 bits, so leading zeros are dropped by hand
+  while (first + 1 < s.size() && s[first] == '0') ++first;
+  const bool negative = s[0] == '-' && s.substr(first) != "0";
+  if (first == sign && (s[0] != '+') && (s[0] != '-' || negative)) return s;
+  buf.clear();
+  if (negative) buf.push_back('-');
+  buf.append(s.substr(first));
+  return buf;
+}
+
+void parse_floats(std::string_view field, const Location& at, std::string_view column,
+                  std::vector<float>& out) {
+  out.clear();
+  const char* p = field.data();
+  const char* end = p + field.size();
+  for (;;) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) ++p;
+    if (p == end) return;
+    const char* start = p;
+    if (*p == '+') ++p;
+    float v = 0;
+    const auto [q, ec] = std::from_chars(p, end, v);
+    if (ec != std::errc{} || (q < end && *q != ' ' && *q != '\t' && *q != '\r')) {
+      const char* stop = start;
+      while (stop < end && *stop != ' ' && *stop != '\t') ++stop;
+      at.fail(fmt::format("column '{}', value {}: '{}' is not a number", column, out.size() + 1,
+                          shown(std::string_view(start, static_cast<std::size_t>(stop - start)))));
+    }
+    out.push_back(v);
+    p = q;
+  }
+}
+
+std::optional<std::size_t> find_column(std::span<const std::string_view> header,
+                                       std::span<const std::string_view> names) {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  const auto iequal = [&](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+  };
+  for (std::size_t i = 0; i < header.size(); ++i)
+    for (std::string_view n : names)
+      if (iequal(trim(header[i]), n)) return i;
+  return std::nullopt;
+}
+
+// --- encodings -----------------------------------------------------------------------------------
+
+bool is_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n = 0;
+    std::uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
+    else return false;
+    if (end - p <= n) return false;
+    for (int k = 1; k <= n; ++k) {
+      if ((p[k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    static constexpr std::uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+std::string latin1_to_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 8);
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out.push_back(ch);
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+  }
+  return out;
+}
+
+// --- hashing -------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::uint64_t k1 = 0x9E3779B185EBCA87ULL;
+constexpr std::uint64_t k2 = 0xC2B2AE3D27D4EB4FULL;
+constexpr std::uint64_t k3 = 0x165667B19E3779F9ULL;
+constexpr std::uint64_t k4 = 0x85EBCA77C2B2AE63ULL;
+
+// Reads as little-endian whatever the host, so that fingerprints match across machines.
+inline std::uint64_t load64(const unsigned char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  return v;
+}
+
+inline std::uint64_t lane(std::uint64_t acc, std::uint64_t word) noexcept {
+  return std::rotl(acc + word * k2, 31) * k1;
+}
+
+inline std::uint64_t avalanche(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= k2;
+  h ^= h >> 29;
+  h *= k3;
+  h ^= h >> 32;
+  return h;
+}
+
+}  // namespace
+
+std::uint64_t hash64(std::string_view bytes, std::uint64_t seed) noexcept {
+  // Four independent lanes over 32-byte blocks keep the multiplier pipelines busy: a file of
+  // 100 MB hashes in tens of milliseconds, so fingerprinting costs little next to parsing.
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const std::size_t n = bytes.size();
+  const auto* end = p + n;
+  std::uint64_t h;
+  if (n >= 32) {
+    std::uint64_t a = seed + k1 + k2, b = seed + k2, c = seed, d = seed - k1;
+    const auto* block_end = end - 32;
+    do {
+      a = lane(a, load64(p));
+      b = lane(b, load64(p + 8));
+      c = lane(c, load64(p + 16));
+      d = lane(d, load64(p + 24));
+      p += 32;
+    } while (p <= block_end);
+    h = std::rotl(a, 1) + std::rotl(b, 7) + std::rotl(c, 12) + std::rotl(d, 18);
+    for (std::uint64_t v : {a, b, c, d}) h = (h ^ lane(0, v)) * k1 + k4;
+  } else {
+    h = seed + k4;
+  }
+  h += static_cast<std::uint64_t>(n);
+  for (; p + 8 <= end; p += 8) h = std::rotl(h ^ lane(0, load64(p)), 27) * k1 + k4;
+  for (; p < end; ++p) h = std::rotl(h ^ (*p * k4), 11) * k1;
+  return avalanche(h);
+}
+
+void Fingerprint::add(std::string_view name, std::string_view contents) {
+  const std::uint64_t parts[3] = {hash64(name, 1), static_cast<std::uint64_t>(contents.size()),
+                                  hash64(contents, 2)};
+  std::uint64_t buf[4] = {state_, parts[0], parts[1], parts[2]};
+  unsigned char bytes[32];
+  for (int i = 0; i < 4; ++i)
+    for (int k = 0; k < 8; ++k) bytes[i * 8 + k] = static_cast<unsigned char>(buf[i] >> (8 * k));
+  state_ = hash64(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes), 3);
+}
+
+std::string Fingerprint::hex() const { return fmt::format("{:016x}", state_); }
+
+std::string directory_name(const std::filesystem::path& dir) {
+  std::filesystem::path p = dir.lexically_normal();
+  if (p.has_filename() && p.filename() != "." && p.filename() != "..") return p.filename().string();
+  std::error_code ec;
+  const auto abs = std::filesystem::weakly_canonical(std::filesystem::absolute(dir, ec), ec);
+  if (!ec && abs.has_filename()) return abs.filename().string();
+  p = p.parent_path();
+  return p.has_filename() ? p.filename().string() : std::string("data");
+}
+
+// --- warnings ------------------------------------------------------------------------------------
+
+void SkipReporter::skip(const Location& at, std::string_view what, std::string_view detail) {
+  std::string key = fmt::format("{}\n{}", at.file ? at.file->string() : std::string{}, what);
+  auto it = first_.find(key);
+  if (it == first_.end()) {
+    std::string message =
+        at.file ? fmt::format("{}: {}; row skipped (first at line {}: {})", at.file->string(), what,
+                              at.line, detail)
+                : fmt::format("{}; row skipped ({})", what, detail);
+    it = first_.emplace(std::move(key), std::move(message)).first;
+  }
+  sink_(it->second);
+}
+
+void SkipReporter::note(const std::filesystem::path& file, std::string_view what) {
+  sink_(fmt::format("{}: {}", file.string(), what));
+}
+
+}  // namespace recrun::text
