@@ -149,8 +149,15 @@ class DatasetBuilder {
     std::int64_t intern(std::string_view key, std::vector<std::string>& ids);
 
    private:
+    // Ids of up to 8 bytes (every integer id below 10^8) are compared inside the slot, without
+    // touching the id strings.
+    struct Slot {
+      std::uint64_t prefix = 0;  // the key's first 8 bytes, zero-padded
+      std::uint32_t id = 0;      // dense id + 1; 0 = empty
+      std::uint32_t size = 0;    // key length
+    };
     void grow(const std::vector<std::string>& ids);
-    std::vector<std::uint64_t> slots_;  // (hash tag << 32) | (id + 1); 0 = empty
+    std::vector<Slot> slots_;
   };
   IdIndex user_index_;
   IdIndex item_index_;

@@ -1,6 +1,7 @@
 #include "data/dataset_cache.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +23,21 @@ constexpr char kMagic[8] = {'R', 'E', 'C', 'R', 'U', 'N', 'D', 'S'};
 // Written in native byte order; a cache moved to a machine of the other endianness is rejected
 // (and rebuilt) instead of being misread.
 constexpr std::uint32_t kByteOrderMark = 0x01020304;
+
+// Asks for transparent huge pages on a large buffer about to be filled: one fault per 2 MiB
+// instead of per 4 KiB. At 5M rows the loader spends more time in page faults than in parsing.
+inline void advise_huge_pages(const void* data, std::size_t bytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  constexpr std::uintptr_t huge = std::uintptr_t{1} << 21;
+  if (bytes < 4 * huge) return;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
 
 class Writer {
  public:
@@ -82,6 +98,8 @@ class Reader {
     if (reinterpret_cast<std::uintptr_t>(p_) % alignof(T) == 0) {
       // One pass, no zero-fill: the bytes are a T array (written by pod() above, aligned).
       const T* first = reinterpret_cast<const T*>(p_);
+      v.reserve(n);
+      advise_huge_pages(v.data(), n * sizeof(T));
       v.assign(first, first + n);
       p_ += n * sizeof(T);
     } else {
@@ -188,6 +206,7 @@ std::string encode_dataset(const Dataset& d, const WarningCounts& warnings, cons
   for (const auto& [name, f] : d.categorical) estimate += f.values.size() * 4 + f.offsets.size() * 8;
   for (const auto& [name, f] : d.dense) estimate += f.values.size() * 4 + f.present.size();
   w.reserve(estimate);
+  advise_huge_pages(w.bytes().data(), estimate);
   w.raw(kMagic, sizeof kMagic);
   w.u32(kFormatVersion);
   w.u32(kByteOrderMark);

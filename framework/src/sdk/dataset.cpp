@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -45,6 +47,21 @@ std::vector<std::string> Dataset::feature_names() const {
 
 namespace {
 
+// Asks for transparent huge pages on a large buffer about to be filled: one fault per 2 MiB
+// instead of per 4 KiB. At 5M rows the loader spends more time in page faults than in parsing.
+inline void advise_huge_pages(const void* data, std::size_t bytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  constexpr std::uintptr_t huge = std::uintptr_t{1} << 21;
+  if (bytes < 4 * huge) return;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
 // A fast hash for short id strings; in-memory only, so it need not be stable across machines.
 inline std::uint64_t id_hash(std::string_view s) noexcept {
   std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ (s.size() * 0xD6E8FEB86659FD93ULL);
@@ -68,57 +85,68 @@ inline std::uint64_t id_hash(std::string_view s) noexcept {
 
 }  // namespace
 
+namespace {
+
+inline std::uint64_t prefix_of(std::string_view s) noexcept {
+  std::uint64_t w = 0;
+  std::memcpy(&w, s.data(), std::min<std::size_t>(s.size(), 8));
+  return w;
+}
+
+}  // namespace
+
 std::int64_t DatasetBuilder::IdIndex::find(std::string_view key,
                                            const std::vector<std::string>& ids) const {
   if (slots_.empty()) return -1;
-  const std::uint64_t h = id_hash(key);
-  const std::uint64_t tag = h >> 32;
+  const std::uint64_t prefix = prefix_of(key);
+  const auto size = static_cast<std::uint32_t>(key.size());
   const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-    const std::uint64_t slot = slots_[i];
-    if (slot == 0) return -1;
-    if ((slot >> 32) == tag) {
-      const auto id = static_cast<std::int64_t>(slot & 0xFFFFFFFFULL) - 1;
-      if (ids[id] == key) return id;
-    }
+  for (std::size_t i = id_hash(key) & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.id == 0) return -1;
+    if (slot.prefix == prefix && slot.size == size &&
+        (size <= 8 || std::string_view(ids[slot.id - 1]) == key))
+      return static_cast<std::int64_t>(slot.id) - 1;
   }
 }
 
 std::int64_t DatasetBuilder::IdIndex::intern(std::string_view key, std::vector<std::string>& ids) {
   if ((ids.size() + 1) * 2 > slots_.size()) grow(ids);  // load factor <= 1/2
-  const std::uint64_t h = id_hash(key);
-  const std::uint64_t tag = h >> 32;
+  const std::uint64_t prefix = prefix_of(key);
+  const auto size = static_cast<std::uint32_t>(key.size());
   const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-    const std::uint64_t slot = slots_[i];
-    if (slot == 0) {
+  for (std::size_t i = id_hash(key) & mask;; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.id == 0) {
       if (ids.size() >= 0xFFFFFFFEULL)
         throw DataError("more than 4 billion distinct ids; recrun's dense ids are 32-bit");
       ids.emplace_back(key);
-      slots_[i] = (tag << 32) | static_cast<std::uint64_t>(ids.size());
+      slot = {prefix, static_cast<std::uint32_t>(ids.size()), size};
       return static_cast<std::int64_t>(ids.size()) - 1;
     }
-    if ((slot >> 32) == tag) {
-      const auto id = static_cast<std::int64_t>(slot & 0xFFFFFFFFULL) - 1;
-      if (ids[id] == key) return id;
-    }
+    if (slot.prefix == prefix && slot.size == size &&
+        (size <= 8 || std::string_view(ids[slot.id - 1]) == key))
+      return static_cast<std::int64_t>(slot.id) - 1;
   }
 }
 
 void DatasetBuilder::IdIndex::grow(const std::vector<std::string>& ids) {
   std::size_t capacity = slots_.empty() ? 1024 : slots_.size() * 2;
   while (capacity < (ids.size() + 1) * 2) capacity *= 2;
-  slots_.assign(capacity, 0);
+  slots_.assign(capacity, Slot{});
   const std::size_t mask = capacity - 1;
   for (std::size_t id = 0; id < ids.size(); ++id) {
-    const std::uint64_t h = id_hash(ids[id]);
-    std::size_t i = h & mask;
-    while (slots_[i] != 0) i = (i + 1) & mask;
-    slots_[i] = ((h >> 32) << 32) | static_cast<std::uint64_t>(id + 1);
+    std::size_t i = id_hash(ids[id]) & mask;
+    while (slots_[i].id != 0) i = (i + 1) & mask;
+    slots_[i] = {prefix_of(ids[id]), static_cast<std::uint32_t>(id + 1),
+                 static_cast<std::uint32_t>(ids[id].size())};
   }
 }
 
-void DatasetBuilder::reserve(std::size_t rows) { rows_.reserve(rows); }
+void DatasetBuilder::reserve(std::size_t rows) {
+  rows_.reserve(rows);
+  advise_huge_pages(rows_.data(), rows_.capacity() * sizeof(Row));
+}
 
 void DatasetBuilder::add_interaction(std::string_view user, std::string_view item,
                                      std::int64_t time) {
@@ -196,6 +224,10 @@ Dataset DatasetBuilder::build(std::string name, std::filesystem::path source_dir
   for (const auto& r : rows_) ++d.user_offsets[r.user + 1];
   std::partial_sum(d.user_offsets.begin(), d.user_offsets.end(), d.user_offsets.begin());
   std::vector<std::int64_t> cursor(d.user_offsets.begin(), d.user_offsets.end() - 1);
+  d.items.reserve(rows_.size());
+  d.timestamps.reserve(rows_.size());
+  advise_huge_pages(d.items.data(), d.items.capacity() * sizeof(std::int32_t));
+  advise_huge_pages(d.timestamps.data(), d.timestamps.capacity() * sizeof(std::int64_t));
   d.items.resize(rows_.size());
   d.timestamps.resize(rows_.size());
   for (const auto& r : rows_) {
