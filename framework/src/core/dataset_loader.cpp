@@ -31,6 +31,23 @@ std::string resolve_source(const Registry& registry, const std::filesystem::path
 
 namespace {
 
+// Warnings name files by the path the directory was reached by; the cache stores them relative
+// to the directory so that a later load through another path ("./data" vs "/abs/data") names
+// its own.
+constexpr std::string_view kDirMark = "\x01";
+
+WarningCounts relative_warnings(WarningCounts warnings, const std::filesystem::path& dir) {
+  const std::string prefix = dir.string();
+  for (auto& [w, n] : warnings)
+    if (!prefix.empty() && w.starts_with(prefix)) w = std::string(kDirMark) + w.substr(prefix.size());
+  return warnings;
+}
+
+void resolve_warnings(WarningCounts& warnings, const std::filesystem::path& dir) {
+  for (auto& [w, n] : warnings)
+    if (w.starts_with(kDirMark)) w = dir.string() + w.substr(kDirMark.size());
+}
+
 bool cache_disabled_by_env() {
   const char* v = std::getenv("RECRUN_NO_CACHE");
   return v && *v && std::string_view(v) != "0";
@@ -58,6 +75,7 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
         // The directory may be reached by another path than when the cache was written.
         result.dataset.source_dir = dir;
         result.warnings = std::move(hit->warnings);
+        resolve_warnings(result.warnings, dir);
         result.from_cache = true;
         result.cache_file = file;
         break;
@@ -72,7 +90,8 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
     if (result.dataset.num_interactions() == 0)
       throw DataError(fmt::format("{}: no interactions were loaded", dir.string()));
     if (cached) {
-      const std::string bytes = encode_dataset(result.dataset, result.warnings, key);
+      const std::string bytes =
+          encode_dataset(result.dataset, relative_warnings(result.warnings, dir), key);
       // A read-only data directory (a shared mount, the installed examples) falls back to the
       // results folder; failing both only costs speed, so it is a note, not an error.
       if (write_cache(primary, bytes))
