@@ -4,6 +4,7 @@
 
 #include "core/split.hpp"
 #include "core/trainer.hpp"
+#include "recrun/optim.hpp"
 #include "recrun/registry.hpp"
 #include "support/plugins.hpp"
 
