@@ -34,6 +34,10 @@ std::vector<ParamSpec> optimizer_params(double lr = 1e-3, double weight_decay = 
                                         double clip_norm = 5.0);
 
 /// Builds the optimizer over `parameters`.
+///
+/// Explicitly exported: the LibTorch precompiled header is built with hidden visibility, which
+/// makes std::vector<at::Tensor> (and so any function taking one by value) hidden in the SDK.
+__attribute__((visibility("default")))
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& options,
                                                         std::vector<torch::Tensor> parameters);
 

@@ -1,0 +1,186 @@
+// recrun/seq.hpp — building blocks shared by sequential models.
+//
+// Length-bucketed batches (a batch pads only to its own longest history), packed token matrices,
+// a transformer encoder whose attention never looks at padding and can compute its last block
+// for a few read-out positions only, and a mean-of-embeddings item encoder for categorical
+// metadata. Everything here is optional: a model may use any piece, or none.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "recrun/feature.hpp"
+
+// The LibTorch precompiled header is built with hidden visibility, so torch's module holders
+// (torch::nn::Linear, ...) count as hidden types inside the SDK, and GCC warns that these exported
+// classes hold them. The warning is harmless here: the holders never cross a library boundary
+// on their own, only as parts of these classes, whose methods are exported.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wattributes"
+
+namespace recrun {
+
+// --- batching -------------------------------------------------------------------------------------
+
+/// Splits `ids` into batches of at most `batch_size` ids of similar `lengths` (one per id).
+///
+/// Ids are sorted by length, so each batch pads only to its own longest sequence. With `rng`,
+/// ties are broken at random and the order of the batches is shuffled (call once per epoch);
+/// without it, the result is deterministic (ties by position in `ids`, batches shortest first).
+std::vector<std::vector<std::int64_t>> length_bucketed_batches(
+    std::span<const std::int64_t> ids, std::span<const std::int64_t> lengths,
+    std::int64_t batch_size, std::mt19937_64* rng = nullptr);
+
+/// A right-padded token matrix and the number of real tokens in each row.
+struct PackedSequences {
+  /// int64 [B, T]: row b holds lengths[b] tokens from column 0, then padding.
+  torch::Tensor tokens;
+  /// int64 [B]: tokens per row, counting an appended token.
+  torch::Tensor lengths;
+};
+
+/// Packs the last `max_len` items of each history (oldest first) as item id + `shift`, then
+/// `append` (when >= 0, e.g. a [MASK] token) right after the last item; pads with `pad`.
+///
+/// T is the longest packed row, at most max_len + (append >= 0). Rows are right-padded: a row's
+/// real tokens sit at the same columns whatever else is in the batch, so reductions over a row
+/// see them in the same order and a user's results do not depend on the batch composition.
+PackedSequences pack_sequences(std::span<const std::span<const std::int32_t>> histories,
+                               std::int64_t max_len, std::int64_t shift = 1, std::int64_t pad = 0,
+                               std::int64_t append = -1);
+
+/// Column indices [B, Q] of the true entries of `mask` [B, T] (bool), row by row in increasing
+/// order, Q = the largest count in a row; `valid` [B, Q] marks the real entries (the others
+/// point at some column of the same row). Selecting `valid` row-major lists the entries in the
+/// same order as mask.nonzero().
+struct RowIndex {
+  /// int64 [B, Q] column indices.
+  torch::Tensor index;
+  /// bool [B, Q]: which entries are real.
+  torch::Tensor valid;
+};
+/// Builds a RowIndex from a bool [B, T] mask.
+RowIndex row_index(const torch::Tensor& mask);
+
+// --- transformer -----------------------------------------------------------------------------------
+
+/// Settings of a TransformerEncoder.
+struct TransformerOptions {
+  TransformerOptions(std::int64_t hidden, std::int64_t heads) : hidden_(hidden), heads_(heads) {}
+  /// Model width; a multiple of heads.
+  TORCH_ARG(std::int64_t, hidden);
+  /// Attention heads.
+  TORCH_ARG(std::int64_t, heads);
+  /// Number of blocks.
+  TORCH_ARG(std::int64_t, layers) = 2;
+  /// Width of the feed-forward layer as a multiple of hidden.
+  TORCH_ARG(std::int64_t, ffn_mult) = 4;
+  /// Dropout on the attention and feed-forward outputs.
+  TORCH_ARG(double, dropout) = 0.1;
+  /// Dropout on the attention probabilities.
+  TORCH_ARG(double, attention_dropout) = 0.1;
+  /// Whether a position may only attend to itself and earlier positions (SASRec); false is
+  /// bidirectional (BERT4Rec), where only padding is masked.
+  TORCH_ARG(bool, causal) = false;
+  /// Pre-LayerNorm blocks (LN before each sublayer, plus a final LN) instead of post-LN (BERT).
+  TORCH_ARG(bool, norm_first) = false;
+};
+
+/// Multi-head attention with one fused Q/K/V projection.
+class MultiHeadAttentionImpl : public torch::nn::Module {
+ public:
+  explicit MultiHeadAttentionImpl(const TransformerOptions& options);
+  /// Queries [B, Q, H] attend over `context` [B, T, H] (pass the same tensor for
+  /// self-attention); `bias` is added to the [B, heads, Q, T] scores: 0 where allowed, a large
+  /// negative number where not (broadcastable, e.g. [B, 1, 1, T]). Returns [B, Q, H].
+  torch::Tensor forward(const torch::Tensor& queries, const torch::Tensor& context,
+                        const torch::Tensor& bias);
+
+ private:
+  std::int64_t hidden_, heads_;
+  double attention_dropout_;
+  torch::nn::Linear qkv_{nullptr}, out_{nullptr};
+};
+TORCH_MODULE(MultiHeadAttention);
+
+/// One transformer block: self-attention and a GELU feed-forward, each with a residual and
+/// LayerNorm.
+class TransformerBlockImpl : public torch::nn::Module {
+ public:
+  explicit TransformerBlockImpl(const TransformerOptions& options);
+  /// Rows `queries` [B, Q, H] of the block's output for input `context` [B, T, H]; pass the
+  /// same tensor twice for every row. `bias` as in MultiHeadAttention.
+  torch::Tensor forward(const torch::Tensor& queries, const torch::Tensor& context,
+                        const torch::Tensor& bias);
+
+ private:
+  torch::Tensor feed_forward(const torch::Tensor& x);
+  bool norm_first_;
+  double dropout_;
+  MultiHeadAttention attention_{nullptr};
+  torch::nn::Linear ffn_in_{nullptr}, ffn_out_{nullptr};
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+/// A stack of TransformerBlocks. Padding is never attended to.
+class TransformerEncoderImpl : public torch::nn::Module {
+ public:
+  explicit TransformerEncoderImpl(TransformerOptions options);
+  /// `x` [B, T, H], `valid` bool [B, T] (false = padding). Returns [B, T, H]; rows at padding
+  /// are computed but meaningless.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& valid);
+  /// Like forward, but returns only the rows at columns `query` [B, Q] (int64): the last block
+  /// computes just those rows, which is most of its cost saved when a model reads out a few
+  /// positions (masked items in training, the next-item slot in scoring).
+  torch::Tensor forward_at(const torch::Tensor& x, const torch::Tensor& valid,
+                           const torch::Tensor& query);
+  /// The settings it was built with.
+  const TransformerOptions& options() const { return options_; }
+
+ private:
+  torch::Tensor key_bias(const torch::Tensor& valid, const torch::Tensor& query_cols) const;
+  TransformerOptions options_;
+  torch::nn::ModuleList blocks_;
+  torch::nn::LayerNorm final_norm_{nullptr};
+};
+TORCH_MODULE(TransformerEncoder);
+
+/// Draws every Linear and Embedding weight of `module` (recursively) from N(0, std), zeroes
+/// Linear biases and resets LayerNorms to identity: the BERT initialisation.
+void init_bert_weights(torch::nn::Module& module, double std = 0.02);
+
+// --- item metadata ---------------------------------------------------------------------------------
+
+/// Encodes a per-item bag of value ids (CSR) as the mean of the values' embeddings; items with
+/// an empty bag get a learned 'missing' embedding. Embeddings start at N(0, 0.02), the scale of
+/// BERT-style item embeddings. Serves multi-valued categories (genre,
+/// writer), single lookups (director, bucketed year: bags of one) and any out-of-tree feature
+/// of the same shape.
+class ItemBagEncoderImpl : public FeatureEncoderImpl {
+ public:
+  /// `offsets` (num_items + 1) and `values` (ids in [0, num_values)) describe each item's bag.
+  ItemBagEncoderImpl(std::span<const std::int64_t> offsets, std::span<const std::int32_t> values,
+                     std::int64_t num_values, std::int64_t hidden, double dropout);
+  /// Item ids [...] in [0, num_items) -> [..., hidden].
+  torch::Tensor forward(const torch::Tensor& items) override;
+  /// Number of items it knows.
+  std::int64_t num_items() const { return num_items_; }
+
+ private:
+  std::int64_t num_items_;
+  double dropout_;
+  // Flattened bags with the missing id (num_values) standing in for an empty one.
+  torch::Tensor bag_values_, bag_offsets_;
+  bool single_valued_;
+  torch::nn::Embedding table_{nullptr};
+};
+TORCH_MODULE(ItemBagEncoder);
+
+}  // namespace recrun
+
+#pragma GCC diagnostic pop

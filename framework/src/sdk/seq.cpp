@@ -1,0 +1,294 @@
+#include "recrun/seq.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "recrun/error.hpp"
+
+namespace recrun {
+namespace {
+
+// Added to the attention scores of forbidden keys. Finite, so that a row with no allowed key
+// could never turn into NaN, yet exp(kNeg - max) underflows to exactly 0: padding contributes
+// nothing, not merely little.
+constexpr double kNeg = -1e9;
+
+namespace F = torch::nn::functional;
+
+}  // namespace
+
+// --- batching ----------------------------------------------------------------------------------
+
+std::vector<std::vector<std::int64_t>> length_bucketed_batches(
+    std::span<const std::int64_t> ids, std::span<const std::int64_t> lengths,
+    std::int64_t batch_size, std::mt19937_64* rng) {
+  if (ids.size() != lengths.size())
+    throw Error(fmt::format("length_bucketed_batches: {} ids but {} lengths", ids.size(),
+                            lengths.size()));
+  if (batch_size < 1) throw ParamError("batch_size must be >= 1");
+  std::vector<std::size_t> order(ids.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  // Shuffling before the stable sort breaks ties at random, so batches of equally long (e.g.
+  // truncated) histories differ from epoch to epoch.
+  if (rng) std::shuffle(order.begin(), order.end(), *rng);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return lengths[a] < lengths[b]; });
+  std::vector<std::vector<std::int64_t>> batches;
+  batches.reserve((order.size() + batch_size - 1) / batch_size);
+  for (std::size_t begin = 0; begin < order.size(); begin += batch_size) {
+    const std::size_t end = std::min(order.size(), begin + static_cast<std::size_t>(batch_size));
+    auto& batch = batches.emplace_back();
+    batch.reserve(end - begin);
+    for (std::size_t k = begin; k < end; ++k) batch.push_back(ids[order[k]]);
+  }
+  if (rng) std::shuffle(batches.begin(), batches.end(), *rng);
+  return batches;
+}
+
+PackedSequences pack_sequences(std::span<const std::span<const std::int32_t>> histories,
+                               std::int64_t max_len, std::int64_t shift, std::int64_t pad,
+                               std::int64_t append) {
+  const auto b = static_cast<std::int64_t>(histories.size());
+  const std::int64_t extra = append >= 0 ? 1 : 0;
+  std::int64_t width = 0;
+  for (const auto& h : histories)
+    width = std::max(width, std::min<std::int64_t>(max_len, static_cast<std::int64_t>(h.size())));
+  width += extra;
+  PackedSequences out;
+  out.tokens = torch::full({b, width}, pad, torch::kInt64);
+  out.lengths = torch::empty({b}, torch::kInt64);
+  std::int64_t* tokens = out.tokens.data_ptr<std::int64_t>();
+  std::int64_t* lengths = out.lengths.data_ptr<std::int64_t>();
+  for (std::int64_t r = 0; r < b; ++r) {
+    const auto& h = histories[r];
+    const std::int64_t n = std::min<std::int64_t>(max_len, static_cast<std::int64_t>(h.size()));
+    const std::int32_t* src = h.data() + (static_cast<std::int64_t>(h.size()) - n);
+    std::int64_t* row = tokens + r * width;
+    for (std::int64_t k = 0; k < n; ++k) row[k] = src[k] + shift;
+    if (extra) row[n] = append;
+    lengths[r] = n + extra;
+  }
+  return out;
+}
+
+RowIndex row_index(const torch::Tensor& mask) {
+  TORCH_CHECK(mask.dim() == 2 && mask.scalar_type() == torch::kBool, "row_index: bool [B, T]");
+  const torch::Tensor counts = mask.sum(1);
+  const std::int64_t q = mask.size(0) == 0 ? 0 : counts.max().item<std::int64_t>();
+  // A stable descending sort of the 0/1 row puts the true columns first, in increasing order.
+  const torch::Tensor order =
+      std::get<1>(torch::sort(mask.to(torch::kUInt8), /*stable=*/true, /*dim=*/1,
+                              /*descending=*/true));
+  RowIndex out;
+  out.index = order.narrow(1, 0, q).contiguous();
+  out.valid = torch::arange(q, torch::kInt64).unsqueeze(0).lt(counts.unsqueeze(1));
+  return out;
+}
+
+// --- transformer -------------------------------------------------------------------------------
+
+MultiHeadAttentionImpl::MultiHeadAttentionImpl(const TransformerOptions& o)
+    : hidden_(o.hidden()), heads_(o.heads()), attention_dropout_(o.attention_dropout()) {
+  if (heads_ < 1 || hidden_ % heads_ != 0)
+    throw ParamError(fmt::format("hidden size {} must be a positive multiple of the number of "
+                                 "attention heads ({})",
+                                 hidden_, heads_));
+  qkv_ = register_module("qkv", torch::nn::Linear(hidden_, 3 * hidden_));
+  out_ = register_module("out", torch::nn::Linear(hidden_, hidden_));
+}
+
+torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& queries,
+                                              const torch::Tensor& context,
+                                              const torch::Tensor& bias) {
+  const std::int64_t b = context.size(0), t = context.size(1), q_len = queries.size(1);
+  const std::int64_t head_dim = hidden_ / heads_;
+  torch::Tensor q, k, v;
+  if (queries.is_same(context)) {
+    const torch::Tensor qkv = qkv_(context).view({b, t, 3, heads_, head_dim});
+    q = qkv.select(2, 0);
+    k = qkv.select(2, 1);
+    v = qkv.select(2, 2);
+  } else {
+    // Only the query rows need a Q projection; keys and values come from every position.
+    const torch::Tensor& w = qkv_->weight;
+    const torch::Tensor& bias_qkv = qkv_->bias;
+    q = F::linear(queries, w.narrow(0, 0, hidden_), bias_qkv.narrow(0, 0, hidden_))
+            .view({b, q_len, heads_, head_dim});
+    const torch::Tensor kv =
+        F::linear(context, w.narrow(0, hidden_, 2 * hidden_),
+                  bias_qkv.narrow(0, hidden_, 2 * hidden_))
+            .view({b, t, 2, heads_, head_dim});
+    k = kv.select(2, 0);
+    v = kv.select(2, 1);
+  }
+  // Scaling q ([B, Q, H]) is cheaper than scaling the [B, heads, Q, T] scores.
+  q = q.mul(1.0 / std::sqrt(static_cast<double>(head_dim))).transpose(1, 2);
+  torch::Tensor scores = torch::matmul(q, k.permute({0, 2, 3, 1}));  // [B, heads, Q, T]
+  scores.add_(bias);  // matmul's backward does not need its output, so in place is safe
+  torch::Tensor probs = torch::softmax(scores, -1);
+  if (is_training() && attention_dropout_ > 0)
+    probs = torch::dropout(probs, attention_dropout_, /*train=*/true);
+  const torch::Tensor mixed =
+      torch::matmul(probs, v.transpose(1, 2)).transpose(1, 2).reshape({b, q_len, hidden_});
+  return out_(mixed);
+}
+
+TransformerBlockImpl::TransformerBlockImpl(const TransformerOptions& o)
+    : norm_first_(o.norm_first()), dropout_(o.dropout()) {
+  attention_ = register_module("attention", MultiHeadAttention(o));
+  ffn_in_ = register_module("ffn_in", torch::nn::Linear(o.hidden(), o.ffn_mult() * o.hidden()));
+  ffn_out_ = register_module("ffn_out", torch::nn::Linear(o.ffn_mult() * o.hidden(), o.hidden()));
+  norm1_ = register_module("norm1", torch::nn::LayerNorm(
+                                        torch::nn::LayerNormOptions({o.hidden()}).eps(1e-12)));
+  norm2_ = register_module("norm2", torch::nn::LayerNorm(
+                                        torch::nn::LayerNormOptions({o.hidden()}).eps(1e-12)));
+}
+
+torch::Tensor TransformerBlockImpl::feed_forward(const torch::Tensor& x) {
+  return ffn_out_(torch::gelu(ffn_in_(x)));
+}
+
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& queries,
+                                            const torch::Tensor& context,
+                                            const torch::Tensor& bias) {
+  const bool train = is_training() && dropout_ > 0;
+  const auto drop = [&](const torch::Tensor& x) {
+    return train ? torch::dropout(x, dropout_, true) : x;
+  };
+  if (!norm_first_) {
+    const torch::Tensor h = norm1_(queries + drop(attention_(queries, context, bias)));
+    return norm2_(h + drop(feed_forward(h)));
+  }
+  const torch::Tensor context_n = norm1_(context);
+  const torch::Tensor queries_n = queries.is_same(context) ? context_n : norm1_(queries);
+  const torch::Tensor h = queries + drop(attention_(queries_n, context_n, bias));
+  return h + drop(feed_forward(norm2_(h)));
+}
+
+TransformerEncoderImpl::TransformerEncoderImpl(TransformerOptions options)
+    : options_(std::move(options)) {
+  if (options_.layers() < 1) throw ParamError("a transformer needs at least one layer");
+  blocks_ = register_module("blocks", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < options_.layers(); ++i) blocks_->push_back(TransformerBlock(options_));
+  if (options_.norm_first())
+    final_norm_ = register_module(
+        "final_norm",
+        torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.hidden()}).eps(1e-12)));
+}
+
+torch::Tensor TransformerEncoderImpl::key_bias(const torch::Tensor& valid,
+                                               const torch::Tensor& query_cols) const {
+  const std::int64_t b = valid.size(0), t = valid.size(1);
+  torch::Tensor bias = torch::zeros({b, 1, 1, t}, torch::kFloat)
+                           .masked_fill_(valid.logical_not().view({b, 1, 1, t}), kNeg);
+  if (options_.causal()) {
+    const torch::Tensor cols = torch::arange(t, torch::kInt64);
+    const torch::Tensor rows =
+        query_cols.defined() ? query_cols : cols.unsqueeze(0).expand({b, t});
+    const torch::Tensor future = cols.view({1, 1, 1, t}).gt(rows.unsqueeze(1).unsqueeze(-1));
+    bias = bias + future.to(torch::kFloat).mul_(kNeg);
+  }
+  return bias;
+}
+
+torch::Tensor TransformerEncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& valid) {
+  const torch::Tensor bias = key_bias(valid, {});
+  torch::Tensor h = x;
+  for (const auto& block : *blocks_) h = block->as<TransformerBlock>()->forward(h, h, bias);
+  return options_.norm_first() ? final_norm_(h) : h;
+}
+
+torch::Tensor TransformerEncoderImpl::forward_at(const torch::Tensor& x,
+                                                 const torch::Tensor& valid,
+                                                 const torch::Tensor& query) {
+  const std::int64_t n = static_cast<std::int64_t>(blocks_->size());
+  torch::Tensor h = x;
+  if (n > 1) {
+    const torch::Tensor bias = key_bias(valid, {});
+    for (std::int64_t i = 0; i + 1 < n; ++i)
+      h = blocks_[i]->as<TransformerBlock>()->forward(h, h, bias);
+  }
+  const std::int64_t b = x.size(0), hidden = x.size(2);
+  const torch::Tensor rows = h.gather(1, query.unsqueeze(-1).expand({b, query.size(1), hidden}));
+  torch::Tensor out = blocks_[n - 1]->as<TransformerBlock>()->forward(
+      rows, h, key_bias(valid, options_.causal() ? query : torch::Tensor{}));
+  return options_.norm_first() ? final_norm_(out) : out;
+}
+
+void init_bert_weights(torch::nn::Module& module, double std) {
+  torch::NoGradGuard no_grad;
+  const auto init = [std](torch::nn::Module& m) {
+    if (auto* linear = m.as<torch::nn::Linear>()) {
+      linear->weight.normal_(0.0, std);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* embedding = m.as<torch::nn::Embedding>()) {
+      embedding->weight.normal_(0.0, std);
+    } else if (auto* norm = m.as<torch::nn::LayerNorm>()) {
+      if (norm->weight.defined()) norm->weight.fill_(1.0);
+      if (norm->bias.defined()) norm->bias.zero_();
+    }
+  };
+  // Not modules(include_self=true): that needs the module in a shared_ptr, which it is not yet
+  // inside its own constructor, where models call this.
+  init(module);
+  for (const auto& m : module.modules(/*include_self=*/false)) init(*m);
+}
+
+// --- item metadata -----------------------------------------------------------------------------
+
+ItemBagEncoderImpl::ItemBagEncoderImpl(std::span<const std::int64_t> offsets,
+                                       std::span<const std::int32_t> values,
+                                       std::int64_t num_values, std::int64_t hidden,
+                                       double dropout)
+    : num_items_(offsets.empty() ? 0 : static_cast<std::int64_t>(offsets.size()) - 1),
+      dropout_(dropout) {
+  std::vector<std::int64_t> flat, starts;
+  flat.reserve(values.size() + num_items_);
+  starts.reserve(num_items_);
+  single_valued_ = true;
+  for (std::int64_t i = 0; i < num_items_; ++i) {
+    starts.push_back(static_cast<std::int64_t>(flat.size()));
+    const std::int64_t begin = offsets[i], end = offsets[i + 1];
+    if (begin == end) {
+      flat.push_back(num_values);  // the learned 'missing' row
+      continue;
+    }
+    single_valued_ &= end - begin == 1;
+    for (std::int64_t k = begin; k < end; ++k) {
+      if (values[k] < 0 || values[k] >= num_values)
+        throw Error(fmt::format("item {} has value id {} outside [0, {})", i, values[k],
+                                num_values));
+      flat.push_back(values[k]);
+    }
+  }
+  bag_values_ = torch::tensor(flat, torch::kInt64);
+  bag_offsets_ = torch::tensor(starts, torch::kInt64);
+  table_ = register_module("table", torch::nn::Embedding(num_values + 1, hidden));
+  // The scale of BERT-style item embeddings, so that no source dominates a fusion at the start.
+  torch::NoGradGuard no_grad;
+  table_->weight.normal_(0.0, 0.02);
+}
+
+torch::Tensor ItemBagEncoderImpl::forward(const torch::Tensor& items) {
+  const torch::Tensor flat = items.reshape({-1});
+  torch::Tensor out;
+  if (single_valued_) {
+    out = table_(bag_values_.index_select(0, flat));
+  } else {
+    // Means for the whole catalogue, then a gather: cheaper than bagging per position whenever
+    // a batch has more positions than the catalogue has items, and never much dearer than the
+    // [.., num_items] output layer that scores them anyway.
+    const torch::Tensor per_item = std::get<0>(torch::embedding_bag(
+        table_->weight, bag_values_, bag_offsets_, /*scale_grad_by_freq=*/false, /*mode=mean*/ 1));
+    out = per_item.index_select(0, flat);
+  }
+  std::vector<std::int64_t> shape(items.sizes().begin(), items.sizes().end());
+  shape.push_back(out.size(1));
+  out = out.view(shape);
+  return is_training() && dropout_ > 0 ? torch::dropout(out, dropout_, true) : out;
+}
+
+}  // namespace recrun

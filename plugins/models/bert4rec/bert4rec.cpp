@@ -1,0 +1,232 @@
+// bert4rec — BERT4Rec (Sun et al., CIKM 2019): a bidirectional transformer trained with the
+// Cloze task, optionally fusing item metadata (feature plugins) into the item embedding
+// (fusion plugins).
+//
+// Speed comes from not computing what is thrown away: batches group users of similar history
+// length so they pad only to their own longest; the last transformer block and the output layer
+// run only at the masked positions (training) or the [MASK] slot (scoring).
+#include <fmt/format.h>
+#include <recrun/plugin.hpp>
+#include <recrun/seq.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "bert4rec_net.hpp"
+
+namespace {
+
+using recrun::bert4rec::Bert4RecNet;
+using recrun::bert4rec::NetOptions;
+
+struct Bert4RecOptions {
+  /// Network shape (num_items is filled in from the data set).
+  NetOptions net;
+  /// Share of real positions chosen for the Cloze task.
+  double mask_prob = 0.15;
+  /// Extra probability of masking a sequence's last item.
+  double last_item_mask_ratio = 0.0;
+  /// Sequences per training batch (and users per scoring chunk).
+  std::int64_t batch_size = 128;
+  /// Item features fused with the item embedding.
+  std::vector<std::string> features;
+  /// Fusion plugin name, or "none".
+  std::string fusion = "none";
+  /// Dropout on feature embeddings.
+  double metadata_dropout = 0.1;
+  /// lr, weight decay, clipping.
+  recrun::OptimizerOptions optimizer;
+
+  static Bert4RecOptions from(const recrun::Params& p) {
+    Bert4RecOptions o;
+    o.net.hidden = p.get_int("hidden_units");
+    o.net.heads = p.get_int("num_heads");
+    o.net.layers = p.get_int("num_layers");
+    o.net.max_len = p.get_int("max_len");
+    o.net.dropout = p.get_real("dropout");
+    o.net.share_embeddings = p.get_bool("share_embeddings");
+    o.mask_prob = p.get_real("mask_prob");
+    o.last_item_mask_ratio = p.get_real("last_item_mask_ratio");
+    o.batch_size = p.get_int("batch_size");
+    o.features = p.get_list("features");
+    o.fusion = p.get_string("fusion");
+    o.metadata_dropout = p.get_real("metadata_dropout");
+    o.optimizer = recrun::OptimizerOptions::from(p);
+    return o;
+  }
+};
+
+class Bert4Rec final : public recrun::Model {
+ public:
+  Bert4Rec(Bert4RecOptions o, const recrun::ModelEnv& env) : options_(std::move(o)) {
+    options_.net.num_items = env.dataset.num_items();
+    if (options_.net.num_items < 1)
+      throw recrun::DataError("bert4rec: the data set has no items");
+    if (options_.net.hidden % options_.net.heads != 0)
+      throw recrun::ParamError(fmt::format(
+          "bert4rec: hidden_units ({}) must be a multiple of num_heads ({})", options_.net.hidden,
+          options_.net.heads));
+
+    std::vector<std::shared_ptr<recrun::FeatureEncoderImpl>> encoders;
+    std::shared_ptr<recrun::FusionImpl> fusion;
+    if (!options_.features.empty()) {
+      if (options_.fusion == "none")
+        throw recrun::ParamError(fmt::format(
+            "bert4rec: features [{}] need a fusion to combine them with the item embedding; set "
+            "fusion to one of: {}",
+            fmt::join(options_.features, ", "), fusion_names(env.registry)));
+      std::set<std::string> seen;
+      recrun::FusionEnv fusion_env{.hidden = options_.net.hidden, .sources = {"item"}};
+      for (const auto& name : options_.features) {
+        if (!seen.insert(name).second)
+          throw recrun::ParamError(
+              fmt::format("bert4rec: feature '{}' is listed twice in features", name));
+        const recrun::FeatureInfo& info = env.registry.feature(name);  // throws did-you-mean
+        encoders.push_back(info.make(recrun::FeatureEnv{.dataset = env.dataset,
+                                                        .hidden = options_.net.hidden,
+                                                        .metadata_dropout =
+                                                            options_.metadata_dropout}));
+        fusion_env.sources.push_back(name);
+      }
+      fusion = env.registry.fusion(options_.fusion).make(fusion_env);
+    }
+    // With no features the model is plain BERT4Rec whatever `fusion` says, so a sweep over
+    // fusion x feature sets may include the empty set.
+    net_ = Bert4RecNet(options_.net, options_.features, std::move(encoders), std::move(fusion));
+    optimizer_ = recrun::make_optimizer(options_.optimizer, net_->parameters());
+  }
+
+  recrun::EpochResult fit_epoch(recrun::TrainContext& ctx) override {
+    net_->train();
+    const recrun::Interactions& train = ctx.train();
+    std::vector<std::int64_t> users, lengths;
+    for (std::int64_t u = 0; u < train.num_users(); ++u) {
+      const auto n = static_cast<std::int64_t>(train.items(u).size());
+      if (n == 0) continue;
+      users.push_back(u);
+      lengths.push_back(std::min(n, options_.net.max_len));
+    }
+    const auto batches =
+        recrun::length_bucketed_batches(users, lengths, options_.batch_size, &ctx.rng());
+    double loss_sum = 0;
+    std::int64_t predicted = 0, examples = 0;
+    std::vector<std::span<const std::int32_t>> histories;
+    for (const auto& batch : batches) {
+      if (ctx.out_of_time()) break;
+      histories.clear();
+      for (const auto u : batch) histories.push_back(train.items(u));
+      const recrun::PackedSequences packed =
+          recrun::pack_sequences(histories, options_.net.max_len);
+      const auto cloze = recrun::bert4rec::cloze_mask(packed.tokens, packed.lengths,
+                                                      options_.net.num_items, options_.mask_prob,
+                                                      options_.last_item_mask_ratio);
+      examples += static_cast<std::int64_t>(batch.size());
+      const std::int64_t m = cloze.labels.numel();
+      if (m == 0) continue;  // nothing drawn (tiny batch of short histories): nothing to learn
+      const double loss =
+          recrun::step(*optimizer_, options_.optimizer, net_->cloze_loss(cloze, packed.lengths));
+      loss_sum += loss * static_cast<double>(m);
+      predicted += m;
+    }
+    const double mean = predicted > 0 ? loss_sum / static_cast<double>(predicted)
+                                      : std::numeric_limits<double>::quiet_NaN();
+    return recrun::EpochResult::of(mean, examples);
+  }
+
+  torch::Tensor score(const recrun::UserBatch& users) override {
+    torch::NoGradGuard no_grad;
+    net_->eval();
+    const std::int64_t b = users.size();
+    const std::int64_t body = options_.net.max_len - 1;  // room for the [MASK] after the history
+    std::vector<std::int64_t> rows(b), lengths(b);
+    for (std::int64_t i = 0; i < b; ++i) {
+      rows[i] = i;
+      lengths[i] = std::min<std::int64_t>(body, static_cast<std::int64_t>(users.history(i).size()));
+    }
+    torch::Tensor out = torch::empty({b, options_.net.num_items});
+    std::vector<std::span<const std::int32_t>> histories;
+    // Scoring in length-sorted chunks keeps padding low for any batch the caller sends.
+    for (const auto& chunk : recrun::length_bucketed_batches(rows, lengths, options_.batch_size)) {
+      histories.clear();
+      for (const auto i : chunk) histories.push_back(users.history(i));
+      const recrun::PackedSequences packed =
+          recrun::pack_sequences(histories, body, 1, 0, net_->mask_token());
+      const torch::Tensor slot = (packed.lengths - 1).unsqueeze(1);
+      const torch::Tensor h = net_->hidden_at(packed.tokens, packed.lengths, slot).squeeze(1);
+      out.index_copy_(0, torch::tensor(chunk, torch::kInt64), net_->logits(h));
+    }
+    return out;
+  }
+
+  void save(recrun::Archive& out) const override {
+    out.write("bert4rec", *net_);
+    out.write("bert4rec.optimizer", *optimizer_);
+  }
+
+  void load(const recrun::Archive& in) override {
+    in.read("bert4rec", *net_);
+    // Resumed runs continue with the optimizer's moments; a checkpoint without them (e.g.
+    // written for scoring only) still loads.
+    if (in.contains("bert4rec.optimizer")) in.read("bert4rec.optimizer", *optimizer_);
+  }
+
+  std::map<std::string, double> diagnostics() override {
+    return net_->fusion() ? net_->fusion()->diagnostics() : std::map<std::string, double>{};
+  }
+
+ private:
+  static std::string fusion_names(const recrun::Registry& registry) {
+    std::vector<std::string> names;
+    for (const auto& f : registry.fusions()) names.push_back(f.name);
+    return names.empty() ? "(no fusion plugin loaded)" : fmt::format("{}", fmt::join(names, ", "));
+  }
+
+  Bert4RecOptions options_;
+  Bert4RecNet net_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+};
+
+}  // namespace
+
+RECRUN_PLUGIN(registry) {
+  registry.add_model({
+      .name = "bert4rec",
+      .summary = "BERT4Rec (Sun 2019): bidirectional transformer with Cloze training; optional "
+                 "item-feature fusion",
+      .params = recrun::concat(
+          {
+              recrun::int_param("hidden_units", 256, "embedding and transformer width")
+                  .at_least(1),
+              recrun::int_param("num_heads", 4, "attention heads (must divide hidden_units)")
+                  .at_least(1),
+              recrun::int_param("num_layers", 2, "transformer blocks").range(1, 64),
+              recrun::int_param("max_len", 200,
+                                "longest sequence, [MASK] included; older items are dropped")
+                  .at_least(2),
+              recrun::real_param("dropout", 0.2,
+                                 "dropout on embeddings, attention and sublayer outputs")
+                  .range(0, 0.95),
+              recrun::real_param("mask_prob", 0.15,
+                                 "share of positions masked for the Cloze task (80% [MASK], 10% "
+                                 "random item, 10% unchanged)")
+                  .range(1e-6, 1),
+              recrun::real_param("last_item_mask_ratio", 0.0,
+                                 "extra probability of replacing a sequence's last item by [MASK]")
+                  .range(0, 1),
+              recrun::int_param("batch_size", 128, "sequences per training batch").at_least(1),
+              recrun::bool_param("share_embeddings", true,
+                                 "tie the output layer to the item embedding"),
+              recrun::list_param("features", {},
+                                 "item features fused with the item embedding (feature plugins: "
+                                 "genre, director, writer, title, year, ...); empty = plain model"),
+              recrun::string_param("fusion", "none",
+                                   "how features are fused: a fusion plugin (concat, add, gate, "
+                                   "...); 'none' only without features"),
+              recrun::real_param("metadata_dropout", 0.1, "dropout on the feature embeddings")
+                  .range(0, 0.95),
+          },
+          recrun::optimizer_params(1e-3, 0.0, 5.0)),
+      .make = [](const recrun::Params& p, const recrun::ModelEnv& env) {
+        return std::make_unique<Bert4Rec>(Bert4RecOptions::from(p), env);
+      }});
+}

@@ -1,0 +1,203 @@
+// The BERT4Rec network and its Cloze masking, header-only so that the plugin, its tests and
+// bench/bench_bert4rec.cpp all run the very same code.
+//
+// Tokens: 0 is padding, item i is i + 1, num_items + 1 is [MASK]. Rows are right-padded (see
+// recrun::pack_sequences) and positions count back from the last real token, which always sits
+// at position max_len - 1: the same positional meaning as the seed's sequences left-padded to
+// max_len, without paying for the padding.
+#pragma once
+
+#include <recrun/feature.hpp>
+#include <recrun/seq.hpp>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace recrun::bert4rec {
+
+/// Shape of the network.
+struct NetOptions {
+  /// Items in the catalogue (tokens 1..num_items).
+  std::int64_t num_items = 0;
+  /// Embedding and model width.
+  std::int64_t hidden = 256;
+  /// Attention heads.
+  std::int64_t heads = 4;
+  /// Transformer blocks.
+  std::int64_t layers = 2;
+  /// Longest sequence, [MASK] included.
+  std::int64_t max_len = 200;
+  /// Dropout on embeddings, attention probabilities and sublayer outputs.
+  double dropout = 0.2;
+  /// Output layer = the item embedding transposed (plus a bias) instead of its own weights.
+  bool share_embeddings = true;
+};
+
+/// One Cloze-masked training batch.
+struct Cloze {
+  /// Corrupted tokens [B, T] fed to the network.
+  torch::Tensor inputs;
+  /// bool [B, T]: positions whose original item is predicted.
+  torch::Tensor chosen;
+  /// Original item ids (0-based) at the chosen positions, row-major order.
+  torch::Tensor labels;
+};
+
+/// Cloze masking of right-padded `tokens` [B, T] with real lengths `lengths` [B].
+///
+/// Each real position is chosen with probability `mask_prob`; a chosen one becomes [MASK] with
+/// probability 0.8, a uniformly random item with 0.1, and stays as it is with 0.1. Independently,
+/// with probability `last_item_mask_ratio` a row's last item is chosen and always replaced by
+/// [MASK], which rehearses the scoring situation (predict what follows the history). Draws come
+/// from LibTorch's default generator, which the trainer seeds and checkpoints.
+inline Cloze cloze_mask(const torch::Tensor& tokens, const torch::Tensor& lengths,
+                        std::int64_t num_items, double mask_prob, double last_item_mask_ratio) {
+  const std::int64_t b = tokens.size(0), t = tokens.size(1);
+  const torch::Tensor valid = torch::arange(t, torch::kInt64).unsqueeze(0).lt(lengths.unsqueeze(1));
+  torch::Tensor chosen = torch::rand({b, t}).lt(mask_prob).logical_and_(valid);
+  const torch::Tensor action = torch::rand({b, t});
+  torch::Tensor to_mask = chosen.logical_and(action.lt(0.8));
+  torch::Tensor to_random = chosen.logical_and(action.ge(0.8)).logical_and_(action.lt(0.9));
+  if (last_item_mask_ratio > 0 && t > 0) {
+    const torch::Tensor forced = torch::rand({b}).lt(last_item_mask_ratio).logical_and_(lengths.gt(0));
+    const torch::Tensor last = torch::zeros({b, t}, torch::kBool)
+                                   .scatter_(1, (lengths - 1).clamp_min(0).unsqueeze(1),
+                                             forced.unsqueeze(1));
+    chosen.logical_or_(last);
+    to_mask.logical_or_(last);
+    to_random.logical_and_(last.logical_not());
+  }
+  Cloze out;
+  out.inputs = torch::where(to_random, torch::randint(1, num_items + 1, {b, t}, torch::kInt64),
+                            tokens.masked_fill(to_mask, num_items + 1));
+  out.chosen = chosen;
+  out.labels = tokens.masked_select(chosen) - 1;
+  return out;
+}
+
+/// Item and positional embeddings (fused with item features when any are given), a
+/// bidirectional transformer encoder, and an output layer over the catalogue.
+class Bert4RecNetImpl : public torch::nn::Module {
+ public:
+  /// `features` (named `feature_names`) are fused with the item embedding by `fusion`; pass
+  /// none of either for the plain model.
+  Bert4RecNetImpl(NetOptions o, std::vector<std::string> feature_names,
+                  std::vector<std::shared_ptr<FeatureEncoderImpl>> features,
+                  std::shared_ptr<FusionImpl> fusion)
+      : options_(o), features_(std::move(features)), fusion_(std::move(fusion)) {
+    TORCH_CHECK(features_.empty() == (fusion_ == nullptr), "features need a fusion and back");
+    item_emb_ = register_module("item_emb", torch::nn::Embedding(o.num_items + 2, o.hidden));
+    pos_emb_ = register_module("pos_emb", torch::nn::Embedding(o.max_len, o.hidden));
+    emb_norm_ = register_module(
+        "emb_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden}).eps(1e-12)));
+    for (std::size_t i = 0; i < features_.size(); ++i)
+      register_module("feature_" + feature_names.at(i), features_[i]);
+    if (fusion_) register_module("fusion", fusion_);
+    encoder_ = register_module(
+        "encoder", TransformerEncoder(TransformerOptions(o.hidden, o.heads)
+                                          .layers(o.layers)
+                                          .dropout(o.dropout)
+                                          .attention_dropout(o.dropout)));
+    if (o.share_embeddings)
+      out_bias_ = register_parameter("out_bias", torch::zeros({o.num_items}));
+    else
+      out_ = register_module("out", torch::nn::Linear(o.hidden, o.num_items));
+    // BERT's N(0, 0.02) for the model's own layers. Feature encoders and fusions come from
+    // other plugins and keep their own initialisation, chosen to match this scale.
+    init_bert_weights(*item_emb_, 0.02);
+    init_bert_weights(*pos_emb_, 0.02);
+    init_bert_weights(*emb_norm_, 0.02);
+    init_bert_weights(*encoder_, 0.02);
+    if (out_) init_bert_weights(*out_, 0.02);
+    torch::NoGradGuard no_grad;
+    item_emb_->weight[0].zero_();  // padding starts at zero (it is never attended to)
+  }
+
+  /// The plain model, without item features.
+  explicit Bert4RecNetImpl(NetOptions o) : Bert4RecNetImpl(o, {}, {}, nullptr) {}
+
+  /// Token of [MASK].
+  std::int64_t mask_token() const { return options_.num_items + 1; }
+  /// The settings it was built with.
+  const NetOptions& options() const { return options_; }
+  /// The fusion, if any (for diagnostics).
+  const std::shared_ptr<FusionImpl>& fusion() const { return fusion_; }
+
+  /// bool [B, T]: columns holding a real token (item or [MASK]).
+  static torch::Tensor valid_mask(const torch::Tensor& tokens, const torch::Tensor& lengths) {
+    return torch::arange(tokens.size(1), torch::kInt64).unsqueeze(0).lt(lengths.unsqueeze(1));
+  }
+
+  /// Input representation [B, T, H]: item (fused with features) + position, LayerNorm, dropout.
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& lengths,
+                      const torch::Tensor& valid) {
+    torch::Tensor x = item_emb_(tokens);
+    if (fusion_) {
+      // Features describe real items only; padding and [MASK] get zeros, so a masked
+      // position's metadata cannot leak the item it hides.
+      const torch::Tensor real = valid.logical_and(tokens.ne(mask_token()));
+      const torch::Tensor items = (tokens - 1).clamp_(0, options_.num_items - 1);
+      const torch::Tensor keep = real.unsqueeze(-1).to(x.scalar_type());
+      std::vector<torch::Tensor> inputs{x};
+      for (const auto& f : features_) inputs.push_back(f->forward(items) * keep);
+      x = fusion_->forward(inputs, real);
+    }
+    const std::int64_t t = tokens.size(1);
+    const torch::Tensor positions =
+        ((options_.max_len - lengths).unsqueeze(1) + torch::arange(t, torch::kInt64))
+            .clamp_(0, options_.max_len - 1);
+    x = emb_norm_(x + pos_emb_(positions));
+    return is_training() && options_.dropout > 0 ? torch::dropout(x, options_.dropout, true) : x;
+  }
+
+  /// Hidden states [B, T, H] at every position.
+  torch::Tensor hidden_all(const torch::Tensor& tokens, const torch::Tensor& lengths) {
+    const torch::Tensor valid = valid_mask(tokens, lengths);
+    return encoder_->forward(embed(tokens, lengths, valid), valid);
+  }
+
+  /// Hidden states [B, Q, H] at columns `query` [B, Q] only (the last block skips the rest).
+  torch::Tensor hidden_at(const torch::Tensor& tokens, const torch::Tensor& lengths,
+                          const torch::Tensor& query) {
+    const torch::Tensor valid = valid_mask(tokens, lengths);
+    return encoder_->forward_at(embed(tokens, lengths, valid), valid, query);
+  }
+
+  /// Item logits [..., num_items] of hidden states [..., H].
+  torch::Tensor logits(const torch::Tensor& hidden) {
+    if (out_) return out_(hidden);
+    return torch::nn::functional::linear(
+        hidden, item_emb_->weight.narrow(0, 1, options_.num_items), out_bias_);
+  }
+
+  /// Hidden states [M, H] at the chosen positions of a Cloze batch, in label order, computing
+  /// the last block for those positions only.
+  torch::Tensor masked_hidden(const Cloze& cloze, const torch::Tensor& lengths) {
+    const RowIndex rows = row_index(cloze.chosen);
+    const torch::Tensor h = hidden_at(cloze.inputs, lengths, rows.index);
+    const torch::Tensor keep = rows.valid.reshape({-1}).nonzero().squeeze(1);
+    return h.reshape({-1, options_.hidden}).index_select(0, keep);
+  }
+
+  /// Mean cross-entropy over the chosen positions; the output layer runs on those rows only.
+  torch::Tensor cloze_loss(const Cloze& cloze, const torch::Tensor& lengths) {
+    return torch::nn::functional::cross_entropy(logits(masked_hidden(cloze, lengths)),
+                                                cloze.labels);
+  }
+
+ private:
+  NetOptions options_;
+  std::vector<std::shared_ptr<FeatureEncoderImpl>> features_;
+  std::shared_ptr<FusionImpl> fusion_;
+  torch::nn::Embedding item_emb_{nullptr}, pos_emb_{nullptr};
+  torch::nn::LayerNorm emb_norm_{nullptr};
+  TransformerEncoder encoder_{nullptr};
+  torch::nn::Linear out_{nullptr};
+  torch::Tensor out_bias_;
+};
+TORCH_MODULE(Bert4RecNet);
+
+}  // namespace recrun::bert4rec
