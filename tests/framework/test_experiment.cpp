@@ -86,8 +86,14 @@ std::string error_of(const std::function<void()>& f) {
 }  // namespace
 
 TEST(Experiment, ParsesSectionsDefaultsAndRelativeDataPath) {
-  const Experiment x = parse(R"(
+  const Experiment x = parse_experiment(R"(
 seeds = [1, 2]
+
+[experiment]
+name = "t"
+
+[data]
+path = "data/small"
 
 [protocol]
 ks = [10, 20]
@@ -99,7 +105,7 @@ trial_timeout = 60
 
 [[group]]
 model = "ease"
-)");
+)", kFile);
   EXPECT_EQ(x.name, "t");
   EXPECT_EQ(x.data_path, fs::path("/exp/dir/data/small"));
   EXPECT_EQ(x.data_source, "auto");
@@ -116,7 +122,6 @@ model = "ease"
 
 TEST(Experiment, ExpandsGridTimesSetsTimesSeeds) {
   const auto trials = expand(R"(
-[experiment]
 [[group]]
 name = "seq"
 model = "seq"
@@ -265,7 +270,7 @@ TEST(Experiment, StructuralMistakesNameTheKey) {
   msg = error_of([] { parse("[[group]]\nmodel = \"ease\"\n[group.grid]\nlambda = 5\n"); });
   EXPECT_NE(msg.find("grid 'lambda' must be a non-empty list"), std::string::npos) << msg;
 
-  msg = error_of([] { parse("seeds = [1, 1]\n[[group]]\nmodel = \"ease\"\n"); });
+  msg = error_of([] { parse("[[group]]\nmodel = \"ease\"\nseeds = [1, 1]\n"); });
   EXPECT_NE(msg.find("seed 1 twice"), std::string::npos) << msg;
 
   msg = error_of([] { parse_experiment("[[group]]\nmodel = \"ease\"\n", kFile); });

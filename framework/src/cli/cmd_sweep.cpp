@@ -144,6 +144,7 @@ int cmd_sweep(const Args& args) {
     specs.push_back(sweep::trial_spec(t, x, dataset.fingerprint, source, schema, experiment_id));
   }
   store.register_trials(specs);
+  dataset = Dataset{};  // workers load their own; the sweep only needed the fingerprint
 
   std::vector<const sweep::Trial*> queue;
   std::size_t finished = 0, failed_skipped = 0, elsewhere = 0, resuming = 0;
@@ -208,8 +209,9 @@ int cmd_sweep(const Args& args) {
   const auto overhead = sweep::measure_overhead(schedule, rows);
   if (overhead.trials > 0)
     fmt::print("sweep overhead: {:.2f}s per trial outside fit+evaluate ({:.1f}% of a mean trial "
-               "of {:.2f}s, over {} trials)\n",
-               overhead.mean_overhead, 100 * overhead.share, overhead.mean_wall, overhead.trials);
+               "of {:.2f}s wall, {:.2f}s CPU; over {} trials; per-step times in each trial's log)\n",
+               overhead.mean_overhead, 100 * overhead.share, overhead.mean_wall,
+               overhead.mean_cpu, overhead.trials);
   fmt::print("results: {}   tensorboard --logdir {}\n", layout.db().string(),
              layout.tensorboard(x.name).string());
   if (schedule.stopped_by != 0) return 128 + schedule.stopped_by;

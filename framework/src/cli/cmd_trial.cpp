@@ -5,9 +5,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <thread>
 
@@ -61,6 +64,27 @@ class Heartbeat {
   std::thread thread_;
 };
 
+// Seconds since this process was started (exec, dynamic loading and static initialisers of
+// LibTorch included), from /proc: 0 when unavailable.
+double seconds_since_process_start() {
+  std::ifstream stat("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto paren = text.rfind(')');  // the command name may hold spaces
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string field;
+  unsigned long long start_ticks = 0;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == 22) {
+      start_ticks = std::stoull(field);
+      break;
+    }
+  }
+  double uptime = 0;
+  std::ifstream("/proc/uptime") >> uptime;
+  return uptime - static_cast<double>(start_ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
 int cmd_trial(const Args& args) {
@@ -85,6 +109,7 @@ int cmd_trial(const Args& args) {
   if (vm.count("help")) return 0;
 
   const sweep::ResultsLayout layout{results_dir};
+  const auto t_store = Clock::now();
   results::StoreOptions store_options;
   if (owner_pid > 0) store_options.owner.pid = owner_pid;
   results::ResultsStore store(layout.db(), store_options);
@@ -114,6 +139,8 @@ int cmd_trial(const Args& args) {
   const std::string experiment =
       row->experiment.empty() ? sweep::kSingleRunExperiment : row->experiment;
   FILE* progress_out = progress_fd >= 0 ? ::fdopen(progress_fd, "w") : nullptr;
+  // A worker's stdout is its log file: line-buffered, so that a crash loses no finished line.
+  if (progress_out) std::setvbuf(stdout, nullptr, _IOLBF, 0);
   sweep::TrialJob job;
   job.key = key;
   job.group = row->group_name;
@@ -136,6 +163,7 @@ int cmd_trial(const Args& args) {
   host::Split split;
   try {
     load_registry(host, registry, false);
+    const auto t_plugins = Clock::now();
     job.protocol = sweep::Protocol::from_json(row->protocol_json);
     const ModelInfo& info = registry.model(row->model);
     const auto schema = sweep::full_schema(info);
@@ -154,11 +182,18 @@ int cmd_trial(const Args& args) {
       throw Error(fmt::format("trial {} no longer resolves to the same key ({}): the model's "
                               "parameter schema changed since it was registered",
                               key, again));
+    const auto t_split = Clock::now();
     split = host::make_split(dataset, {job.protocol.split, job.protocol.min_interactions});
-    fmt::print("trial {}: {} {} seed {}; data {} ({} users, {} items) loaded in {:.2f}s\n", key,
-               row->group_name, row->model, row->seed, row->data_path, dataset.num_users(),
-               dataset.num_items(),
-               std::chrono::duration<double>(Clock::now() - t_data).count());
+    const auto secs = [](Clock::time_point a, Clock::time_point b) {
+      return std::chrono::duration<double>(b - a).count();
+    };
+    // Where a trial's time outside fit and evaluate goes (the sweep reports the total).
+    fmt::print("trial {}: {} {} seed {}; data {} ({} users, {} items); start-up: process {:.2f}s, "
+               "store {:.2f}s, plugins {:.2f}s, data {:.2f}s, split {:.2f}s\n",
+               key, row->group_name, row->model, row->seed, row->data_path, dataset.num_users(),
+               dataset.num_items(), seconds_since_process_start() - secs(t0, Clock::now()),
+               secs(t0, t_store), secs(t_store, t_plugins), secs(t_data, t_split),
+               secs(t_split, Clock::now()));
   } catch (const results::StoreError&) {
     throw;
   } catch (const std::exception& e) {
@@ -168,7 +203,9 @@ int cmd_trial(const Args& args) {
     return kExitFailedRecorded;
   }
 
-  job.startup_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  // From exec, so that total_seconds in results.db is the trial's whole wall time.
+  job.startup_seconds = std::max(seconds_since_process_start(),
+                                 std::chrono::duration<double>(Clock::now() - t0).count());
   const sweep::TrialResult result = sweep::execute_trial(registry, dataset, split, job, store);
   if (!result.finished) {
     fmt::print(stderr, "recrun trial: trial {} failed: {}\n", key, result.error);

@@ -42,8 +42,8 @@ void ProgressDisplay::started(int slot, const std::string& key, const std::strin
   s.phase = resuming ? "resuming" : "loading";
   ++started_;
   if (!live_)
-    log(fmt::format("[{}/{}] start  {} {}{}", done_ + failed_ + 1, total_, key, title,
-                    resuming ? " (resuming)" : ""));
+    log(fmt::format("[start {}/{}] {} {}{}", started_, total_, key, title,
+                    resuming ? " (resuming from its last checkpoint)" : ""));
   dirty_ = true;
 }
 
@@ -67,8 +67,9 @@ void ProgressDisplay::event(int slot, const report::ProgressEvent& e) {
     case 'V':
       if (e.c > 0.5 || std::isnan(s.best)) s.best = e.a;
       if (!live_)
-        log(fmt::format("         {} epoch {:>3}  loss {:.4f}  valid {} {:.4f}{}", s.key, e.epoch,
-                        s.loss, monitor_, e.a, e.c > 0.5 ? " *" : ""));
+        log(fmt::format("         {} epoch {:>3}  {}valid {} {:.4f}{}", s.key, e.epoch,
+                        std::isfinite(s.loss) ? fmt::format("loss {:.4f}  ", s.loss) : "",
+                        monitor_, e.a, e.c > 0.5 ? " *" : ""));
       break;
     case 'T':
       s.phase = "testing";

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,7 +54,7 @@ std::string log_tail(const fs::path& log, std::size_t max_lines) {
   std::string line;
   while (std::getline(ss, line)) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) lines.push_back(line);
+    if (!line.empty() && !line.starts_with("==== ")) lines.push_back(line);
   }
   if (lines.size() > max_lines) lines.erase(lines.begin(), lines.end() - static_cast<long>(max_lines));
   return fmt::format("{}", fmt::join(lines, " | "));
@@ -104,6 +105,7 @@ struct Worker {
   std::optional<std::string> kill_reason;  // set when we killed it for a limit
   bool stop_requested = false;
   bool resumed = false;
+  std::int64_t last_epoch = -1;  // last epoch the worker reported finishing
   fs::path log;
 };
 
@@ -209,6 +211,21 @@ class Scheduler {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // BLAS and OpenMP pools size themselves from the environment, before LibTorch's
+    // set_num_threads runs: give each worker its share, or N workers would each use every core.
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      const std::string_view v(*e);
+      if (v.starts_with("OMP_NUM_THREADS=") || v.starts_with("OPENBLAS_NUM_THREADS=") ||
+          v.starts_with("MKL_NUM_THREADS="))
+        continue;
+      env.emplace_back(v);
+    }
+    for (const char* name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
+      env.push_back(fmt::format("{}={}", name, options_.threads_per_worker));
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     const pid_t parent = ::getpid();
     const int progress_w = pipe_fds[1];
 
@@ -228,7 +245,7 @@ class Scheduler {
         ::dup2(log_fd, 1);
         ::dup2(log_fd, 2);
       }
-      ::execv(argv[0], argv.data());
+      ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
     ::close(pipe_fds[1]);
@@ -289,7 +306,10 @@ class Scheduler {
     while ((nl = w.buffer.find('\n')) != std::string::npos) {
       const std::string line = w.buffer.substr(0, nl);
       w.buffer.erase(0, nl + 1);
-      if (auto e = report::parse_progress(line)) display_.event(w.slot, *e);
+      if (auto e = report::parse_progress(line)) {
+        if (e->kind == 'E' || e->kind == 'R') w.last_epoch = e->epoch;
+        display_.event(w.slot, *e);
+      }
     }
   }
 
@@ -335,8 +355,14 @@ class Scheduler {
 
   void heartbeat() {
     for (auto& w : workers_) {
-      if (!store_.heartbeat(w.trial->key) && !w.kill_reason && !w.stop_requested) {
-        // Someone else took the row over: stop, or the trial would be run twice.
+      if (store_.heartbeat(w.trial->key) || w.kill_reason || w.stop_requested) continue;
+      // Not running under us any more. A worker that just recorded its outcome is fine; a row
+      // that someone else took over means stopping, or the trial would run twice.
+      const auto row = store_.find(w.trial->key);
+      const bool taken = row && (row->status == results::RunStatus::interrupted ||
+                                 (row->status == results::RunStatus::running &&
+                                  row->owner_pid != store_.options().owner.pid));
+      if (taken) {
         w.stop_requested = true;
         display_.log(fmt::format("sweep: trial {} was taken over by another process; stopping "
                                  "its worker here",
@@ -349,14 +375,16 @@ class Scheduler {
   void reap() {
     for (auto it = workers_.begin(); it != workers_.end();) {
       int status = 0;
-      const pid_t r = ::waitpid(it->pid, &status, WNOHANG);
+      rusage usage{};
+      const pid_t r = ::wait4(it->pid, &status, WNOHANG, &usage);
       if (r == 0) {
         ++it;
         continue;
       }
       drain(*it);
       if (it->progress_fd >= 0) ::close(it->progress_fd);
-      finish(*it, r == it->pid ? status : -1);
+      const auto secs = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+      finish(*it, r == it->pid ? status : -1, secs(usage.ru_utime) + secs(usage.ru_stime));
       free_slots_[static_cast<std::size_t>(it->slot)] = true;
       it = workers_.erase(it);
     }
@@ -380,7 +408,7 @@ class Scheduler {
     }
   }
 
-  void finish(Worker& w, int status) {
+  void finish(Worker& w, int status, double cpu_seconds) {
     const double seconds = std::chrono::duration<double>(Clock::now() - w.start).count();
     const std::string& key = w.trial->key;
     const auto row = store_.find(key);
@@ -390,9 +418,12 @@ class Scheduler {
     if (row && row->status == results::RunStatus::finished) {
       outcome = "finished";
       detail = metric_detail(*row);
-    } else if (row && row->status == results::RunStatus::failed && code == kExitFailedRecorded) {
+    } else if (row && row->status == results::RunStatus::failed) {
+      // The worker recorded why (claim() cleared any earlier attempt's error).
       outcome = "failed";
       detail = row->error;
+      if (code != kExitFailedRecorded)
+        detail += fmt::format(" (then the worker {})", describe_wait_status(status));
     } else if (w.kill_reason) {
       outcome = "failed";
       detail = *w.kill_reason;
@@ -406,16 +437,16 @@ class Scheduler {
       // A crash: the worker could not record anything itself.
       outcome = "failed";
       detail = fmt::format("worker {}", status >= 0 ? describe_wait_status(status) : "vanished");
+      detail += w.last_epoch >= 0 ? fmt::format(" after epoch {} completed", w.last_epoch)
+                                  : std::string(" before completing an epoch");
       if (code == kExitNotRun) detail = "worker refused the trial";
       const std::string tail = log_tail(w.log);
       if (!tail.empty()) detail += fmt::format("; log: {}", tail);
       detail += fmt::format(" (full log: {})", w.log.string());
       store_.fail(key, detail);
     }
-    if (outcome != "finished" && code == kExitFinished && exited && outcome != "interrupted")
-      detail += " (the worker exited 0 without recording a result)";
     display_.ended(w.slot, outcome, first_line(detail), seconds);
-    result_.runs.push_back({key, outcome, detail, seconds, w.resumed});
+    result_.runs.push_back({key, outcome, detail, seconds, w.resumed, cpu_seconds});
   }
 
   static std::string first_line(const std::string& s) {

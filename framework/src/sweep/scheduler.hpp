@@ -55,6 +55,8 @@ struct TrialRun {
   double wall_seconds = 0;
   /// Whether the worker resumed an earlier attempt's checkpoint.
   bool resumed = false;
+  /// CPU seconds (user + system) the worker used.
+  double cpu_seconds = 0;
 };
 
 /// The sweep's execution record.

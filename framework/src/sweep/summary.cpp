@@ -104,7 +104,7 @@ void print_summary(std::FILE* out, const Experiment& x, const std::vector<Trial>
 Overhead measure_overhead(const ScheduleResult& schedule,
                           const std::map<std::string, results::RunRow>& rows) {
   Overhead o;
-  double wall = 0, work = 0;
+  double wall = 0, work = 0, cpu = 0;
   for (const auto& r : schedule.runs) {
     // A resumed trial's fit time includes earlier attempts: it would understate the overhead.
     if (r.outcome != "finished" || r.wall_seconds <= 0 || r.resumed) continue;
@@ -112,11 +112,13 @@ Overhead measure_overhead(const ScheduleResult& schedule,
     if (it == rows.end() || !it->second.fit_seconds || !it->second.eval_seconds) continue;
     ++o.trials;
     wall += r.wall_seconds;
+    cpu += r.cpu_seconds;
     work += *it->second.fit_seconds + *it->second.eval_seconds;
   }
   if (o.trials == 0) return o;
   o.mean_wall = wall / static_cast<double>(o.trials);
   o.mean_work = work / static_cast<double>(o.trials);
+  o.mean_cpu = cpu / static_cast<double>(o.trials);
   o.mean_overhead = o.mean_wall - o.mean_work;
   o.share = o.mean_wall > 0 ? o.mean_overhead / o.mean_wall : 0;
   return o;

@@ -45,6 +45,8 @@ struct Overhead {
   double mean_overhead = 0;
   /// mean_overhead / mean_wall.
   double share = 0;
+  /// Mean CPU seconds of a worker (all threads), for comparison on a busy machine.
+  double mean_cpu = 0;
 };
 
 /// Measures Overhead over the finished runs of a schedule.

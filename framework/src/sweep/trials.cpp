@@ -221,7 +221,6 @@ void check_against_data(const std::vector<Trial>& trials, const Dataset& dataset
   // The encoder itself is the authority on what it needs (a title encoder may use title text
   // or precomputed vectors): build each requested one once, small, and see whether it throws.
   std::map<std::string, std::string> verdict;  // feature -> "" or why it cannot be built
-  const auto available = dataset.feature_names();
   for (const auto& t : trials) {
     if (!t.params.contains("features")) continue;
     const auto* list = std::get_if<std::vector<std::string>>(&t.params.at("features"));
@@ -240,12 +239,10 @@ void check_against_data(const std::vector<Trial>& trials, const Dataset& dataset
       if (verdict[f].empty()) continue;
       const auto it = t.origins.find("features");
       Origin o = it != t.origins.end() ? it->second : Origin{};
-      throw ExperimentError(
-          o, fmt::format("group '{}': feature '{}' cannot be used with the data set at {}: {} "
-                         "(its item features: {}); add the metadata or drop the feature",
-                         t.group, f, dataset.source_dir.string(), verdict[f],
-                         available.empty() ? std::string("none")
-                                           : fmt::format("{}", fmt::join(available, ", "))));
+      // The encoder's own message says what is missing and how to fix it.
+      throw ExperimentError(o, fmt::format("group '{}': feature '{}' cannot be used with the data "
+                                           "set at {}: {}",
+                                           t.group, f, dataset.source_dir.string(), verdict[f]));
     }
   }
 }
