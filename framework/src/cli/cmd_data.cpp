@@ -10,6 +10,7 @@
 #include "data/load_bench.hpp"
 #include "data/seed_layout.hpp"
 #include "data/stats.hpp"
+#include "data/title_embed.hpp"
 #include "data/synth.hpp"
 #include "recrun/error.hpp"
 
@@ -39,6 +40,23 @@ void remove_stale_files(const fs::path& out, const host::SeedLayoutReport& writt
   for (const char* f : kLayout)
     if (std::find(written.files.begin(), written.files.end(), out / f) == written.files.end())
       fs::remove(out / f, ec);
+}
+
+// Computes title vectors from the data set's titles and writes them as title_embeddings.tsv.
+fs::path write_computed_title_embeddings(const Dataset& d, const host::TitleEmbedOptions& options,
+                                         const fs::path& path) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const host::TitleEmbeddings emb = host::embed_titles(d.titles, options);
+  DenseFeature f;
+  f.dim = emb.dim;
+  f.values = emb.values;
+  f.present = emb.present;
+  host::write_title_embeddings(d.item_ids, f, path);
+  const auto with = std::count(emb.present.begin(), emb.present.end(), std::uint8_t{1});
+  fmt::print("title embeddings: {} of {} items, {} dimensions (TF-IDF + randomized SVD, {:.1f}% of "
+             "the variance kept) in {:.2f}s -> {}\n",
+             with, d.num_items(), emb.dim, 100.0 * emb.explained, since(t0), path.string());
+  return path;
 }
 
 int data_synth(const Args& args) {
@@ -98,10 +116,14 @@ int data_synth(const Args& args) {
 int data_convert(const Args& args) {
   HostOptions host;
   std::string from, to, source;
+  host::TitleEmbedOptions title;
   auto desc = host_options(host);
   desc.add_options()("from", po::value(&from)->required(), "directory to read")(
       "to", po::value(&to)->required(), "directory to write in the seed_tsv layout")(
       "source", po::value(&source)->default_value("auto"), "data source of --from (auto-detected)")(
+      "title-dim", po::value(&title.dim)->default_value(title.dim),
+      "compute title embeddings of this length from the titles when the data has titles but no "
+      "title vectors (0: do not)")(
       "force", "overwrite a data set already in --to");
   const auto vm = parse(desc, args, "recrun data convert --from DIR --to DIR");
   if (vm.count("help")) return 0;
@@ -114,7 +136,10 @@ int data_convert(const Args& args) {
   load_registry(host, registry, false);
   const auto t0 = std::chrono::steady_clock::now();
   const auto loaded = host::load_dataset(registry, from, source, host::LoadOptions{});
-  const auto report = host::write_seed_layout(loaded.dataset, to);
+  auto report = host::write_seed_layout(loaded.dataset, to);
+  if (title.dim > 0 && !loaded.dataset.titles.empty() && !loaded.dataset.dense.count("title"))
+    report.files.push_back(
+        write_computed_title_embeddings(loaded.dataset, title, fs::path(to) / "title_embeddings.tsv"));
   remove_stale_files(to, report);
   // The licence travels with the data (MovieLens's terms require it for redistribution).
   for (const char* name : {"README.txt", "README", "LICENSE", "LICENSE.txt"})
@@ -178,6 +203,40 @@ int data_bench(const Args& args) {
   return 0;
 }
 
+int data_embed_titles(const Args& args) {
+  HostOptions host;
+  std::string dir, source, out;
+  host::TitleEmbedOptions o;
+  auto desc = host_options(host);
+  desc.add_options()("dir", po::value(&dir)->required(), "data directory with titles")(
+      "source", po::value(&source)->default_value("auto"), "data source (auto-detected)")(
+      "dim", po::value(&o.dim)->default_value(o.dim), "vector length")(
+      "buckets", po::value(&o.buckets)->default_value(o.buckets), "hash buckets for the title terms")(
+      "seed", po::value(&o.seed)->default_value(o.seed), "seed of the random projection")(
+      "out,o", po::value(&out), "file to write (default: DIR/title_embeddings.tsv)")(
+      "force", "overwrite an existing output file");
+  po::positional_options_description pos;
+  pos.add("dir", 1);
+  const auto vm = parse(desc, args, "recrun data embed-titles DIR [--dim 64] [--out FILE]", &pos);
+  if (vm.count("help")) return 0;
+  const fs::path path = out.empty() ? fs::path(dir) / "title_embeddings.tsv" : fs::path(out);
+  std::error_code ec;
+  if (vm.count("force") == 0 && fs::exists(path, ec))
+    throw Error(fmt::format("'{}' already exists; pass --force to overwrite it or choose --out",
+                            path.string()));
+  Registry registry;
+  load_registry(host, registry, false);
+  host::LoadOptions options;
+  options.use_cache = false;  // the output changes the data set: never read a stale cache
+  const auto loaded = host::load_dataset(registry, dir, source, options);
+  if (loaded.dataset.titles.empty())
+    throw Error(fmt::format("data set '{}' (source '{}') has no titles to embed; the seed layout "
+                            "reads them from titles.tsv, MovieLens from movies.csv/movies.dat",
+                            dir, loaded.source));
+  write_computed_title_embeddings(loaded.dataset, o, path);
+  return 0;
+}
+
 struct Sub {
   const char* name;
   const char* summary;
@@ -189,11 +248,13 @@ constexpr Sub kSubs[] = {
     {"convert", "convert a data set (e.g. MovieLens) to the seed_tsv layout", data_convert},
     {"stats", "describe a data set: sizes, length distribution, sparsity, features", data_stats},
     {"bench", "time loading a data set: parse, cached, naive baseline", data_bench},
+    {"embed-titles", "compute title vectors from the titles' text (title_embeddings.tsv)",
+     data_embed_titles},
 };
 
 void data_usage(std::FILE* out) {
   fmt::print(out, "usage: recrun data <subcommand> [options]   (--help on each for details)\n\n");
-  for (const auto& s : kSubs) fmt::print(out, "  {:<9} {}\n", s.name, s.summary);
+  for (const auto& s : kSubs) fmt::print(out, "  {:<13} {}\n", s.name, s.summary);
 }
 
 }  // namespace

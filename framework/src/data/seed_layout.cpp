@@ -56,6 +56,23 @@ void append_clean(fmt::memory_buffer& out, std::string_view s) {
 
 }  // namespace
 
+void write_title_embeddings(const std::vector<std::string>& item_ids, const DenseFeature& f,
+                            const fs::path& path) {
+  BlockWriter w(path);
+  for (std::size_t i = 0; i < item_ids.size(); ++i) {
+    if (!f.present[i]) continue;
+    auto out = std::back_inserter(w.buf());
+    fmt::format_to(out, "{}\t", item_ids[i]);
+    for (std::int64_t k = 0; k < f.dim; ++k) {
+      if (k) w.buf().push_back(' ');
+      fmt::format_to(out, "{}", f.values[i * f.dim + k]);
+    }
+    w.buf().push_back('\n');
+    w.maybe_flush();
+  }
+  w.close();
+}
+
 SeedLayoutReport write_seed_layout(const Dataset& d, const fs::path& dir) {
   SeedLayoutReport report;
   std::error_code ec;
@@ -132,20 +149,7 @@ SeedLayoutReport write_seed_layout(const Dataset& d, const fs::path& dir) {
 
   if (const auto it = d.dense.find("title"); it != d.dense.end()) {
     const fs::path path = dir / "title_embeddings.tsv";
-    BlockWriter w(path);
-    const auto& f = it->second;
-    for (std::int64_t i = 0; i < d.num_items(); ++i) {
-      if (!f.present[i]) continue;
-      auto out = std::back_inserter(w.buf());
-      fmt::format_to(out, "{}\t", d.item_ids[i]);
-      for (std::int64_t k = 0; k < f.dim; ++k) {
-        if (k) w.buf().push_back(' ');
-        fmt::format_to(out, "{}", f.values[i * f.dim + k]);
-      }
-      w.buf().push_back('\n');
-      w.maybe_flush();
-    }
-    w.close();
+    write_title_embeddings(d.item_ids, it->second, path);
     report.files.push_back(path);
   }
   for (const auto& [name, f] : d.dense)

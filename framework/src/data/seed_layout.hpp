@@ -29,4 +29,9 @@ struct SeedLayoutReport {
 /// equal data sets give identical bytes. Throws Error when a file cannot be written.
 SeedLayoutReport write_seed_layout(const Dataset& dataset, const std::filesystem::path& dir);
 
+/// Writes one dense feature as title_embeddings.tsv (item<TAB>space-separated floats), rows of
+/// items with a vector only, in dense id order.
+void write_title_embeddings(const std::vector<std::string>& item_ids, const DenseFeature& feature,
+                            const std::filesystem::path& path);
+
 }  // namespace recrun::host
