@@ -1,6 +1,7 @@
 // bench_bert4rec — BERT4Rec training and scoring speed on ML-1M-shaped synthetic data.
 //
 //   build/bin/bench_bert4rec [--threads 2] [--hidden 64] [--steps 16] [--seed 1]
+//                            [--retain-memory 1|0]
 //
 // Reports, all measured in the same run on the same batches:
 //  * the plugin's training throughput (sequences/s over one epoch through Model::fit_epoch) and
@@ -13,6 +14,7 @@
 // The synthetic data set has ML-1M's shape: 6,040 users, 3,416 items, ~1M interactions with a
 // long-tailed history length (median ~96) and Zipf-like item popularity.
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -42,6 +44,7 @@ struct Args {
   std::int64_t hidden = 64;
   std::int64_t steps = 16;  // steps per variant in the breakdown
   std::uint64_t seed = 1;
+  bool retain_memory = true;
 };
 
 Args parse(int argc, char** argv) {
@@ -53,6 +56,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--hidden") a.hidden = std::stoll(v);
     else if (k == "--steps") a.steps = std::stoll(v);
     else if (k == "--seed") a.seed = std::stoull(v);
+    else if (k == "--retain-memory") a.retain_memory = std::string(v) != "0";
     else throw std::runtime_error("unknown option " + k);
   }
   return a;
@@ -212,10 +216,19 @@ double sgemm_gflops() {
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
+  if (args.retain_memory) {
+    // glibc serves large allocations with fresh mmaps and unmaps them on free, so every
+    // [B, heads, L, L] attention tensor page-faults its whole size in again. Serving them from
+    // the heap and keeping freed memory there removes that (the host does the same).
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  }
   at::set_num_threads(args.threads);
   torch::manual_seed(args.seed);
-  fmt::print("bench_bert4rec: {} threads, hidden {}, max_len 200, batch 128, 2 layers, 4 heads\n",
-             at::get_num_threads(), args.hidden);
+  fmt::print("bench_bert4rec: {} threads, hidden {}, max_len 200, batch 128, 2 layers, 4 heads, "
+             "freed memory {}\n",
+             at::get_num_threads(), args.hidden,
+             args.retain_memory ? "retained (mallopt)" : "returned to the OS (glibc default)");
 
   auto t = Clock::now();
   const recrun::Dataset data = ml1m_shaped(args.seed);

@@ -10,6 +10,27 @@
 namespace recrun {
 namespace {
 
+TEST(HashDropout, KeepsOneMinusPScalesAndBackpropagatesTheSameMask) {
+  torch::manual_seed(1);
+  const torch::Tensor x = (torch::rand({300, 1000}) + 0.5).requires_grad_(true);
+  const torch::Tensor y = recrun::dropout(x, 0.2, /*train=*/true);
+  const torch::Tensor kept = y.ne(0);
+  EXPECT_NEAR(kept.to(torch::kDouble).mean().item<double>(), 0.8, 0.005);
+  EXPECT_TRUE(torch::allclose(y.masked_select(kept), x.masked_select(kept) / 0.8));
+  y.sum().backward();
+  EXPECT_TRUE(torch::allclose(x.grad(), kept.to(torch::kFloat) / 0.8));
+  // No structure along rows or columns (a weak hash would show stripes).
+  const torch::Tensor rows = kept.to(torch::kDouble).mean(1), cols = kept.to(torch::kDouble).mean(0);
+  EXPECT_LT((rows - 0.8).abs().max().item<double>(), 0.1);
+  EXPECT_LT((cols - 0.8).abs().max().item<double>(), 0.1);
+  // Reproducible from LibTorch's seed; different on the next call; identity when not training.
+  torch::manual_seed(1);
+  (void)torch::rand({300, 1000});
+  EXPECT_TRUE(recrun::dropout(x.detach(), 0.2, true).equal(y.detach()));
+  EXPECT_FALSE(recrun::dropout(x.detach(), 0.2, true).equal(y.detach()));
+  EXPECT_TRUE(recrun::dropout(x, 0.2, false).equal(x));
+}
+
 TEST(LengthBucketedBatches, CoverEveryIdOnceAndGroupSimilarLengths) {
   std::vector<std::int64_t> ids, lengths;
   std::mt19937_64 gen(1);

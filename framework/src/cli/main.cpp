@@ -1,6 +1,8 @@
 // recrun — the host runner.
 #include <fmt/format.h>
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -39,6 +41,13 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc serves large blocks (attention score tensors, batches, Gram matrices) with fresh mmaps
+  // and unmaps them on free, so every training step page-faults them in again, zero-filled.
+  // Serving them from the heap and keeping freed memory there made BERT4Rec training 1.9x and
+  // scoring 2.8x faster on 2 cores (bench_bert4rec --retain-memory 1 vs 0). Peak memory is
+  // unchanged; the process keeps it until it exits (each sweep trial is its own process).
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   if (argc < 2) {
     usage(stderr);
     return 2;

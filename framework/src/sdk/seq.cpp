@@ -1,5 +1,7 @@
 #include "recrun/seq.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,7 +20,76 @@ constexpr double kNeg = -1e9;
 
 namespace F = torch::nn::functional;
 
+// --- dropout ---------------------------------------------------------------------------------------
+
+// murmur3's 32-bit finaliser: a cheap hash that mixes a counter into well-spread bits.
+inline std::uint32_t mix32(std::uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+// out[i] = in[i] * scale where element i is kept, else 0. Element i's fate depends only on
+// (seed, i), so the backward pass regenerates the forward's mask, and the result does not depend
+// on how parallel_for splits the range.
+void masked_scale(const float* in, float* out, std::int64_t n, std::uint64_t seed, double p) {
+  const auto threshold = static_cast<std::uint32_t>(
+      std::min(p * 4294967296.0, 4294967295.0));  // drop when hash < threshold
+  const auto scale = static_cast<float>(1.0 / (1.0 - p));
+  const auto lo = static_cast<std::uint32_t>(seed), hi = static_cast<std::uint32_t>(seed >> 32);
+  at::parallel_for(0, n, 1 << 15, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const auto k = static_cast<std::uint64_t>(i);
+      const std::uint32_t h =
+          mix32(mix32(static_cast<std::uint32_t>(k) * 0x9e3779b9u + lo) ^
+                (hi + static_cast<std::uint32_t>(k >> 32)));
+      out[i] = h >= threshold ? in[i] * scale : 0.0f;
+    }
+  });
+}
+
+class HashDropout : public torch::autograd::Function<HashDropout> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               double p, std::int64_t seed) {
+    const torch::Tensor in = x.contiguous();
+    torch::Tensor out = torch::empty_like(in);
+    masked_scale(in.data_ptr<float>(), out.data_ptr<float>(), in.numel(),
+                 static_cast<std::uint64_t>(seed), p);
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["seed"] = seed;
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::Tensor g = grads[0].contiguous();
+    torch::Tensor out = torch::empty_like(g);
+    masked_scale(g.data_ptr<float>(), out.data_ptr<float>(), g.numel(),
+                 static_cast<std::uint64_t>(ctx->saved_data["seed"].toInt()),
+                 ctx->saved_data["p"].toDouble());
+    return {out, torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool train) {
+  if (!train || p <= 0) return x;
+  if (p >= 1) return torch::zeros_like(x);
+  if (x.device().type() != torch::kCPU || x.scalar_type() != torch::kFloat)
+    return torch::dropout(x, p, true);
+  std::uint64_t seed;
+  {
+    // One draw per call from the generator the trainer seeds and checkpoints.
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    seed = at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
+  }
+  return HashDropout::apply(x, p, static_cast<std::int64_t>(seed));
+}
 
 // --- batching ----------------------------------------------------------------------------------
 
@@ -129,8 +200,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& queries,
   torch::Tensor scores = torch::matmul(q, k.permute({0, 2, 3, 1}));  // [B, heads, Q, T]
   scores.add_(bias);  // matmul's backward does not need its output, so in place is safe
   torch::Tensor probs = torch::softmax(scores, -1);
-  if (is_training() && attention_dropout_ > 0)
-    probs = torch::dropout(probs, attention_dropout_, /*train=*/true);
+  probs = recrun::dropout(probs, attention_dropout_, is_training());
   const torch::Tensor mixed =
       torch::matmul(probs, v.transpose(1, 2)).transpose(1, 2).reshape({b, q_len, hidden_});
   return out_(mixed);
@@ -154,10 +224,7 @@ torch::Tensor TransformerBlockImpl::feed_forward(const torch::Tensor& x) {
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& queries,
                                             const torch::Tensor& context,
                                             const torch::Tensor& bias) {
-  const bool train = is_training() && dropout_ > 0;
-  const auto drop = [&](const torch::Tensor& x) {
-    return train ? torch::dropout(x, dropout_, true) : x;
-  };
+  const auto drop = [&](const torch::Tensor& x) { return recrun::dropout(x, dropout_, is_training()); };
   if (!norm_first_) {
     const torch::Tensor h = norm1_(queries + drop(attention_(queries, context, bias)));
     return norm2_(h + drop(feed_forward(h)));
@@ -288,7 +355,7 @@ torch::Tensor ItemBagEncoderImpl::forward(const torch::Tensor& items) {
   std::vector<std::int64_t> shape(items.sizes().begin(), items.sizes().end());
   shape.push_back(out.size(1));
   out = out.view(shape);
-  return is_training() && dropout_ > 0 ? torch::dropout(out, dropout_, true) : out;
+  return recrun::dropout(out, dropout_, is_training());
 }
 
 }  // namespace recrun

@@ -2,6 +2,7 @@
 // dimension; items without a vector get a learned 'missing' embedding.
 #include <fmt/format.h>
 #include <recrun/plugin.hpp>
+#include <recrun/seq.hpp>
 
 namespace {
 
@@ -24,7 +25,7 @@ class TitleEncoderImpl final : public recrun::FeatureEncoderImpl {
     std::vector<std::int64_t> shape(items.sizes().begin(), items.sizes().end());
     shape.push_back(missing_.size(0));
     const torch::Tensor out = table().index_select(0, flat).view(shape);
-    return is_training() && dropout_ > 0 ? torch::dropout(out, dropout_, true) : out;
+    return recrun::dropout(out, dropout_, is_training());
   }
 
  private:

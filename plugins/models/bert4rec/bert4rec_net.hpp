@@ -150,7 +150,7 @@ class Bert4RecNetImpl : public torch::nn::Module {
         ((options_.max_len - lengths).unsqueeze(1) + torch::arange(t, torch::kInt64))
             .clamp_(0, options_.max_len - 1);
     x = emb_norm_(x + pos_emb_(positions));
-    return is_training() && options_.dropout > 0 ? torch::dropout(x, options_.dropout, true) : x;
+    return recrun::dropout(x, options_.dropout, is_training());
   }
 
   /// Hidden states [B, T, H] at every position.
