@@ -137,6 +137,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   LoopState state;
   Archive best;
   bool have_best = false;
+  bool model_is_best = false;  // the model's weights are those in `best` (no training since)
   const auto ckpt = [&](const char* name) { return options.checkpoint_dir / name; };
   const bool on_disk = !options.checkpoint_dir.empty();
 
@@ -169,6 +170,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       best = Archive{};
       model.save(best);
       have_best = true;
+      model_is_best = true;
       if (on_disk) best.save_file(ckpt("best.ckpt"));
     } else {
       ++state.bad_evals;
@@ -182,6 +184,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   for (; epoch < options.max_epochs; ++epoch) {
     ctx.begin_epoch(epoch);
     const auto t0 = Clock::now();
+    model_is_best = false;
     const EpochResult result = model.fit_epoch(ctx);
     const double secs = seconds_since(t0);
     state.fit_seconds += secs;
@@ -229,7 +232,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     }
   } else {
     if (!have_best) throw Error("no validation was run, so there is no best checkpoint to test");
-    model.load(best);
+    if (!model_is_best) model.load(best);  // a 380 MB EASE model need not be copied back
     model.diagnostics();
     const EvalResult test = evaluate(model, split.train_valid, split.eval_users,
                                      split.test_targets, options.eval);

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -74,44 +77,162 @@ std::vector<std::string> Archive::keys() const {
   return out;
 }
 
-void Archive::save_file(const std::filesystem::path& path) const {
-  c10::Dict<std::string, at::Tensor> tensors;
-  for (const auto& [k, v] : tensors_) tensors.insert(k, v);
-  c10::Dict<std::string, std::string> texts;
-  for (const auto& [k, v] : texts_) texts.insert(k, v);
-  c10::impl::GenericList root(c10::AnyType::get());
-  root.push_back(c10::IValue(std::string("recrun-archive-v1")));
-  root.push_back(c10::IValue(tensors));
-  root.push_back(c10::IValue(texts));
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(root));
+// On disk (format 2): "RECRUNA2", then u64 counts of tensors and texts; each tensor as
+// key, scalar type (i32), rank (i32), sizes (i64 each), byte count (u64) and its raw bytes
+// (native byte order); each text as key and value (u64 length + bytes); then "RECRUNEND" and
+// the total file size (u64), so a truncated file is caught. Tensors stream straight from and into
+// their storage: a 380 MB EASE checkpoint goes at disk speed, several times faster than
+// torch::pickle_save/pickle_load, which copy everything through intermediate buffers.
+namespace {
 
+constexpr char kMagic[8] = {'R', 'E', 'C', 'R', 'U', 'N', 'A', '2'};
+constexpr char kEnd[9] = {'R', 'E', 'C', 'R', 'U', 'N', 'E', 'N', 'D'};
+
+class File {
+ public:
+  File(const std::filesystem::path& path, const char* mode) : path_(path), f_(std::fopen(path.c_str(), mode)) {}
+  ~File() {
+    if (f_) std::fclose(f_);
+  }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  explicit operator bool() const { return f_ != nullptr; }
+  void put(const void* data, std::size_t n) {
+    if (n && std::fwrite(data, 1, n, f_) != n)
+      throw Error(fmt::format("cannot write checkpoint {} (disk full?)", path_.string()));
+    written_ += n;
+  }
+  template <class T>
+  void put(T v) { put(&v, sizeof v); }
+  void put_string(const std::string& v) {
+    put<std::uint64_t>(v.size());
+    put(v.data(), v.size());
+  }
+  void get(void* data, std::size_t n) {
+    if (n && std::fread(data, 1, n, f_) != n)
+      throw Error("truncated checkpoint (ends early)");
+  }
+  template <class T>
+  T get() {
+    T v;
+    get(&v, sizeof v);
+    return v;
+  }
+  std::string get_string(std::uint64_t limit) {
+    const auto n = get<std::uint64_t>();
+    if (n > limit) throw Error(fmt::format("corrupt checkpoint (string of {} bytes)", n));
+    std::string v(n, '\0');
+    get(v.data(), n);
+    return v;
+  }
+  void close() {
+    const bool failed = std::fflush(f_) != 0 || std::fclose(f_) != 0;
+    f_ = nullptr;
+    if (failed) throw Error(fmt::format("cannot write checkpoint {} (disk full?)", path_.string()));
+  }
+  std::uint64_t written() const { return written_; }
+
+ private:
+  std::filesystem::path path_;
+  std::FILE* f_;
+  std::uint64_t written_ = 0;
+};
+
+// Checkpoints written before format 2 (a pickled [tag, tensors, texts] list).
+void load_pickled(const std::filesystem::path& path, std::map<std::string, torch::Tensor>& tensors,
+                  std::map<std::string, std::string>& texts) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const c10::IValue root = torch::pickle_load(bytes);
+  const auto list = root.toList();
+  if (list.size() != 3 || list.get(0).toStringRef() != "recrun-archive-v1")
+    throw Error("not a recrun checkpoint");
+  for (const auto& e : list.get(1).toGenericDict()) tensors[e.key().toStringRef()] = e.value().toTensor();
+  for (const auto& e : list.get(2).toGenericDict()) texts[e.key().toStringRef()] = e.value().toStringRef();
+}
+
+}  // namespace
+
+void Archive::save_file(const std::filesystem::path& path) const {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   // Write-then-rename: a crash mid-write leaves the previous checkpoint intact.
   const auto tmp = std::filesystem::path(path.string() + ".tmp");
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("cannot write checkpoint {}", tmp.string()));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw Error(fmt::format("cannot write checkpoint {} (disk full?)", tmp.string()));
+    File out(tmp, "wb");
+    if (!out) throw Error(fmt::format("cannot write checkpoint {}: {}", tmp.string(), std::strerror(errno)));
+    out.put(kMagic, sizeof kMagic);
+    out.put<std::uint64_t>(tensors_.size());
+    out.put<std::uint64_t>(texts_.size());
+    for (const auto& [key, value] : tensors_) {
+      const torch::Tensor t = value.contiguous();
+      out.put_string(key);
+      out.put<std::int32_t>(static_cast<std::int32_t>(t.scalar_type()));
+      out.put<std::int32_t>(static_cast<std::int32_t>(t.dim()));
+      for (const auto size : t.sizes()) out.put<std::int64_t>(size);
+      const auto bytes = static_cast<std::uint64_t>(t.numel() * t.element_size());
+      out.put<std::uint64_t>(bytes);
+      out.put(t.data_ptr(), bytes);
+    }
+    for (const auto& [key, value] : texts_) {
+      out.put_string(key);
+      out.put_string(value);
+    }
+    out.put(kEnd, sizeof kEnd);
+    out.put<std::uint64_t>(out.written() + sizeof(std::uint64_t));
+    out.close();
   }
   std::filesystem::rename(tmp, path);
 }
 
 Archive Archive::load_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot open checkpoint {}", path.string()));
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  File in(path, "rb");
+  if (!in) throw Error(fmt::format("cannot open checkpoint {}: {}", path.string(), std::strerror(errno)));
   Archive a;
+  std::error_code ec;
+  const auto file_size = static_cast<std::uint64_t>(std::filesystem::file_size(path, ec));
   try {
-    const c10::IValue root = torch::pickle_load(bytes);
-    const auto list = root.toList();
-    if (list.size() != 3 || list.get(0).toStringRef() != "recrun-archive-v1")
-      throw Error("not a recrun checkpoint");
-    for (const auto& e : list.get(1).toGenericDict())
-      a.tensors_[e.key().toStringRef()] = e.value().toTensor();
-    for (const auto& e : list.get(2).toGenericDict())
-      a.texts_[e.key().toStringRef()] = e.value().toStringRef();
+    char magic[sizeof kMagic] = {};
+    if (file_size < sizeof kMagic) throw Error("not a recrun checkpoint (too short)");
+    in.get(magic, sizeof magic);
+    if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
+      load_pickled(path, a.tensors_, a.texts_);
+      return a;
+    }
+    const auto n_tensors = in.get<std::uint64_t>();
+    const auto n_texts = in.get<std::uint64_t>();
+    if (n_tensors > file_size || n_texts > file_size) throw Error("corrupt checkpoint (entry counts)");
+    for (std::uint64_t i = 0; i < n_tensors; ++i) {
+      std::string key = in.get_string(file_size);
+      const auto type = in.get<std::int32_t>();
+      const auto rank = in.get<std::int32_t>();
+      if (type < 0 || type >= static_cast<std::int32_t>(c10::ScalarType::NumOptions) || rank < 0 || rank > 64)
+        throw Error(fmt::format("corrupt checkpoint (tensor '{}': type {}, rank {})", key, type, rank));
+      const auto dtype = static_cast<c10::ScalarType>(type);
+      std::vector<std::int64_t> sizes(static_cast<std::size_t>(rank));
+      // The shape's byte count, checked against the file before anything is allocated.
+      std::uint64_t expected = c10::elementSize(dtype);
+      for (auto& size : sizes) {
+        size = in.get<std::int64_t>();
+        if (size < 0 || static_cast<std::uint64_t>(size) > file_size)
+          throw Error(fmt::format("corrupt checkpoint (tensor '{}' has size {})", key, size));
+        expected = size == 0 ? 0 : std::min<std::uint64_t>(expected * static_cast<std::uint64_t>(size), file_size + 1);
+      }
+      const auto bytes = in.get<std::uint64_t>();
+      if (bytes != expected || bytes > file_size)
+        throw Error(fmt::format("corrupt checkpoint (tensor '{}' holds {} bytes for shape {})", key,
+                                bytes, fmt::join(sizes, "x")));
+      torch::Tensor t = torch::empty(sizes, torch::TensorOptions().dtype(dtype));
+      in.get(t.data_ptr(), bytes);
+      a.tensors_[std::move(key)] = std::move(t);
+    }
+    for (std::uint64_t i = 0; i < n_texts; ++i) {
+      std::string key = in.get_string(file_size);
+      a.texts_[std::move(key)] = in.get_string(file_size);
+    }
+    char end[sizeof kEnd] = {};
+    in.get(end, sizeof end);
+    if (std::memcmp(end, kEnd, sizeof kEnd) != 0 || in.get<std::uint64_t>() != file_size)
+      throw Error("corrupt checkpoint (bad trailer)");
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path.string(), e.what()));
   } catch (const std::exception& e) {
