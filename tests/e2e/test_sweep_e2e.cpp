@@ -189,6 +189,9 @@ monitor = "NDCG@10"
 };
 
 const char* kTwelveTrials = R"(
+[execution]
+checkpoint_every = 0   # last.ckpt after every epoch, so the kill lands between checkpoints
+
 [[group]]
 name = "slow"
 model = "crashy"
@@ -212,15 +215,21 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   const fs::path file = experiment("killtest", kTwelveTrials);
   const fs::path db = results_ / "results.db";
   const pid_t sweep = spawn_recrun(sweep_args(file, {"--jobs", "2"}), dir_ / "first.log", dir_);
-  // Kill once some trials are done and others are mid-training (epochs logged, not finished).
+  // Kill once some trials are done and another is mid-training: its checkpoint after epoch 1
+  // is on disk (last.ckpt) and it has not finished.
   const bool midway = wait_until(
       [&] {
         const auto c = counts(db);
-        return c.finished >= 2 && c.running >= 1;
+        if (c.finished < 2 || c.running < 1) return false;
+        for (const auto& row : ResultsStore(db).runs("killtest"))
+          if (row.status == RunStatus::running &&
+              fs::exists(results_ / "checkpoints" / "killtest" / row.trial_key / "last.ckpt"))
+            return true;
+        return false;
       },
       120s);
   ASSERT_TRUE(midway) << read_file(dir_ / "first.log");
-  std::this_thread::sleep_for(700ms);  // into the next epochs of the running trials
+  std::this_thread::sleep_for(200ms);  // into the next epoch of the running trials
   ASSERT_EQ(::kill(sweep, SIGKILL), 0);
   EXPECT_EQ(wait_exit(sweep), 128 + SIGKILL);
 
@@ -234,6 +243,7 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   const Outcome second = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
   ASSERT_EQ(second.code, 0) << second.output;
   EXPECT_NE(second.output.find("now 'interrupted'"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("resuming from its last checkpoint"), std::string::npos) << second.output;
 
   ResultsStore store(db);
   const auto rows = store.runs("killtest");

@@ -33,6 +33,8 @@ class Archive {
   bool contains(const std::string& key) const;
   /// Every tensor key, in order.
   std::vector<std::string> keys() const;
+  /// Every string key, in order.
+  std::vector<std::string> text_keys() const;
 
   /// Writes the archive to a file atomically (temporary file + rename).
   void save_file(const std::filesystem::path& path) const;

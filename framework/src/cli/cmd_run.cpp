@@ -51,6 +51,7 @@ std::vector<std::string> split_list(const std::string& text) {
 int cmd_run(const Args& args) {
   HostOptions host;
   std::string model_name, data_dir, source, split_mode, ks_text, metrics_text, monitor, ckpt_dir;
+  double checkpoint_every = 30;
   std::string results_dir;
   std::vector<std::string> sets;
   std::int64_t min_interactions = 3, eval_batch = 512;
@@ -69,6 +70,8 @@ int cmd_run(const Args& args) {
       "metric families")("monitor", po::value(&monitor)->default_value("NDCG@10"),
                          "validation metric that picks the best epoch")(
       "eval-batch-size", po::value(&eval_batch)->default_value(512), "users per scoring call")(
+      "checkpoint-every", po::value(&checkpoint_every)->default_value(30.0),
+      "seconds between resumable checkpoints (last.ckpt); 0 = after every epoch")(
       "checkpoint-dir", po::value(&ckpt_dir),
       "write best.ckpt/last.ckpt here and resume from last.ckpt "
       "(default: RESULTS/checkpoints/runs/<trial>/, started afresh)")(
@@ -135,6 +138,7 @@ int cmd_run(const Args& args) {
                             key, results::to_string(claim)));
 
   sweep::TrialJob job;
+  job.checkpoint_every_s = checkpoint_every;
   job.key = key;
   job.group = "";
   job.model = model_name;

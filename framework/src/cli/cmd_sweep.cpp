@@ -194,6 +194,7 @@ int cmd_sweep(const Args& args) {
     so.retry_failed = retry_failed;
     so.trial_timeout_s = x.execution.trial_timeout_s;
     so.memory_limit_mb = x.execution.memory_limit_mb;
+    so.checkpoint_every_s = x.execution.checkpoint_every_s;
     fmt::print("running {} trial(s) with {} worker(s) x {} thread(s); logs in {}\n", queue.size(),
                so.jobs, so.threads_per_worker, (layout.root / "logs" / x.name).string());
     std::fflush(stdout);

@@ -94,6 +94,7 @@ int cmd_trial(const Args& args) {
   std::string key, results_dir;
   std::int64_t owner_pid = 0;
   int progress_fd = -1;
+  double checkpoint_every = 30;
   bool retry_failed = false;
   auto desc = host_options(host);
   desc.add_options()("key", po::value(&key)->required(), "trial key (see `recrun sweep --dry-run`)")(
@@ -101,6 +102,8 @@ int cmd_trial(const Args& args) {
       "retry-failed", po::bool_switch(&retry_failed), "run the trial even if it failed before")(
       "owner-pid", po::value(&owner_pid)->default_value(0),
       "internal: the sweep that claimed the trial (workers write as that owner)")(
+      "checkpoint-every", po::value(&checkpoint_every)->default_value(30.0),
+      "seconds between resumable checkpoints (last.ckpt); 0 = after every epoch")(
       "progress-fd", po::value(&progress_fd)->default_value(-1),
       "internal: write progress lines to this file descriptor");
   po::positional_options_description pos;
@@ -148,6 +151,7 @@ int cmd_trial(const Args& args) {
   job.seed = row->seed;
   job.threads = host.threads;
   job.checkpoint_dir = layout.checkpoints(experiment, key);
+  job.checkpoint_every_s = checkpoint_every;
   job.tensorboard_dir = layout.tensorboard(experiment, key);
   job.console = progress_out == nullptr;
   if (progress_out) {

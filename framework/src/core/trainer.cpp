@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -19,8 +20,28 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Trainer state lives in the checkpoint beside the model's tensors, under a reserved prefix.
+// Trainer state lives in the checkpoint beside the model's tensors, under a reserved prefix; so
+// do the best weights so far, so that one atomic file always holds a consistent resume point.
 constexpr const char* kState = "__trainer__.";
+constexpr const char* kBest = "__best__.";
+
+void embed_best(Archive& into, const Archive& best) {
+  for (const auto& k : best.keys()) into.write(kBest + k, best.read(k));
+  for (const auto& k : best.text_keys()) into.write_text(kBest + k, best.read_text(k));
+}
+
+// The best weights embedded in `last`, if any (checkpoints of earlier versions have none).
+std::optional<Archive> embedded_best(const Archive& last) {
+  Archive best;
+  bool any = false;
+  const std::string prefix = kBest;
+  for (const auto& k : last.keys())
+    if (k.starts_with(prefix)) best.write(k.substr(prefix.size()), last.read(k)), any = true;
+  for (const auto& k : last.text_keys())
+    if (k.starts_with(prefix)) best.write_text(k.substr(prefix.size()), last.read_text(k)), any = true;
+  if (!any) return std::nullopt;
+  return best;
+}
 
 std::string encode_metrics(const std::map<std::string, double>& m) {
   std::string out;
@@ -145,7 +166,10 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     const Archive last = Archive::load_file(ckpt("last.ckpt"));
     model.load(last);
     state = read_state(last, ctx.rng());
-    if (std::filesystem::exists(ckpt("best.ckpt"))) {
+    if (auto embedded = embedded_best(last)) {
+      best = std::move(*embedded);
+      have_best = true;
+    } else if (std::filesystem::exists(ckpt("best.ckpt"))) {
       best = Archive::load_file(ckpt("best.ckpt"));
       have_best = true;
     }
@@ -171,7 +195,6 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       model.save(best);
       have_best = true;
       model_is_best = true;
-      if (on_disk) best.save_file(ckpt("best.ckpt"));
     } else {
       ++state.bad_evals;
     }
@@ -179,6 +202,9 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     return improved;
   };
 
+  // last.ckpt at most every checkpoint_every_s seconds: a MultiVAE's weights and Adam moments
+  // are ~200 MB, and writing them after each sub-second epoch would double a trial's time.
+  auto last_saved = Clock::now();
   std::int64_t epoch = state.next_epoch;
   bool converged = false;
   for (; epoch < options.max_epochs; ++epoch) {
@@ -197,11 +223,14 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     const bool last_epoch = converged || epoch + 1 == options.max_epochs || ctx.out_of_time();
     if (!full && ((epoch + 1) % options.eval_every == 0 || last_epoch)) validate_now(epoch);
     state.next_epoch = epoch + 1;
-    if (on_disk && !converged) {
+    if (on_disk && !converged &&
+        (options.checkpoint_every_s <= 0 || seconds_since(last_saved) >= options.checkpoint_every_s)) {
       Archive last;
       model.save(last);
       write_state(last, state, ctx.rng());
+      if (have_best) embed_best(last, best);
       last.save_file(ckpt("last.ckpt"));
+      last_saved = Clock::now();
     }
     if (converged) {
       out.stop_reason = "converged";
@@ -232,6 +261,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     }
   } else {
     if (!have_best) throw Error("no validation was run, so there is no best checkpoint to test");
+    if (on_disk) best.save_file(ckpt("best.ckpt"));
     if (!model_is_best) model.load(best);  // a 380 MB EASE model need not be copied back
     model.diagnostics();
     const EvalResult test = evaluate(model, split.train_valid, split.eval_users,

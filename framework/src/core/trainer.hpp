@@ -36,6 +36,9 @@ struct TrainerOptions {
   EvalOptions eval;
   /// Where best.ckpt and last.ckpt go; empty keeps the best state in memory only.
   std::filesystem::path checkpoint_dir;
+  /// Seconds between writes of last.ckpt (model, optimizer, loop state, RNGs and the best
+  /// weights so far, in one file); 0 = after every epoch. best.ckpt is written when training ends.
+  double checkpoint_every_s = 30;
   /// Continue from checkpoint_dir/last.ckpt when it exists.
   bool resume = true;
 };

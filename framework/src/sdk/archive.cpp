@@ -153,6 +153,12 @@ void load_pickled(const std::filesystem::path& path, std::map<std::string, torch
 
 }  // namespace
 
+std::vector<std::string> Archive::text_keys() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : texts_) out.push_back(k);
+  return out;
+}
+
 void Archive::save_file(const std::filesystem::path& path) const {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   // Write-then-rename: a crash mid-write leaves the previous checkpoint intact.

@@ -449,9 +449,13 @@ class Parser {
     } else if (key == "memory_limit_mb") {
       x_.execution.memory_limit_mb = r.number();
       if (x_.execution.memory_limit_mb < 0) r.fail("must be >= 0 (0 = no limit)");
+    } else if (key == "checkpoint_every") {
+      x_.execution.checkpoint_every_s = r.number();
+      if (x_.execution.checkpoint_every_s < 0) r.fail("must be >= 0 (0 = after every epoch)");
     } else {
       throw ExperimentError(o, unknown_key_message("[execution]", key,
-                                                   {"jobs", "trial_timeout", "memory_limit_mb"}));
+                                                   {"jobs", "trial_timeout", "memory_limit_mb",
+                                                    "checkpoint_every"}));
     }
   }
 

@@ -130,6 +130,8 @@ struct Execution {
   double trial_timeout_s = 0;
   /// Resident memory limit per worker in MiB (the worker is killed and the trial fails); 0 = none.
   double memory_limit_mb = 0;
+  /// Seconds between resumable checkpoints (last.ckpt) of a training trial; 0 = every epoch.
+  double checkpoint_every_s = 30;
 };
 
 /// A parsed experiment file.

@@ -39,6 +39,8 @@ struct SchedulerOptions {
   double trial_timeout_s = 0;
   /// Kill a worker whose resident memory exceeds this many MiB; 0 = never.
   double memory_limit_mb = 0;
+  /// Seconds between a worker's resumable checkpoints; 0 = every epoch.
+  double checkpoint_every_s = 30;
   /// How often running rows get a heartbeat from this process.
   std::chrono::seconds heartbeat_every{30};
 };

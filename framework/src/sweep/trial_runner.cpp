@@ -18,6 +18,7 @@ host::TrainerOptions trainer_options(const TrialJob& job) {
   options.eval.metrics = job.protocol.metrics;
   options.eval.batch_size = job.protocol.eval_batch_size;
   options.checkpoint_dir = job.checkpoint_dir;
+  options.checkpoint_every_s = job.checkpoint_every_s;
   options.resume = true;
   return options;
 }

@@ -34,6 +34,8 @@ struct TrialJob {
   Protocol protocol;
   /// best.ckpt / last.ckpt go here; an existing last.ckpt is resumed from.
   std::filesystem::path checkpoint_dir;
+  /// Seconds between writes of last.ckpt; 0 = after every epoch.
+  double checkpoint_every_s = 30;
   /// TensorBoard run directory; empty writes no events.
   std::filesystem::path tensorboard_dir;
   /// LibTorch threads (0 = all cores).

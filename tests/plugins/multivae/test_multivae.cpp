@@ -4,6 +4,7 @@
 
 #include "core/split.hpp"
 #include "core/trainer.hpp"
+#include "recrun/archive.hpp"
 #include "recrun/optim.hpp"
 #include "recrun/registry.hpp"
 #include "support/plugins.hpp"
@@ -32,7 +33,8 @@ Dataset clustered(std::uint64_t seed) {
 }
 
 host::RunOutcome run(const std::string& model, const std::map<std::string, ParamValue>& raw,
-                     const Dataset& d, const host::Split& split) {
+                     const Dataset& d, const host::Split& split,
+                     const std::filesystem::path& checkpoint_dir = {}, double checkpoint_every = 0) {
   const auto& info = test::test_registry().model(model);
   const auto schema = concat(info.params, host::trainer_params());
   const Params p = resolve_params(schema, raw, model);
@@ -40,6 +42,8 @@ host::RunOutcome run(const std::string& model, const std::map<std::string, Param
   host::apply_trainer_params(p, opt);
   opt.threads = 2;
   opt.seed = 3;
+  opt.checkpoint_dir = checkpoint_dir;
+  opt.checkpoint_every_s = checkpoint_every;
   host::seed_and_threads(opt.seed, opt.threads);
   auto m = info.make(p, ModelEnv{d, test::test_registry(), opt.seed});
   host::RunObserver quiet;
@@ -59,6 +63,43 @@ TEST(MultiVae, LearnsClustersFarBeyondPopularity) {
   EXPECT_GT(vae.valid.at("Hit@10"), 2 * pop.valid.at("Hit@10") + 0.1)
       << "vae " << vae.valid.at("Hit@10") << " pop " << pop.valid.at("Hit@10");
   EXPECT_GT(vae.test.at("NDCG@10"), pop.test.at("NDCG@10"));
+}
+
+// The trainer's checkpoints with a real model: a run stopped after 3 epochs and continued to 8
+// from last.ckpt (weights, Adam moments, RNGs, loop state and the best weights so far, in one
+// file) ends exactly where a straight 8-epoch run does.
+TEST(TrainerCheckpoints, AContinuedRunEndsExactlyWhereAStraightRunDoes) {
+  const Dataset d = clustered(11);
+  const host::Split split = host::make_split(d, {"leave_one_out", 3});
+  const std::map<std::string, ParamValue> base = {
+      {"hidden", std::int64_t{32}}, {"latent", std::int64_t{8}}, {"batch_size", std::int64_t{50}},
+      {"total_anneal_steps", std::int64_t{40}}, {"lr", 3e-3}, {"patience", std::int64_t{0}}};
+  auto with_epochs = [&](std::int64_t e) {
+    auto raw = base;
+    raw["epochs"] = e;
+    return raw;
+  };
+  const auto dir = test::temp_dir("trainer-ckpt");
+  const auto straight = run("multivae", with_epochs(8), d, split, dir / "straight");
+  const auto first = run("multivae", with_epochs(3), d, split, dir / "split");
+  ASSERT_TRUE(std::filesystem::exists(dir / "split" / "last.ckpt"));
+  ASSERT_TRUE(std::filesystem::exists(dir / "split" / "best.ckpt"));
+  const auto keys = Archive::load_file(dir / "split" / "last.ckpt").keys();
+  EXPECT_TRUE(std::any_of(keys.begin(), keys.end(), [](const std::string& k) {
+    return k.starts_with("__best__.net.");
+  })) << "last.ckpt does not carry the best weights";
+  const auto continued = run("multivae", with_epochs(8), d, split, dir / "split");
+  EXPECT_TRUE(continued.resumed);
+  EXPECT_EQ(continued.epochs_run, 8);
+  EXPECT_EQ(continued.best_epoch, straight.best_epoch);
+  EXPECT_EQ(continued.valid, straight.valid);  // bit for bit
+  EXPECT_EQ(continued.test, straight.test);
+  EXPECT_NE(first.valid, straight.valid);      // and the first leg really stopped early
+
+  // With a long interval, last.ckpt is never written during a short run; best.ckpt still is.
+  run("multivae", with_epochs(3), d, split, dir / "rare", /*checkpoint_every=*/3600);
+  EXPECT_FALSE(std::filesystem::exists(dir / "rare" / "last.ckpt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "rare" / "best.ckpt"));
 }
 
 TEST(MultiVae, SaveLoadRoundTripGivesIdenticalScores) {
