@@ -23,8 +23,8 @@ using host::TitleEmbedOptions;
 
 double cosine(const host::TitleEmbeddings& e, std::size_t a, std::size_t b) {
   double dot = 0, na = 0, nb = 0;
-  for (std::int64_t k = 0; k < e.dim; ++k) {
-    const double x = e.values[a * e.dim + k], y = e.values[b * e.dim + k];
+  for (std::int64_t k = 0; k < e.feature.dim; ++k) {
+    const double x = e.feature.values[a * e.feature.dim + k], y = e.feature.values[b * e.feature.dim + k];
     dot += x * y;
     na += x * x;
     nb += y * y;
@@ -82,14 +82,14 @@ TEST(TitleEmbed, SimilarTitlesGetCloseUnitVectors) {
   TitleEmbedOptions o;
   o.dim = 32;
   const auto e = embed_titles(titles, o);
-  ASSERT_EQ(e.dim, 32);
-  ASSERT_EQ(e.values.size(), titles.size() * 32);
+  ASSERT_EQ(e.feature.dim, 32);
+  ASSERT_EQ(e.feature.values.size(), titles.size() * 32);
   EXPECT_GT(e.explained, 0.0);
   EXPECT_LE(e.explained, 1.0 + 1e-9);
   for (std::size_t i = 0; i < titles.size(); ++i) {
     if (titles[i].empty()) continue;
     double norm = 0;
-    for (std::int64_t k = 0; k < e.dim; ++k) norm += e.values[i * e.dim + k] * e.values[i * e.dim + k];
+    for (std::int64_t k = 0; k < e.feature.dim; ++k) norm += e.feature.values[i * e.feature.dim + k] * e.feature.values[i * e.feature.dim + k];
     EXPECT_NEAR(norm, 1.0, 1e-4) << titles[i];
   }
   // The sequels are each other's nearest neighbours; unrelated titles are far.
@@ -111,10 +111,10 @@ TEST(TitleEmbed, EmptyTitlesAreAbsentAndTheResultIsDeterministic) {
   o.dim = 16;
   const auto a = embed_titles(titles, o);
   const auto b = embed_titles(titles, o);
-  EXPECT_EQ(a.values, b.values);  // bit for bit
-  EXPECT_EQ(a.present[8], 0);
-  for (std::int64_t k = 0; k < a.dim; ++k) EXPECT_EQ(a.values[8 * a.dim + k], 0.0f);
-  EXPECT_EQ(std::count(a.present.begin(), a.present.end(), 1), static_cast<long>(titles.size() - 1));
+  EXPECT_EQ(a.feature.values, b.feature.values);  // bit for bit
+  EXPECT_EQ(a.feature.present[8], 0);
+  for (std::int64_t k = 0; k < a.feature.dim; ++k) EXPECT_EQ(a.feature.values[8 * a.feature.dim + k], 0.0f);
+  EXPECT_EQ(std::count(a.feature.present.begin(), a.feature.present.end(), 1), static_cast<long>(titles.size() - 1));
   o.seed = 2;
   const auto c = embed_titles(titles, o);
   // Another projection seed finds the same subspace: similarities barely move.
@@ -123,7 +123,7 @@ TEST(TitleEmbed, EmptyTitlesAreAbsentAndTheResultIsDeterministic) {
 
 TEST(TitleEmbed, DimensionIsClippedToWhatTheTitlesGiveAndBadInputIsRefused) {
   const auto e = embed_titles({"Heat (1995)", "Jumanji (1995)", "Heat 2 (2020)"}, TitleEmbedOptions{});
-  EXPECT_EQ(e.dim, 3);
+  EXPECT_EQ(e.feature.dim, 3);
   EXPECT_GT(cosine(e, 0, 2), cosine(e, 0, 1));
   EXPECT_THROW(embed_titles({"", " "}, TitleEmbedOptions{}), Error);
   TitleEmbedOptions bad;

@@ -47,15 +47,12 @@ fs::path write_computed_title_embeddings(const Dataset& d, const host::TitleEmbe
                                          const fs::path& path) {
   const auto t0 = std::chrono::steady_clock::now();
   const host::TitleEmbeddings emb = host::embed_titles(d.titles, options);
-  DenseFeature f;
-  f.dim = emb.dim;
-  f.values = emb.values;
-  f.present = emb.present;
+  const DenseFeature& f = emb.feature;
   host::write_title_embeddings(d.item_ids, f, path);
-  const auto with = std::count(emb.present.begin(), emb.present.end(), std::uint8_t{1});
+  const auto with = std::count(f.present.begin(), f.present.end(), std::uint8_t{1});
   fmt::print("title embeddings: {} of {} items, {} dimensions (TF-IDF + randomized SVD, {:.1f}% of "
              "the variance kept) in {:.2f}s -> {}\n",
-             with, d.num_items(), emb.dim, 100.0 * emb.explained, since(t0), path.string());
+             with, d.num_items(), f.dim, 100.0 * emb.explained, since(t0), path.string());
   return path;
 }
 

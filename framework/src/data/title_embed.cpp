@@ -11,19 +11,10 @@
 #include <unordered_map>
 
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 
 namespace recrun::host {
 namespace {
-
-// FNV-1a: stable across runs and machines, unlike std::hash.
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 bool is_word_byte(unsigned char c) { return std::isalnum(c) || c >= 0x80; }
 
@@ -94,7 +85,7 @@ TitleEmbeddings embed_titles(const std::vector<std::string>& titles, const Title
   for (std::int64_t i = 0; i < n; ++i) {
     std::unordered_map<std::int64_t, int> counts;
     for (const auto& term : title_terms(titles[i]))
-      ++counts[static_cast<std::int64_t>(fnv1a(term) % static_cast<std::uint64_t>(o.buckets))];
+      ++counts[static_cast<std::int64_t>(text::hash64(term) % static_cast<std::uint64_t>(o.buckets))];
     auto& row = rows[i];
     for (const auto& [bucket, count] : counts) row.emplace_back(bucket, 1.0 + std::log(count));
     std::sort(row.begin(), row.end());
@@ -185,14 +176,15 @@ TitleEmbeddings embed_titles(const std::vector<std::string>& titles, const Title
   emb = emb / emb.norm(2, 1, true).clamp_min(1e-12);
 
   TitleEmbeddings out;
-  out.dim = k;
   out.explained = s.pow(2).sum().item<double>() / static_cast<double>(nonempty);
+  DenseFeature& f = out.feature;
+  f.dim = k;
   const auto f32 = emb.to(torch::kFloat32).contiguous();
-  out.values.assign(f32.data_ptr<float>(), f32.data_ptr<float>() + n * k);
-  out.present.resize(titles.size());
+  f.values.assign(f32.data_ptr<float>(), f32.data_ptr<float>() + n * k);
+  f.present.resize(titles.size());
   for (std::int64_t i = 0; i < n; ++i) {
-    out.present[i] = rows[i].empty() ? 0 : 1;
-    if (rows[i].empty()) std::fill_n(out.values.begin() + i * k, k, 0.0f);
+    f.present[i] = rows[i].empty() ? 0 : 1;
+    if (rows[i].empty()) std::fill_n(f.values.begin() + i * k, k, 0.0f);
   }
   return out;
 }

@@ -4,7 +4,8 @@
 // The seed study used Sentence-BERT vectors, which need a pretrained network and its weights.
 // recrun computes latent semantic vectors from the titles alone, offline and deterministically:
 //
-//   1. each title (with a trailing "(1995)" release year removed) becomes a bag of hashed terms:
+//   1. each title (with a trailing "(1995)" release year removed) becomes a bag of terms hashed with
+//      recrun::text::hash64:
 //      lower-cased word unigrams, word bigrams, and character 3-grams of each word with
 //      boundary marks ("<to", "toy", "oy>"), so that "Toy Story" and "Toy Story 2" share most
 //      terms and spelling variants share some;
@@ -21,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "recrun/dataset.hpp"
+
 namespace recrun::host {
 
 struct TitleEmbedOptions {
@@ -35,12 +38,10 @@ struct TitleEmbedOptions {
   std::uint64_t seed = 1;
 };
 
-/// Result: one row of `dim` floats per title, row-major; rows of empty titles are zero and
-/// `present` is 0 for them.
+/// Result: the vectors as the data set's dense `title` feature holds them (one row of `dim`
+/// floats per title; rows of empty titles are zero with `present` 0).
 struct TitleEmbeddings {
-  std::int64_t dim = 0;
-  std::vector<float> values;
-  std::vector<std::uint8_t> present;
+  DenseFeature feature;
   /// Share of the TF-IDF matrix's squared Frobenius norm that the `dim` components keep.
   double explained = 0;
 };
