@@ -2,9 +2,14 @@
 
 find_program(RECRUN_CCACHE ccache)
 if(RECRUN_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  set(CMAKE_CXX_COMPILER_LAUNCHER "${RECRUN_CCACHE}")
-  # PCH builds are only cacheable with these sloppiness settings.
-  set(ENV{CCACHE_SLOPPINESS} "pch_defines,time_macros,include_file_mtime,include_file_ctime")
+  # PCH builds are only cacheable with these sloppiness settings, and they must reach ccache at
+  # build time (an ENV set here would only last for the configure step). base_dir makes paths
+  # relative, so that two checkouts of the tree share cache entries.
+  set(CMAKE_CXX_COMPILER_LAUNCHER
+      "${CMAKE_COMMAND}" -E env
+      "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+      "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}"
+      "${RECRUN_CCACHE}")
 endif()
 
 add_library(recrun_warnings INTERFACE)
