@@ -13,9 +13,9 @@ using namespace recrun::sweep;
 namespace {
 
 std::vector<ParamSpec> schema() {
-  return {real_param("lambda", 500, "").at_least(0), int_param("hidden", 64, ""),
-          bool_param("float64", false, ""), string_param("fusion", "none", ""),
-          list_param("features", {}, "")};
+  return {real_param("lambda", 500, "l2").at_least(0), int_param("hidden", 64, "width"),
+          bool_param("float64", false, "fp64"), string_param("fusion", "none", "fusion"),
+          list_param("features", {}, "features")};
 }
 
 Params resolved(std::map<std::string, ParamValue> raw) {

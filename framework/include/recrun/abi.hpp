@@ -3,7 +3,13 @@
 
 #include <torch/version.h>
 
-#define RECRUN_SDK_VERSION 1
+// 2: typed parameter binding (Fields<Options>, add_model<Options>), OptimizerKind.
+#define RECRUN_SDK_VERSION 2
+
+/// The ABI stamp's symbol: never renamed, so any recrun can read any plugin's stamp.
+#define RECRUN_ABI_SYMBOL "recrun_abi_v1"
+/// The entry point's symbol, versioned with the SDK.
+#define RECRUN_ENTRY_SYMBOL "recrun_plugin_v2"
 
 #define RECRUN_STR2_(x) #x
 #define RECRUN_STR_(x) RECRUN_STR2_(x)

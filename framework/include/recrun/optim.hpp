@@ -1,8 +1,10 @@
 // recrun/optim.hpp — optimizer settings shared by every gradient-trained model.
 //
-// Models add optimizer_params() to their schema, read OptimizerOptions once at construction,
-// and call make_optimizer() and step() so that every model treats lr, weight decay and gradient
-// clipping the same way.
+// A model holds an OptimizerOptions member in its options struct (its initialiser sets the
+// model's defaults, e.g. `recrun::OptimizerOptions optimizer{.clip_norm = 0.0};`), declares it
+// with `f.nest(&MyOptions::optimizer, recrun::declare_optimizer_fields)`, and calls
+// make_optimizer() and step(), so that every model treats lr, weight decay and gradient clipping
+// the same way.
 #pragma once
 
 #include <torch/torch.h>
@@ -11,27 +13,29 @@
 #include <string>
 #include <vector>
 
+#include "recrun/fields.hpp"
 #include "recrun/params.hpp"
 
 namespace recrun {
 
-/// Optimizer settings read from the standard parameters.
+/// The optimizers make_optimizer() builds.
+enum class OptimizerKind { adam, adamw, sgd };
+
+/// Optimizer settings: the standard parameters optimizer, lr, weight_decay and clip_norm.
 struct OptimizerOptions {
-  /// "adam", "adamw" or "sgd".
-  std::string kind = "adam";
+  /// adam, adamw (decoupled weight decay) or sgd (momentum 0.9).
+  OptimizerKind kind = OptimizerKind::adam;
   /// Learning rate.
   double lr = 1e-3;
   /// L2 penalty (decoupled for adamw).
   double weight_decay = 0.0;
   /// Max global gradient norm; 0 disables clipping.
   double clip_norm = 5.0;
-  /// Reads the options from resolved params that include optimizer_params().
-  static OptimizerOptions from(const Params& params);
 };
 
-/// The standard optimizer parameters: optimizer, lr, weight_decay, clip_norm (defaults given).
-std::vector<ParamSpec> optimizer_params(double lr = 1e-3, double weight_decay = 0.0,
-                                        double clip_norm = 5.0);
+/// Declares the standard optimizer parameters (optimizer, lr, weight_decay, clip_norm); nest it
+/// into a model's fields. Defaults come from the model's OptimizerOptions member.
+void declare_optimizer_fields(Fields<OptimizerOptions>& fields);
 
 /// Builds the optimizer over `parameters`.
 ///

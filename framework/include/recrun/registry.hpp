@@ -10,6 +10,7 @@
 
 #include "recrun/data_source.hpp"
 #include "recrun/feature.hpp"
+#include "recrun/fields.hpp"
 #include "recrun/model.hpp"
 #include "recrun/params.hpp"
 
@@ -33,7 +34,25 @@ enum class ComponentKind { model, feature, fusion, data_source };
 /// "model", "feature", "fusion" or "data".
 std::string_view kind_name(ComponentKind kind);
 
-/// A model plugin's registration.
+/// A component's name and one-line description, as `recrun plugins` lists them.
+struct ComponentMeta {
+  /// Name used in experiment files and on the command line: lower case, digits and '_'.
+  std::string name;
+  /// One-line description.
+  std::string summary;
+};
+
+/// Parameter names the framework itself owns (the trainer's and the run's). A model that
+/// declares one is refused at registration.
+const std::vector<std::string>& reserved_param_names();
+
+/// Checkpoint keys starting with this belong to the host (trainer state, best weights); a
+/// model's save() must not write them.
+inline constexpr const char* kReservedCheckpointPrefix = "__";
+
+/// A model's registration as the host keeps it: the schema derived from the plugin's field
+/// declarations and a factory from resolved params. Plugins add models through the typed
+/// Registry::add_model<Options>() rather than filling this in.
 struct ModelInfo {
   /// Name used in experiment files and on the command line.
   std::string name;
@@ -43,6 +62,13 @@ struct ModelInfo {
   std::vector<ParamSpec> params;
   /// Builds a model from validated params.
   std::function<std::unique_ptr<Model>(const Params&, const ModelEnv&)> make;
+};
+
+/// A rejected registration: which component, and why.
+struct RegistrationProblem {
+  ComponentKind kind;
+  std::string name;
+  std::string reason;
 };
 
 /// A feature encoder plugin's registration.
@@ -78,7 +104,33 @@ struct DataSourceInfo {
 /// The catalogue of components. The host owns it; plugins add to it in their entry point.
 class Registry {
  public:
-  /// Adds a model; throws PluginError if the name is taken.
+  /// Adds a model whose hyperparameters are the fields of `Options`, declared once by
+  /// `declare(Fields<Options>&)`; `make(const Options&, const ModelEnv&)` builds it from the
+  /// filled struct. Throws PluginError naming the model and the field for a bad declaration
+  /// (a default outside its bounds or choices, a reserved or repeated name).
+  template <class Options, class Declare, class Make>
+  void add_model(ComponentMeta meta, Declare&& declare, Make make) {
+    const Options prototype{};
+    Fields<Options> fields(prototype);
+    declare(fields);
+    ModelInfo info{.name = std::move(meta.name), .summary = std::move(meta.summary),
+                   .params = fields.specs(), .make = {}};
+    info.make = [fields = std::move(fields), make = std::move(make)](
+                    const Params& params, const ModelEnv& env) -> std::unique_ptr<Model> {
+      return make(fields.bind(params), env);
+    };
+    add_model(std::move(info));
+  }
+  /// Adds a model without hyperparameters: `make(const ModelEnv&)` builds it.
+  template <class Make>
+  void add_model(ComponentMeta meta, Make make) {
+    add_model(ModelInfo{.name = std::move(meta.name), .summary = std::move(meta.summary),
+                        .params = {},
+                        .make = [make = std::move(make)](const Params&, const ModelEnv& env)
+                            -> std::unique_ptr<Model> { return make(env); }});
+  }
+  /// Adds a model from its host-side record; throws PluginError for a bad declaration or a
+  /// name already taken.
   void add_model(ModelInfo info);
   /// Adds a feature encoder.
   void add_feature(FeatureInfo info);
@@ -110,7 +162,15 @@ class Registry {
   /// Host side: the library whose entry point is running (recorded as components' origin).
   void set_current_origin(std::string origin) { current_origin_ = std::move(origin); }
 
+  /// Host side: the components of `other` whose names this registry already holds (which are
+  /// not merged), checked before anything is merged.
+  std::vector<RegistrationProblem> clashes(const Registry& other) const;
+  /// Host side: adds every component of `other` that does not clash, recording `origin`;
+  /// returns the clashing ones, which are skipped. Never throws half-way.
+  std::vector<RegistrationProblem> merge(const Registry& other, const std::string& origin);
+
  private:
+  bool has(ComponentKind kind, std::string_view name) const;
   void claim_name(ComponentKind kind, const std::string& name);
   std::vector<ModelInfo> models_;
   std::vector<FeatureInfo> features_;

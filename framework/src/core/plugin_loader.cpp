@@ -25,6 +25,9 @@ std::vector<boost::dll::shared_library>& kept_libraries() {
   static auto* libs = new std::vector<boost::dll::shared_library>();
   return *libs;
 }
+constexpr const char* kAbiSymbol = RECRUN_ABI_SYMBOL;
+constexpr const char* kEntrySymbol = RECRUN_ENTRY_SYMBOL;
+
 std::mutex& load_mutex() {
   static std::mutex m;
   return m;
@@ -34,16 +37,6 @@ fs::path executable_dir() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   return ec ? fs::path{} : exe.parent_path();
-}
-
-// Copies every component of `from` into `to`, recording `origin`.
-void merge(Registry& to, const Registry& from, const std::string& origin) {
-  to.set_current_origin(origin);
-  for (const auto& m : from.models()) to.add_model(m);
-  for (const auto& f : from.features()) to.add_feature(f);
-  for (const auto& f : from.fusions()) to.add_fusion(f);
-  for (const auto& d : from.data_sources()) to.add_data_source(d);
-  to.set_current_origin("");
 }
 
 }  // namespace
@@ -84,7 +77,7 @@ std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& explicit_d
   return unique;
 }
 
-void load_plugin(const fs::path& file, Registry& registry) {
+std::vector<std::string> load_plugin(const fs::path& file, Registry& registry) {
   std::lock_guard lock(load_mutex());
   boost::dll::shared_library lib;
   try {
@@ -92,27 +85,53 @@ void load_plugin(const fs::path& file, Registry& registry) {
   } catch (const std::exception& e) {
     throw PluginError(fmt::format("{}: cannot load: {}", file.string(), e.what()));
   }
-  if (!lib.has("recrun_abi_v1") || !lib.has("recrun_plugin_v1"))
+  // From here on the library's code has run (static initialisers, maybe the entry point), and
+  // what it made (factories, exception objects, atexit handlers) may outlive this call: the
+  // library stays loaded for the life of the process, whatever happens next.
+  kept_libraries().push_back(lib);
+  if (!lib.has(kAbiSymbol) || !lib.has(kEntrySymbol)) {
+    if (lib.has("recrun_plugin_v1"))
+      throw PluginError(fmt::format(
+          "{}: built for recrun's SDK 1, but this recrun has SDK {}; port it to the typed "
+          "registration (docs/writing-a-plugin.md) and rebuild it",
+          file.string(), RECRUN_SDK_VERSION));
     throw PluginError(fmt::format(
-        "{}: not a recrun plugin (no recrun_abi_v1/recrun_plugin_v1 entry; build it with "
-        "RECRUN_PLUGIN from <recrun/plugin.hpp>)",
-        file.string()));
-  const auto stamp_fn = boost::dll::import_alias<detail::AbiStampFn>(lib, "recrun_abi_v1");
-  const std::string stamp = stamp_fn();
+        "{}: not a recrun plugin (no {}/{} entry; build it with RECRUN_PLUGIN from "
+        "<recrun/plugin.hpp>)",
+        file.string(), kAbiSymbol, kEntrySymbol));
+  }
+  const auto stamp_fn = boost::dll::import_alias<detail::AbiStampFn>(lib, kAbiSymbol);
+  const char* stamp_text = stamp_fn();
+  const std::string stamp = stamp_text ? stamp_text : "";
   if (stamp != host_abi_stamp())
     throw PluginError(fmt::format(
         "{}: built for [{}] but this recrun is [{}]; rebuild the plugin against this recrun's SDK",
         file.string(), stamp, host_abi_stamp()));
-  const auto entry = boost::dll::import_alias<detail::PluginEntry>(lib, "recrun_plugin_v1");
-  // Register into a scratch registry first, so a plugin that throws half-way adds nothing.
+  const auto entry = boost::dll::import_alias<detail::PluginEntry>(lib, kEntrySymbol);
+  // Register into a scratch registry first: a library whose registration throws, or declares
+  // something the registry refuses, adds nothing at all.
   Registry scratch;
+  scratch.set_current_origin(file.filename().string());
   try {
     entry(scratch);
   } catch (const std::exception& e) {
-    throw PluginError(fmt::format("{}: registration failed: {}", file.string(), e.what()));
+    throw PluginError(fmt::format("{}: registration failed, nothing from it is loaded: {}",
+                                  file.string(), e.what()));
+  } catch (...) {
+    throw PluginError(fmt::format(
+        "{}: registration failed with a non-standard exception, nothing from it is loaded",
+        file.string()));
   }
-  merge(registry, scratch, file.filename().string());
-  kept_libraries().push_back(std::move(lib));
+  // Names another library already holds are skipped (the first in search order wins); the
+  // rest merges whole, without throwing half-way.
+  std::vector<std::string> notes;
+  for (const auto& clash : registry.merge(scratch, file.filename().string()))
+    notes.push_back(fmt::format(
+        "{}: {} '{}' is not loaded: {} (the first library in plugin search order wins: "
+        "--plugin-dir, then RECRUN_PLUGIN_PATH, then the built-in plugins; file names in order "
+        "within a directory)",
+        file.string(), kind_name(clash.kind), clash.name, clash.reason));
+  return notes;
 }
 
 LoadReport load_plugins(const std::vector<fs::path>& dirs, Registry& registry) {
@@ -132,7 +151,7 @@ LoadReport load_plugins(const std::vector<fs::path>& dirs, Registry& registry) {
     std::sort(files.begin(), files.end());  // deterministic registration order
     for (const auto& f : files) {
       try {
-        load_plugin(f, registry);
+        for (auto& note : load_plugin(f, registry)) report.warnings.push_back(std::move(note));
         report.loaded.push_back(f);
       } catch (const std::exception& e) {
         report.warnings.emplace_back(e.what());

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "recrun/error.hpp"
+#include "recrun/fields.hpp"
+#include "recrun/registry.hpp"
 
 namespace recrun::host {
 namespace {
@@ -107,26 +109,51 @@ LoopState read_state(const Archive& a, std::mt19937_64& rng) {
 
 }  // namespace
 
+namespace {
+void declare_trainer_fields(Fields<TrainerOptions>& f) {
+  f.add("epochs", &TrainerOptions::max_epochs,
+        "maximum training epochs (closed-form models stop after one)")
+      .at_least(1);
+  f.add("eval_every", &TrainerOptions::eval_every, "validate every N epochs").at_least(1);
+  f.add("patience", &TrainerOptions::patience,
+        "validations without improvement before stopping; 0 = never")
+      .at_least(0);
+  f.add("time_budget", &TrainerOptions::time_budget_s,
+        "wall-clock seconds for training; when spent, the best checkpoint is tested; 0 = no "
+        "budget")
+      .at_least(0);
+}
+
+const Fields<TrainerOptions>& trainer_fields() {
+  static const TrainerOptions prototype{};
+  static const Fields<TrainerOptions> fields = [] {
+    Fields<TrainerOptions> f(prototype);
+    declare_trainer_fields(f);
+    return f;
+  }();
+  return fields;
+}
+
+// model.save() into `out`, refusing keys under the host's reserved prefix (trainer state and the
+// best weights live there in last.ckpt).
+void save_model(const Model& model, Archive& out) {
+  model.save(out);
+  for (const auto& keys : {out.keys(), out.text_keys()})
+    for (const auto& k : keys)
+      if (k.starts_with(kReservedCheckpointPrefix))
+        throw Error(fmt::format("the model's save() wrote checkpoint key '{}', but keys starting "
+                                "with '{}' belong to the host; rename it",
+                                k, kReservedCheckpointPrefix));
+}
+}  // namespace
+
 const std::vector<ParamSpec>& trainer_params() {
-  static const std::vector<ParamSpec> params = {
-      int_param("epochs", 100, "maximum training epochs (closed-form models stop after one)")
-          .at_least(1),
-      int_param("eval_every", 1, "validate every N epochs").at_least(1),
-      int_param("patience", 20, "validations without improvement before stopping; 0 = never")
-          .at_least(0),
-      real_param("time_budget", 0.0,
-                 "wall-clock seconds for training; when spent, the best checkpoint is tested; "
-                 "0 = no budget")
-          .at_least(0),
-  };
+  static const std::vector<ParamSpec> params = trainer_fields().specs();
   return params;
 }
 
 void apply_trainer_params(const Params& params, TrainerOptions& options) {
-  options.max_epochs = params.get_int("epochs");
-  options.eval_every = params.get_int("eval_every");
-  options.patience = params.get_int("patience");
-  options.time_budget_s = params.get_real("time_budget");
+  trainer_fields().assign(options, params);
 }
 
 void seed_and_threads(std::uint64_t seed, int threads) {
@@ -138,6 +165,11 @@ void seed_and_threads(std::uint64_t seed, int threads) {
 RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split& split,
                               const TrainerOptions& options, RunObserver& observer) {
   const bool full = split.options.mode == "full";
+  if (!full && split.eval_users.empty())
+    throw DataError(fmt::format(
+        "no user has at least {} interactions (protocol.min_interactions), so there is nothing "
+        "to evaluate: a run with 0 evaluated users would report meaningless 0.0 metrics",
+        split.options.min_interactions));
   if (!full) {
     validate(options.eval);
     bool found = false;
@@ -192,7 +224,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       state.best_diagnostics = diagnostics;
       state.bad_evals = 0;
       best = Archive{};
-      model.save(best);
+      save_model(model, best);
       have_best = true;
       model_is_best = true;
     } else {
@@ -226,7 +258,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     if (on_disk && !converged &&
         (options.checkpoint_every_s <= 0 || seconds_since(last_saved) >= options.checkpoint_every_s)) {
       Archive last;
-      model.save(last);
+      save_model(model, last);
       write_state(last, state, ctx.rng());
       if (have_best) embed_best(last, best);
       last.save_file(ckpt("last.ckpt"));
@@ -256,7 +288,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     out.best_epoch = epoch - 1;
     if (on_disk) {
       Archive a;
-      model.save(a);
+      save_model(model, a);
       a.save_file(ckpt("best.ckpt"));
     }
   } else {

@@ -8,39 +8,33 @@
 
 namespace recrun {
 
-OptimizerOptions OptimizerOptions::from(const Params& params) {
-  OptimizerOptions o;
-  o.kind = params.get_string("optimizer");
-  o.lr = params.get_real("lr");
-  o.weight_decay = params.get_real("weight_decay");
-  o.clip_norm = params.get_real("clip_norm");
-  return o;
-}
-
-std::vector<ParamSpec> optimizer_params(double lr, double weight_decay, double clip_norm) {
-  return {
-      string_param("optimizer", "adam", "optimizer: adam, adamw or sgd (momentum 0.9)")
-          .one_of({"adam", "adamw", "sgd"}),
-      real_param("lr", lr, "learning rate").range(1e-8, 10.0),
-      real_param("weight_decay", weight_decay, "L2 penalty (decoupled for adamw)").range(0, 1),
-      real_param("clip_norm", clip_norm, "max global gradient norm; 0 disables clipping")
-          .at_least(0),
-  };
+void declare_optimizer_fields(Fields<OptimizerOptions>& f) {
+  f.choice("optimizer", &OptimizerOptions::kind,
+           {{"adam", OptimizerKind::adam}, {"adamw", OptimizerKind::adamw},
+            {"sgd", OptimizerKind::sgd}},
+           "optimizer: adam, adamw or sgd (momentum 0.9)");
+  f.add("lr", &OptimizerOptions::lr, "learning rate").range(1e-8, 10.0);
+  f.add("weight_decay", &OptimizerOptions::weight_decay, "L2 penalty (decoupled for adamw)")
+      .range(0, 1);
+  f.add("clip_norm", &OptimizerOptions::clip_norm, "max global gradient norm; 0 disables clipping")
+      .at_least(0);
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o,
                                                         std::vector<torch::Tensor> parameters) {
-  if (o.kind == "adam")
-    return std::make_unique<torch::optim::Adam>(
-        std::move(parameters), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
-  if (o.kind == "adamw")
-    return std::make_unique<torch::optim::AdamW>(
-        std::move(parameters), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  if (o.kind == "sgd")
-    return std::make_unique<torch::optim::SGD>(
-        std::move(parameters),
-        torch::optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
-  throw ParamError(fmt::format("unknown optimizer '{}'; valid: adam, adamw, sgd", o.kind));
+  switch (o.kind) {
+    case OptimizerKind::adam:
+      return std::make_unique<torch::optim::Adam>(
+          std::move(parameters), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+    case OptimizerKind::adamw:
+      return std::make_unique<torch::optim::AdamW>(
+          std::move(parameters), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+    case OptimizerKind::sgd:
+      return std::make_unique<torch::optim::SGD>(
+          std::move(parameters),
+          torch::optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
+  }
+  throw ParamError("unknown optimizer kind");
 }
 
 double step(torch::optim::Optimizer& optimizer, const OptimizerOptions& o,

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 
 #include "recrun/error.hpp"
 
@@ -18,42 +20,115 @@ std::string_view kind_name(ComponentKind kind) {
   return "?";
 }
 
-void Registry::claim_name(ComponentKind kind, const std::string& name) {
-  if (name.empty()) throw PluginError(fmt::format("{} registered without a name", kind_name(kind)));
+const std::vector<std::string>& reserved_param_names() {
+  // The trainer's parameters (accepted beside every model's) and names the run itself owns.
+  static const std::vector<std::string> names = {
+      "epochs", "eval_every", "patience", "time_budget",  // trainer
+      "seed", "threads", "checkpoint_every",                // the run's own
+  };
+  return names;
+}
+
+namespace {
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || !(std::islower(static_cast<unsigned char>(name[0])))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+           c == '_';
+  });
+}
+
+// Why a model's declaration is refused, or nothing.
+std::optional<std::string> declaration_problem(const ModelInfo& info) {
+  if (!valid_name(info.name))
+    return fmt::format("model name '{}' must start with a lower-case letter and hold only "
+                       "lower-case letters, digits and '_'", info.name);
+  if (!info.make) return fmt::format("model '{}' has no factory", info.name);
+  std::vector<std::string> seen;
+  for (const auto& p : info.params) {
+    const auto fail = [&](const std::string& why) {
+      return fmt::format("model '{}': parameter '{}' {}", info.name, p.name, why);
+    };
+    if (!valid_name(p.name))
+      return fail("is not a valid name (lower-case letters, digits and '_', starting with a "
+                  "letter)");
+    if (std::find(seen.begin(), seen.end(), p.name) != seen.end())
+      return fail("is declared twice");
+    seen.push_back(p.name);
+    const auto& reserved = reserved_param_names();
+    if (std::find(reserved.begin(), reserved.end(), p.name) != reserved.end())
+      return fail("uses a name the framework reserves (the trainer's and the run's own: " +
+                  fmt::format("{}", fmt::join(reserved, ", ")) + "); rename it");
+    if (p.help.empty()) return fail("has no help text");
+    if (p.min && p.max && *p.min > *p.max)
+      return fail(fmt::format("has bounds [{}, {}] that contain no value", *p.min, *p.max));
+    if (!p.choices.empty() && p.type != ParamType::string && p.type != ParamType::string_list)
+      return fail("has choices but is not a string or list parameter");
+    try {
+      check_param(p, p.default_value, "default");
+    } catch (const ParamError& e) {
+      // "default: parameter 'x' must be >= 0, got -1" -> "has a default that must be >= 0, ..."
+      std::string why = e.what();
+      const std::string head = fmt::format("default: parameter '{}' ", p.name);
+      if (why.starts_with(head)) why = why.substr(head.size());
+      return fail(fmt::format("has a default ({}) outside its own declaration: {}",
+                              to_string(p.default_value), why));
+    }
+  }
+  return std::nullopt;
+}
+
+template <class Info>
+std::optional<std::string> simple_problem(const Info& info, ComponentKind kind) {
+  if (!valid_name(info.name))
+    return fmt::format("{} name '{}' must start with a lower-case letter and hold only "
+                       "lower-case letters, digits and '_'", kind_name(kind), info.name);
+  if (!info.make) return fmt::format("{} '{}' has no factory", kind_name(kind), info.name);
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool Registry::has(ComponentKind kind, std::string_view name) const {
   for (const auto& [k, n, origin] : origins_)
-    if (k == kind && n == name)
+    if (k == kind && n == name) return true;
+  return false;
+}
+
+void Registry::claim_name(ComponentKind kind, const std::string& name) {
+  for (const auto& [k, n, origin] : origins_)
+    if (k == kind && n == name) {
+      if (origin == current_origin_)
+        throw PluginError(fmt::format("{} registers {} '{}' twice",
+                                      origin.empty() ? "the host" : origin, kind_name(kind), name));
       throw PluginError(fmt::format("{} '{}' is registered twice: by {} and by {}", kind_name(kind),
                                     name, origin.empty() ? "the host" : origin,
                                     current_origin_.empty() ? "the host" : current_origin_));
+    }
   origins_.emplace_back(kind, name, current_origin_);
 }
 
 void Registry::add_model(ModelInfo info) {
-  if (!info.make) throw PluginError(fmt::format("model '{}' has no factory", info.name));
-  std::vector<std::string> seen;
-  for (const auto& p : info.params) {
-    if (std::find(seen.begin(), seen.end(), p.name) != seen.end())
-      throw PluginError(fmt::format("model '{}' declares parameter '{}' twice", info.name, p.name));
-    seen.push_back(p.name);
-  }
+  if (auto problem = declaration_problem(info)) throw PluginError(*problem);
   claim_name(ComponentKind::model, info.name);
   models_.push_back(std::move(info));
 }
 
 void Registry::add_feature(FeatureInfo info) {
-  if (!info.make) throw PluginError(fmt::format("feature '{}' has no factory", info.name));
+  if (auto problem = simple_problem(info, ComponentKind::feature)) throw PluginError(*problem);
   claim_name(ComponentKind::feature, info.name);
   features_.push_back(std::move(info));
 }
 
 void Registry::add_fusion(FusionInfo info) {
-  if (!info.make) throw PluginError(fmt::format("fusion '{}' has no factory", info.name));
+  if (auto problem = simple_problem(info, ComponentKind::fusion)) throw PluginError(*problem);
   claim_name(ComponentKind::fusion, info.name);
   fusions_.push_back(std::move(info));
 }
 
 void Registry::add_data_source(DataSourceInfo info) {
-  if (!info.make) throw PluginError(fmt::format("data source '{}' has no factory", info.name));
+  if (auto problem = simple_problem(info, ComponentKind::data_source)) throw PluginError(*problem);
   claim_name(ComponentKind::data_source, info.name);
   data_sources_.push_back(std::move(info));
 }
@@ -84,6 +159,48 @@ const FusionInfo& Registry::fusion(std::string_view name) const {
 }
 const DataSourceInfo& Registry::data_source(std::string_view name) const {
   return find(data_sources_, name, ComponentKind::data_source);
+}
+
+std::vector<RegistrationProblem> Registry::clashes(const Registry& other) const {
+  std::vector<RegistrationProblem> out;
+  for (const auto& [kind, name, origin] : other.origins_)
+    if (has(kind, name)) {
+      const std::string holder = this->origin(kind, name);
+      out.push_back({kind, name,
+                     fmt::format("{} already provides it", holder.empty() ? "the host" : holder)});
+    }
+  return out;
+}
+
+std::vector<RegistrationProblem> Registry::merge(const Registry& other, const std::string& origin) {
+  auto skipped = clashes(other);
+  const auto skip = [&](ComponentKind kind, const std::string& name) {
+    return std::any_of(skipped.begin(), skipped.end(),
+                       [&](const auto& p) { return p.kind == kind && p.name == name; });
+  };
+  // Everything left is known not to clash, and was validated when `other` accepted it, so the
+  // adds below cannot throw: nothing is merged half-way.
+  for (const auto& m : other.models_)
+    if (!skip(ComponentKind::model, m.name)) {
+      models_.push_back(m);
+      origins_.emplace_back(ComponentKind::model, m.name, origin);
+    }
+  for (const auto& f : other.features_)
+    if (!skip(ComponentKind::feature, f.name)) {
+      features_.push_back(f);
+      origins_.emplace_back(ComponentKind::feature, f.name, origin);
+    }
+  for (const auto& f : other.fusions_)
+    if (!skip(ComponentKind::fusion, f.name)) {
+      fusions_.push_back(f);
+      origins_.emplace_back(ComponentKind::fusion, f.name, origin);
+    }
+  for (const auto& d : other.data_sources_)
+    if (!skip(ComponentKind::data_source, d.name)) {
+      data_sources_.push_back(d);
+      origins_.emplace_back(ComponentKind::data_source, d.name, origin);
+    }
+  return skipped;
 }
 
 std::string Registry::origin(ComponentKind kind, std::string_view name) const {

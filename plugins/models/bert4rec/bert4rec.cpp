@@ -36,25 +36,43 @@ struct Bert4RecOptions {
   double metadata_dropout = 0.1;
   /// lr, weight decay, clipping.
   recrun::OptimizerOptions optimizer;
-
-  static Bert4RecOptions from(const recrun::Params& p) {
-    Bert4RecOptions o;
-    o.net.hidden = p.get_int("hidden_units");
-    o.net.heads = p.get_int("num_heads");
-    o.net.layers = p.get_int("num_layers");
-    o.net.max_len = p.get_int("max_len");
-    o.net.dropout = p.get_real("dropout");
-    o.net.share_embeddings = p.get_bool("share_embeddings");
-    o.mask_prob = p.get_real("mask_prob");
-    o.last_item_mask_ratio = p.get_real("last_item_mask_ratio");
-    o.batch_size = p.get_int("batch_size");
-    o.features = p.get_list("features");
-    o.fusion = p.get_string("fusion");
-    o.metadata_dropout = p.get_real("metadata_dropout");
-    o.optimizer = recrun::OptimizerOptions::from(p);
-    return o;
-  }
 };
+
+void declare(recrun::Fields<Bert4RecOptions>& f) {
+  using O = Bert4RecOptions;
+  f.nest(&O::net, [](recrun::Fields<NetOptions>& n) {
+    n.add("hidden_units", &NetOptions::hidden, "embedding and transformer width").at_least(1);
+    n.add("num_heads", &NetOptions::heads, "attention heads (must divide hidden_units)")
+        .at_least(1);
+    n.add("num_layers", &NetOptions::layers, "transformer blocks").range(1, 64);
+    n.add("max_len", &NetOptions::max_len,
+          "longest sequence, [MASK] included; older items are dropped")
+        .at_least(2);
+    n.add("dropout", &NetOptions::dropout, "dropout on embeddings, attention and sublayer outputs")
+        .range(0, 0.95);
+  });
+  f.add("mask_prob", &O::mask_prob,
+        "share of positions masked for the Cloze task (80% [MASK], 10% random item, 10% "
+        "unchanged)")
+      .range(1e-6, 1);
+  f.add("last_item_mask_ratio", &O::last_item_mask_ratio,
+        "extra probability of replacing a sequence's last item by [MASK]")
+      .range(0, 1);
+  f.add("batch_size", &O::batch_size, "sequences per training batch").at_least(1);
+  f.nest(&O::net, [](recrun::Fields<NetOptions>& n) {
+    n.add("share_embeddings", &NetOptions::share_embeddings,
+          "tie the output layer to the item embedding");
+  });
+  f.add("features", &O::features,
+        "item features fused with the item embedding (feature plugins: genre, director, writer, "
+        "title, year, ...); empty = plain model");
+  f.add("fusion", &O::fusion,
+        "how features are fused: a fusion plugin (concat, add, gate, ...); 'none' only without "
+        "features");
+  f.add("metadata_dropout", &O::metadata_dropout, "dropout on the feature embeddings")
+      .range(0, 0.95);
+  f.nest(&O::optimizer, recrun::declare_optimizer_fields);
+}
 
 class Bert4Rec final : public recrun::Model {
  public:
@@ -189,44 +207,11 @@ class Bert4Rec final : public recrun::Model {
 }  // namespace
 
 RECRUN_PLUGIN(registry) {
-  registry.add_model({
-      .name = "bert4rec",
-      .summary = "BERT4Rec (Sun 2019): bidirectional transformer with Cloze training; optional "
-                 "item-feature fusion",
-      .params = recrun::concat(
-          {
-              recrun::int_param("hidden_units", 256, "embedding and transformer width")
-                  .at_least(1),
-              recrun::int_param("num_heads", 4, "attention heads (must divide hidden_units)")
-                  .at_least(1),
-              recrun::int_param("num_layers", 2, "transformer blocks").range(1, 64),
-              recrun::int_param("max_len", 200,
-                                "longest sequence, [MASK] included; older items are dropped")
-                  .at_least(2),
-              recrun::real_param("dropout", 0.2,
-                                 "dropout on embeddings, attention and sublayer outputs")
-                  .range(0, 0.95),
-              recrun::real_param("mask_prob", 0.15,
-                                 "share of positions masked for the Cloze task (80% [MASK], 10% "
-                                 "random item, 10% unchanged)")
-                  .range(1e-6, 1),
-              recrun::real_param("last_item_mask_ratio", 0.0,
-                                 "extra probability of replacing a sequence's last item by [MASK]")
-                  .range(0, 1),
-              recrun::int_param("batch_size", 128, "sequences per training batch").at_least(1),
-              recrun::bool_param("share_embeddings", true,
-                                 "tie the output layer to the item embedding"),
-              recrun::list_param("features", {},
-                                 "item features fused with the item embedding (feature plugins: "
-                                 "genre, director, writer, title, year, ...); empty = plain model"),
-              recrun::string_param("fusion", "none",
-                                   "how features are fused: a fusion plugin (concat, add, gate, "
-                                   "...); 'none' only without features"),
-              recrun::real_param("metadata_dropout", 0.1, "dropout on the feature embeddings")
-                  .range(0, 0.95),
-          },
-          recrun::optimizer_params(1e-3, 0.0, 5.0)),
-      .make = [](const recrun::Params& p, const recrun::ModelEnv& env) {
-        return std::make_unique<Bert4Rec>(Bert4RecOptions::from(p), env);
-      }});
+  registry.add_model<Bert4RecOptions>(
+      {.name = "bert4rec",
+       .summary = "BERT4Rec (Sun 2019): bidirectional transformer with Cloze training; optional "
+                  "item-feature fusion"},
+      declare, [](const Bert4RecOptions& o, const recrun::ModelEnv& env) {
+        return std::make_unique<Bert4Rec>(o, env);
+      });
 }

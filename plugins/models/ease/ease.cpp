@@ -9,29 +9,32 @@
 
 namespace {
 
+enum class Precision { f32, f64 };
+
 struct EaseOptions {
   /// L2 weight added to the Gram matrix's diagonal.
   double lambda = 500.0;
-  /// Solve in float64 (slower, for ill-conditioned data) instead of float32.
-  bool float64 = false;
+  /// Precision of the closed-form solve (float64 is slower, for ill-conditioned data).
+  Precision precision = Precision::f32;
   /// Users per chunk when accumulating X^T X (bounds the dense chunk's memory).
   std::int64_t gram_chunk = 4096;
-
-  static EaseOptions from(const recrun::Params& p) {
-    EaseOptions o;
-    o.lambda = p.get_real("lambda");
-    o.float64 = p.get_string("dtype") == "float64";
-    o.gram_chunk = p.get_int("gram_chunk");
-    return o;
-  }
 };
+
+void declare(recrun::Fields<EaseOptions>& f) {
+  f.add("lambda", &EaseOptions::lambda, "L2 regularisation of the item-item weights").at_least(0);
+  f.choice("dtype", &EaseOptions::precision,
+           {{"float32", Precision::f32}, {"float64", Precision::f64}},
+           "precision of the closed-form solve");
+  f.add("gram_chunk", &EaseOptions::gram_chunk, "users per chunk when accumulating X^T X")
+      .at_least(1);
+}
 
 class Ease final : public recrun::Model {
  public:
   explicit Ease(EaseOptions options) : options_(options) {}
 
   recrun::EpochResult fit_epoch(recrun::TrainContext& ctx) override {
-    const auto dtype = options_.float64 ? torch::kFloat64 : torch::kFloat32;
+    const auto dtype = options_.precision == Precision::f64 ? torch::kFloat64 : torch::kFloat32;
     const recrun::Interactions& train = ctx.train();
     const std::int64_t n = train.num_items();
     // G = X^T X, accumulated over chunks of users so X is never materialised whole.
@@ -77,19 +80,9 @@ class Ease final : public recrun::Model {
 }  // namespace
 
 RECRUN_PLUGIN(registry) {
-  registry.add_model({
-      .name = "ease",
-      .summary = "EASE (Steck 2019): closed-form item-item linear autoencoder",
-      .params =
-          {
-              recrun::real_param("lambda", 500.0, "L2 regularisation of the item-item weights")
-                  .at_least(0),
-              recrun::string_param("dtype", "float32", "precision of the closed-form solve")
-                  .one_of({"float32", "float64"}),
-              recrun::int_param("gram_chunk", 4096, "users per chunk when accumulating X^T X")
-                  .at_least(1),
-          },
-      .make = [](const recrun::Params& p, const recrun::ModelEnv&) {
-        return std::make_unique<Ease>(EaseOptions::from(p));
-      }});
+  registry.add_model<EaseOptions>(
+      {.name = "ease", .summary = "EASE (Steck 2019): closed-form item-item linear autoencoder"},
+      declare, [](const EaseOptions& o, const recrun::ModelEnv&) {
+        return std::make_unique<Ease>(o);
+      });
 }

@@ -24,21 +24,22 @@ struct MultiVaeOptions {
   std::int64_t total_anneal_steps = 200000;
   /// Users per update.
   std::int64_t batch_size = 500;
-  /// Optimizer settings.
-  recrun::OptimizerOptions optim;
-
-  static MultiVaeOptions from(const recrun::Params& p) {
-    MultiVaeOptions o;
-    o.hidden = p.get_int("hidden");
-    o.latent = p.get_int("latent");
-    o.dropout = p.get_real("dropout");
-    o.anneal_cap = p.get_real("anneal_cap");
-    o.total_anneal_steps = p.get_int("total_anneal_steps");
-    o.batch_size = p.get_int("batch_size");
-    o.optim = recrun::OptimizerOptions::from(p);
-    return o;
-  }
+  /// Optimizer settings (no gradient clipping by default, as in the paper's code).
+  recrun::OptimizerOptions optim{.clip_norm = 0.0};
 };
+
+void declare(recrun::Fields<MultiVaeOptions>& f) {
+  using O = MultiVaeOptions;
+  f.add("hidden", &O::hidden, "encoder/decoder hidden width").range(1, 65536);
+  f.add("latent", &O::latent, "latent dimension").range(1, 65536);
+  f.add("dropout", &O::dropout, "input dropout").range(0, 0.99);
+  f.add("anneal_cap", &O::anneal_cap, "final KL weight (beta)").range(0, 10);
+  f.add("total_anneal_steps", &O::total_anneal_steps,
+        "updates over which beta rises from 0 to anneal_cap; 0 = at once")
+      .at_least(0);
+  f.add("batch_size", &O::batch_size, "users per update").at_least(1);
+  f.nest(&O::optim, recrun::declare_optimizer_fields);
+}
 
 class MultiVaeNetImpl : public torch::nn::Module {
  public:
@@ -142,22 +143,10 @@ class MultiVae final : public recrun::Model {
 }  // namespace
 
 RECRUN_PLUGIN(registry) {
-  registry.add_model({
-      .name = "multivae",
-      .summary = "Mult-VAE (Liang et al. 2018): variational autoencoder over users' item bags",
-      .params = recrun::concat(
-          {
-              recrun::int_param("hidden", 600, "encoder/decoder hidden width").range(1, 65536),
-              recrun::int_param("latent", 200, "latent dimension").range(1, 65536),
-              recrun::real_param("dropout", 0.5, "input dropout").range(0, 0.99),
-              recrun::real_param("anneal_cap", 0.2, "final KL weight (beta)").range(0, 10),
-              recrun::int_param("total_anneal_steps", 200000,
-                                "updates over which beta rises from 0 to anneal_cap; 0 = at once")
-                  .at_least(0),
-              recrun::int_param("batch_size", 500, "users per update").at_least(1),
-          },
-          recrun::optimizer_params(1e-3, 0.0, 0.0)),
-      .make = [](const recrun::Params& p, const recrun::ModelEnv& env) {
-        return std::make_unique<MultiVae>(env.dataset.num_items(), MultiVaeOptions::from(p));
-      }});
+  registry.add_model<MultiVaeOptions>(
+      {.name = "multivae",
+       .summary = "Mult-VAE (Liang et al. 2018): variational autoencoder over users' item bags"},
+      declare, [](const MultiVaeOptions& o, const recrun::ModelEnv& env) {
+        return std::make_unique<MultiVae>(env.dataset.num_items(), o);
+      });
 }

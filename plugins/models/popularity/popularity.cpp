@@ -24,9 +24,6 @@ class Popularity final : public recrun::Model {
 
 RECRUN_PLUGIN(registry) {
   registry.add_model({.name = "popularity",
-                      .summary = "most popular unseen items; the floor every model must beat",
-                      .params = {},
-                      .make = [](const recrun::Params&, const recrun::ModelEnv&) {
-                        return std::make_unique<Popularity>();
-                      }});
+                      .summary = "most popular unseen items; the floor every model must beat"},
+                     [](const recrun::ModelEnv&) { return std::make_unique<Popularity>(); });
 }
