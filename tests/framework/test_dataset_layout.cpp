@@ -31,7 +31,8 @@ std::string slurp(const fs::path& p) {
 
 Dataset load(const fs::path& dir, const std::string& source = "auto") {
   return host::load_dataset(test::test_registry(), dir, source,
-                            host::LoadOptions{.use_cache = false, .print_warnings = false})
+                            host::LoadOptions{.use_cache = false, .print_warnings = false,
+                                              .derive_title_vectors = false})
       .dataset;
 }
 

@@ -196,5 +196,55 @@ TEST(TitleEmbedCli, ConvertAndEmbedTitlesWriteVectorsTheSeedSourceReads) {
   EXPECT_NE(none.output.find("has no titles"), std::string::npos) << none.output;
 }
 
+TEST(TitleEmbedLoad, AMovieLensDirectoryGetsTitleVectorsAtLoadAndTheCacheKeepsThem) {
+  // gate_fusion.toml crosses the `title` feature on MovieLens as it stands: the vectors must
+  // come with the load, with no conversion step.
+  const fs::path ml = test::temp_dir("ml-titles");
+  std::string movies = "movieId,title,genres\n", ratings = "userId,movieId,rating,timestamp\n";
+  const auto titles = catalogue();
+  for (std::size_t i = 0; i < 40; ++i)
+    movies += fmt::format("{},\"{}\",Drama\n", i + 1, titles[i].empty() ? "x" : titles[i]);
+  for (int u = 1; u <= 20; ++u)
+    for (int k = 0; k < 6; ++k)
+      ratings += fmt::format("{},{},4.0,{}\n", u, 1 + (u * 7 + k * 3) % 40, 1000 + k);
+  write(ml / "movies.csv", movies);
+  write(ml / "ratings.csv", ratings);
+  const auto first = host::load_dataset(test::test_registry(), ml, "movielens",
+                                        host::LoadOptions{.print_warnings = false});
+  EXPECT_FALSE(first.from_cache);
+  ASSERT_TRUE(first.dataset.dense.count("title"));
+  const auto& f = first.dataset.dense.at("title");
+  EXPECT_GT(f.dim, 8);
+  const auto toy = first.dataset.find_item("1"), toy2 = first.dataset.find_item("2"),
+             heat = first.dataset.find_item("7");
+  ASSERT_TRUE(toy && toy2 && heat);
+  const auto cos = [&](std::int32_t a, std::int32_t b) {
+    double d = 0;
+    for (std::int64_t k = 0; k < f.dim; ++k) d += f.values[a * f.dim + k] * f.values[b * f.dim + k];
+    return d;
+  };
+  EXPECT_GT(cos(*toy, *toy2), cos(*toy, *heat) + 0.3);
+  const auto again = host::load_dataset(test::test_registry(), ml, "movielens",
+                                        host::LoadOptions{.print_warnings = false});
+  EXPECT_TRUE(again.from_cache);
+  ASSERT_TRUE(again.dataset.dense.count("title"));
+  EXPECT_EQ(again.dataset.dense.at("title").values, f.values);
+  // Converters see only the source's own features.
+  const auto raw = host::load_dataset(
+      test::test_registry(), ml, "movielens",
+      host::LoadOptions{.print_warnings = false, .derive_title_vectors = false});
+  EXPECT_FALSE(raw.dataset.dense.count("title"));
+}
+
+TEST(TitleEmbedLoad, GateFusionDryRunsOnTheBundledDataAsItStands) {
+  const fs::path dir = test::temp_dir("gate-dry");
+  const auto r = test::run_command(fmt::format(
+      "cd {} && {} sweep {}/experiments/gate_fusion.toml --dry-run --results {} 2>&1",
+      test::shell_quote(dir.string()), test::recrun_bin(), RECRUN_SOURCE_DIR,
+      test::shell_quote((dir / "results").string())));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("13 trials"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace recrun

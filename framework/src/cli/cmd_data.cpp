@@ -132,7 +132,9 @@ int data_convert(const Args& args) {
   Registry registry;
   load_registry(host, registry, false);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto loaded = host::load_dataset(registry, from, source, host::LoadOptions{});
+  // The source's own features, not vectors derived at load: convert computes them itself.
+  const auto loaded =
+      host::load_dataset(registry, from, source, host::LoadOptions{.derive_title_vectors = false});
   auto report = host::write_seed_layout(loaded.dataset, to);
   if (title.dim > 0 && !loaded.dataset.titles.empty() && !loaded.dataset.dense.count("title"))
     report.files.push_back(
@@ -225,6 +227,7 @@ int data_embed_titles(const Args& args) {
   load_registry(host, registry, false);
   host::LoadOptions options;
   options.use_cache = false;  // the output changes the data set: never read a stale cache
+  options.derive_title_vectors = false;
   const auto loaded = host::load_dataset(registry, dir, source, options);
   if (loaded.dataset.titles.empty())
     throw Error(fmt::format("data set '{}' (source '{}') has no titles to embed; the seed layout "

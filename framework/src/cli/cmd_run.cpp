@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -56,12 +57,13 @@ int cmd_run(const Args& args) {
   std::vector<std::string> sets;
   std::int64_t min_interactions = 3, eval_batch = 512;
   std::uint64_t seed = 42;
+  std::string seed_text;
   auto desc = host_options(host);
   desc.add_options()("model,m", po::value(&model_name)->required(), "model plugin name")(
       "data,d", po::value(&data_dir)->required(), "data directory")(
       "source", po::value(&source)->default_value("auto"), "data source plugin (auto-detected)")(
       "set,s", po::value(&sets)->composing(), "parameter key=value (repeatable)")(
-      "seed", po::value(&seed)->default_value(42), "random seed")(
+      "seed", po::value(&seed_text)->default_value("42"), "random seed (an integer >= 0)")(
       "split", po::value(&split_mode)->default_value("leave_one_out"), "leave_one_out or full")(
       "min-interactions", po::value(&min_interactions)->default_value(3),
       "drop users with fewer interactions")(
@@ -85,7 +87,8 @@ int cmd_run(const Args& args) {
   const ModelInfo& info = registry.model(model_name);
   const std::string component = fmt::format("model '{}'", model_name);
   const auto schema = concat(info.params, host::trainer_params());
-  const Params params = resolve_params(schema, parse_sets(sets, schema, component), component);
+  const auto raw = parse_sets(sets, schema, component);
+  const Params params = resolve_params(schema, raw, component);
 
   sweep::Protocol protocol;
   protocol.split = split_mode;
@@ -94,17 +97,58 @@ int cmd_run(const Args& args) {
   protocol.metrics = split_list(metrics_text);
   protocol.monitor = monitor;
   protocol.eval_batch_size = eval_batch;
+  // Every option is checked before the run claims its row: a bad flag never reaches the store.
   {
     host::EvalOptions eval;
     eval.ks = protocol.ks;
     eval.metrics = protocol.metrics;
+    eval.batch_size = protocol.eval_batch_size;
     host::validate(eval);
+    if (!(checkpoint_every >= 0) || !std::isfinite(checkpoint_every))
+      throw ParamError(fmt::format(
+          "--checkpoint-every {}: must be a finite number of seconds >= 0 (0 = after every epoch)",
+          checkpoint_every));
+    if (seed_text.find_first_not_of("0123456789") != std::string::npos || seed_text.empty() ||
+        seed_text.size() > 18)
+      throw ParamError(fmt::format("--seed '{}': must be an integer in [0, 10^18)", seed_text));
+    seed = std::stoull(seed_text);
+    if (split_mode != "leave_one_out" && split_mode != "full")
+      throw ParamError(fmt::format("--split '{}': must be leave_one_out or full", split_mode));
+    if (min_interactions < (split_mode == "full" ? 1 : 3))
+      throw ParamError(fmt::format("--min-interactions {}: must be >= {} for --split {}",
+                                   min_interactions, split_mode == "full" ? 1 : 3, split_mode));
+    bool monitored = false;
+    for (const auto& m : protocol.metrics)
+      for (const auto k : protocol.ks) monitored |= monitor == fmt::format("{}@{}", m, k);
+    if (!monitored)
+      throw ParamError(fmt::format("--monitor '{}': must be one of the computed metrics "
+                                   "(--metrics x --ks, e.g. NDCG@{})",
+                                   monitor, protocol.ks.front()));
+  }
+
+  // The resolved configuration, before anything runs: every parameter and where it came from.
+  {
+    const std::string origin = registry.origin(ComponentKind::model, model_name);
+    fmt::print("run: model {}{}, seed {}, data {}\n", model_name,
+               origin.empty() ? "" : fmt::format(" ({})", origin), seed, data_dir);
+    for (const auto& spec : schema)
+      fmt::print("  {:<22} = {:<12} ({})\n", spec.name, to_string(params.at(spec.name)),
+                 raw.count(spec.name) ? "--set" : "default");
+    fmt::print("  protocol: split {}, min_interactions {}, metrics {} @ {}, monitor {}, "
+               "eval_batch_size {}\n",
+               protocol.split, protocol.min_interactions, fmt::join(protocol.metrics, ","),
+               fmt::join(protocol.ks, ","), protocol.monitor, protocol.eval_batch_size);
   }
 
   const auto t0 = std::chrono::steady_clock::now();
   const std::string source_name = host::resolve_source(registry, data_dir, source);
   const Dataset dataset = host::load_dataset(registry, data_dir, source_name);
   const host::Split split = host::make_split(dataset, {split_mode, min_interactions});
+  if (split_mode != "full" && split.eval_users.empty())
+    throw DataError(fmt::format(
+        "{}: no user has at least {} interactions (--min-interactions), so there is nothing to "
+        "evaluate; lower --min-interactions",
+        data_dir, min_interactions));
   fmt::print("data: {} users, {} items, {} interactions ({} users evaluated, {} dropped) in {:.2f}s\n",
              dataset.num_users(), dataset.num_items(), dataset.num_interactions(),
              split.eval_users.size(), split.dropped_users,

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "core/plugin_loader.hpp"
 #include "core/trainer.hpp"
@@ -38,7 +40,16 @@ po::variables_map parse(const po::options_description& desc, const Args& args,
   return vm;
 }
 
+void check_threads(int threads) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads < 0 || threads > cores)
+    throw Error(fmt::format("--threads {}: must be 0 (all {} cores) or 1..{}: this machine has {} "
+                            "core{}, and more threads than cores only slow LibTorch down",
+                            threads, cores, cores, cores, cores == 1 ? "" : "s"));
+}
+
 void load_registry(const HostOptions& host, Registry& registry, bool verbose) {
+  check_threads(host.threads);
   std::vector<std::filesystem::path> dirs(host.plugin_dirs.begin(), host.plugin_dirs.end());
   const auto report = host::load_plugins(host::plugin_search_path(dirs), registry);
   for (const auto& w : report.warnings) fmt::print(stderr, "warning: plugin {}\n", w);

@@ -19,6 +19,9 @@ struct HostOptions {
   int threads = 0;
 };
 
+/// Refuses a --threads value outside 0 (all cores) .. the machine's core count, naming the flag.
+void check_threads(int threads);
+
 /// A description with --help, --plugin-dir and --threads bound to `host`.
 po::options_description host_options(HostOptions& host);
 

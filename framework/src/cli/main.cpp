@@ -3,13 +3,17 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <string_view>
 #include <exception>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "recrun/abi.hpp"
 #include "recrun/error.hpp"
 
 namespace {
@@ -32,10 +36,44 @@ const std::vector<Command>& commands() {
   return table;
 }
 
+// The shared libraries of a BLAS/LAPACK this process mapped (the one LibTorch really calls:
+// Debian switches it with update-alternatives).
+std::string loaded_blas() {
+  std::FILE* maps = std::fopen("/proc/self/maps", "r");
+  if (!maps) return "unknown";
+  std::vector<std::string> found;
+  char line[4096];
+  while (std::fgets(line, sizeof line, maps)) {
+    std::string_view l(line);
+    const auto slash = l.find('/');
+    if (slash == std::string_view::npos) continue;
+    std::string path(l.substr(slash));
+    while (!path.empty() && (path.back() == '\n' || path.back() == ' ')) path.pop_back();
+    const auto base = path.substr(path.rfind('/') + 1);
+    const bool blas = base.find("blas") != std::string::npos || base.find("mkl") != std::string::npos;
+    if (!blas) continue;
+    std::error_code ec;
+    const auto real = std::filesystem::weakly_canonical(path, ec);
+    const std::string shown = ec ? path : real.string();
+    if (std::find(found.begin(), found.end(), shown) == found.end()) found.push_back(shown);
+  }
+  std::fclose(maps);
+  return found.empty() ? "none mapped" : fmt::format("{}", fmt::join(found, ", "));
+}
+
+int version() {
+  fmt::print("recrun {}\n", RECRUN_VERSION);
+  fmt::print("plugin SDK {} (ABI stamp {})\n", RECRUN_SDK_VERSION, recrun::host_abi_stamp());
+  fmt::print("LibTorch {}\n", TORCH_VERSION);
+  fmt::print("BLAS {}\n", loaded_blas());
+  return 0;
+}
+
 void usage(std::FILE* out) {
   fmt::print(out, "usage: recrun <command> [options]   (recrun <command> --help for details)\n\n");
   fmt::print(out, "commands:\n");
   for (const auto& c : commands()) fmt::print(out, "  {:<10} {}\n", c.name, c.summary);
+  fmt::print(out, "  {:<10} {}\n", "--version", "recrun, SDK, LibTorch and BLAS versions");
 }
 
 }  // namespace
@@ -48,6 +86,9 @@ int main(int argc, char** argv) {
   // unchanged; the process keeps it until it exits (each sweep trial is its own process).
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Progress lines must reach `recrun run | tee log` as they happen, not when a 4 KB block
+  // fills: line-buffer stdout even when it is a pipe or a file.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -57,6 +98,7 @@ int main(int argc, char** argv) {
     usage(stdout);
     return 0;
   }
+  if (name == "--version" || name == "version") return version();
   const recrun::cli::Args args(argv + 2, argv + argc);
   for (const auto& c : commands()) {
     if (name != c.name) continue;

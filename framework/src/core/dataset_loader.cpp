@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 
+#include "data/title_embed.hpp"
 #include "recrun/error.hpp"
 
 namespace recrun::host {
@@ -53,6 +55,21 @@ bool cache_disabled_by_env() {
   return v && *v && std::string_view(v) != "0";
 }
 
+// A source with titles but no precomputed title vectors (MovieLens' movies.csv) gets them from
+// the titles' text, so that the `title` feature works on it as it stands; the binary cache keeps
+// them, so this runs once per data set.
+void add_title_vectors(Dataset& d) {
+  if (d.dense.count("title") || d.titles.empty()) return;
+  if (std::none_of(d.titles.begin(), d.titles.end(), [](const auto& t) { return !t.empty(); }))
+    return;
+  try {
+    d.dense["title"] = embed_titles(d.titles, TitleEmbedOptions{}).feature;
+  } catch (const Error& e) {
+    // Titles without a single usable term: the data set simply has no title feature.
+    fmt::print(stderr, "note: no title vectors for {}: {}\n", d.name, e.what());
+  }
+}
+
 }  // namespace
 
 LoadResult load_dataset(const Registry& registry, const std::filesystem::path& dir,
@@ -60,7 +77,7 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
   LoadResult result;
   result.source = resolve_source(registry, dir, source);
   auto reader = registry.data_source(result.source).make();
-  const bool cached = options.use_cache && !cache_disabled_by_env();
+  const bool cached = options.use_cache && options.derive_title_vectors && !cache_disabled_by_env();
 
   std::string key;
   std::filesystem::path primary, fallback;
@@ -89,6 +106,7 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
     result.warnings.assign(counts.begin(), counts.end());
     if (result.dataset.num_interactions() == 0)
       throw DataError(fmt::format("{}: no interactions were loaded", dir.string()));
+    if (options.derive_title_vectors) add_title_vectors(result.dataset);
     if (cached) {
       const std::string bytes =
           encode_dataset(result.dataset, relative_warnings(result.warnings, dir), key);

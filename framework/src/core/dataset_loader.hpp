@@ -18,6 +18,10 @@ struct LoadOptions {
   std::filesystem::path fallback_cache_dir = "results/cache";
   /// Print the skipped-row warnings to stderr (one line per kind, with its count).
   bool print_warnings = true;
+  /// Give a data set with titles but no title vectors vectors computed from the titles' text
+  /// (cached with it). Off for converters, which write the source's own features; the cache is
+  /// then bypassed, since it holds derived vectors.
+  bool derive_title_vectors = true;
 };
 
 /// What a load did.

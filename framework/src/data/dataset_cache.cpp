@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bump whenever the layout below or the meaning of a Dataset field changes.
-constexpr std::uint32_t kFormatVersion = 1;
+// 2: data sets with titles carry title vectors computed at load time.
+constexpr std::uint32_t kFormatVersion = 2;
 constexpr char kMagic[8] = {'R', 'E', 'C', 'R', 'U', 'N', 'D', 'S'};
 // Written in native byte order; a cache moved to a machine of the other endianness is rejected
 // (and rebuilt) instead of being misread.
