@@ -45,6 +45,17 @@ TEST(Params, UnknownKeyGetsDidYouMean) {
   EXPECT_NE(msg.find("did you mean 'hidden_units'"), std::string::npos) << msg;
 }
 
+TEST(Params, DidYouMeanSuggestsOnlyNearNames) {
+  const std::vector<std::string> names = {"k", "lambda", "hidden_units", "lr", "adam", "gate"};
+  EXPECT_EQ(did_you_mean("hidden", names), "hidden_units");  // a prefix
+  EXPECT_EQ(did_you_mean("lamda", names), "lambda");
+  EXPECT_EQ(did_you_mean("adma", names), "adam");  // a swap is one edit
+  EXPECT_EQ(did_you_mean("lrr", names), "lr");
+  EXPECT_EQ(did_you_mean("lr", {"k", "lambda"}), std::nullopt);  // was 'k'
+  EXPECT_EQ(did_you_mean("zzzzzz", names), std::nullopt);
+  EXPECT_EQ(did_you_mean("", names), std::nullopt);
+}
+
 TEST(Params, WrongTypeOutOfRangeAndBadChoiceAreNamed) {
   auto msg = error_of([] { resolve_params(schema(), {{"hidden_units", std::string("big")}}, "m"); });
   EXPECT_NE(msg.find("'hidden_units' must be int, got string"), std::string::npos) << msg;

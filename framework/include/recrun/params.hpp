@@ -92,9 +92,13 @@ class Params {
   void set(const std::string& name, ParamValue value) { values_[name] = std::move(value); }
   /// All values, ordered by name.
   const std::map<std::string, ParamValue, std::less<>>& values() const { return values_; }
+  /// The component these belong to, as messages name it ("model 'ease'"); set by resolve_params.
+  const std::string& component() const { return component_; }
+  void set_component(std::string component) { component_ = std::move(component); }
 
  private:
   std::map<std::string, ParamValue, std::less<>> values_;
+  std::string component_;
 };
 
 /// Validates raw user values against a schema and fills in defaults.

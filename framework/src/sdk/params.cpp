@@ -26,18 +26,20 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+// neighbouring characters ("adma" -> "adam") each cost 1.
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
+  return d[a.size()][b.size()];
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -99,16 +101,26 @@ std::string to_string(const ParamValue& value) {
 
 std::optional<std::string> did_you_mean(std::string_view name,
                                         const std::vector<std::string>& candidates) {
+  if (name.empty() || name.size() > 256) return std::nullopt;
+  // A name that is the start of a longer one ("hidden" for "hidden_units"), or the other way
+  // round, is the likeliest meaning.
+  if (name.size() >= 3)
+    for (const auto& c : candidates)
+      if (c.size() >= 3 && c != name && (c.starts_with(name) || name.starts_with(c))) return c;
+  // Otherwise the nearest by edit distance, if it is near for the name's length: one edit for
+  // names of up to three characters (so "lr" never suggests "k"), a third of it beyond.
+  const std::size_t limit = name.size() <= 3 ? 1 : std::max<std::size_t>(2, name.size() / 3);
   std::optional<std::string> best;
   std::size_t best_distance = 0;
   for (const auto& c : candidates) {
     const std::size_t d = edit_distance(name, c);
+    if (d >= c.size() || d >= name.size()) continue;  // shares nothing worth the name
     if (!best || d < best_distance) {
       best = c;
       best_distance = d;
     }
   }
-  if (best && best_distance <= std::max<std::size_t>(2, name.size() / 3)) return best;
+  if (best && best_distance <= limit) return best;
   return std::nullopt;
 }
 
@@ -170,6 +182,7 @@ Params resolve_params(const std::vector<ParamSpec>& schema,
                                  key, hint, names.empty() ? "(none)" : join(names)));
   }
   Params out;
+  out.set_component(std::string(component));
   for (const auto& spec : schema) {
     const auto it = raw.find(spec.name);
     out.set(spec.name, check_param(spec, it == raw.end() ? spec.default_value : it->second,
@@ -236,7 +249,8 @@ ParamValue parse_param_text(const ParamSpec& spec, std::string_view text,
 const ParamValue& Params::at(std::string_view name) const {
   const auto it = values_.find(name);
   if (it == values_.end())
-    throw ParamError(fmt::format("parameter '{}' is not set (was it declared in the schema?)", name));
+    throw ParamError(fmt::format("{}parameter '{}' is not set (was it declared in the schema?)",
+                                 component_.empty() ? "" : component_ + ": ", name));
   return it->second;
 }
 
@@ -247,7 +261,9 @@ template <class T>
 const T& typed(const Params& p, std::string_view name, std::string_view expected) {
   const ParamValue& v = p.at(name);
   if (const T* t = std::get_if<T>(&v)) return *t;
-  throw ParamError(fmt::format("parameter '{}' is {}, not {}", name, type_name(type_of(v)), expected));
+  throw ParamError(fmt::format("{}parameter '{}' is {}, not {}",
+                               p.component().empty() ? "" : p.component() + ": ", name,
+                               type_name(type_of(v)), expected));
 }
 }  // namespace
 
