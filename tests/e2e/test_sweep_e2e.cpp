@@ -138,16 +138,16 @@ recrun::results::StatusCounts counts(const fs::path& db) {
 }
 
 // Every event in every file of a run directory (a killed attempt may have a cut-off tail).
-std::vector<recrun::tb::Event> run_events(const fs::path& dir) {
-  std::vector<recrun::tb::Event> events;
+std::vector<recrun::tensorboard::Event> run_events(const fs::path& dir) {
+  std::vector<recrun::tensorboard::Event> events;
   for (const auto& f : fs::directory_iterator(dir)) {
-    auto part = recrun::tb::read_event_file(f.path(), {.allow_truncated_tail = true});
+    auto part = recrun::tensorboard::read_event_file(f.path(), {.allow_truncated_tail = true});
     events.insert(events.end(), part.begin(), part.end());
   }
   return events;
 }
 
-bool has_tag(const std::vector<recrun::tb::Event>& events, const std::string& tag) {
+bool has_tag(const std::vector<recrun::tensorboard::Event>& events, const std::string& tag) {
   for (const auto& e : events)
     for (const auto& v : e.values)
       if (v.tag == tag) return true;
@@ -259,7 +259,7 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
       // One curve, no gaps or repeats, even across the kill.
       std::vector<std::int64_t> epochs;
       for (const auto& m : store.epoch_metrics(row.trial_key))
-        if (m.split == recrun::results::Split::train && m.name == "loss") epochs.push_back(m.epoch);
+        if (m.split == recrun::results::SplitName::train && m.name == "loss") epochs.push_back(m.epoch);
       EXPECT_EQ(epochs, (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5})) << row.trial_key;
       EXPECT_EQ(row.epochs_run, 6);
     }
@@ -268,8 +268,8 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
     const auto events = run_events(row.tensorboard_path);
     EXPECT_TRUE(has_tag(events, "test/NDCG@10")) << row.tensorboard_path;
     EXPECT_TRUE(has_tag(events, "valid/NDCG@10")) << row.tensorboard_path;
-    EXPECT_TRUE(has_tag(events, std::string(recrun::tb::hparams_session_start_tag)));
-    EXPECT_TRUE(has_tag(events, std::string(recrun::tb::hparams_session_end_tag)));
+    EXPECT_TRUE(has_tag(events, std::string(recrun::tensorboard::hparams_session_start_tag)));
+    EXPECT_TRUE(has_tag(events, std::string(recrun::tensorboard::hparams_session_end_tag)));
     if (row.group_name == "slow") EXPECT_TRUE(has_tag(events, "train/loss"));
   }
   EXPECT_EQ(keys.size(), 12u);
@@ -280,8 +280,8 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   bool config = false;
   for (const auto& f : fs::directory_iterator(results_ / "tensorboard" / "killtest"))
     if (f.is_regular_file())
-      config |= has_tag(recrun::tb::read_event_file(f.path()),
-                        std::string(recrun::tb::hparams_experiment_tag));
+      config |= has_tag(recrun::tensorboard::read_event_file(f.path()),
+                        std::string(recrun::tensorboard::hparams_experiment_tag));
   EXPECT_TRUE(config);
 
   // A third run finds nothing to do.

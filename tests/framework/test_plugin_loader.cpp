@@ -4,7 +4,7 @@
 #include "recrun/error.hpp"
 #include "support/plugins.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 namespace {
 
 TEST(PluginLoader, LoadsEveryBuiltPluginWithItsSchema) {
@@ -83,4 +83,4 @@ TEST(PluginLoader, DuplicateComponentNamesAreRefused) {
 }
 
 }  // namespace
-}  // namespace recrun::host
+}  // namespace recrun::core

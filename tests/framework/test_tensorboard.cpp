@@ -20,7 +20,7 @@
 #include "tensorboard/proto_wire.hpp"
 
 namespace fs = std::filesystem;
-using namespace recrun::tb;
+using namespace recrun::tensorboard;
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "core/split.hpp"
 #include "core/trainer.hpp"
 #include "recrun/error.hpp"
@@ -84,7 +84,7 @@ int cmd_run(const Args& args) {
   load_registry(host, registry, false);
   const ModelInfo& info = registry.model(model_name);
   const std::string component = fmt::format("model '{}'", model_name);
-  const auto schema = concat(info.params, host::trainer_params());
+  const auto schema = concat(info.params, core::trainer_params());
   const Params params = resolve_params(schema, parse_sets(sets, schema, component), component);
 
   sweep::Protocol protocol;
@@ -95,16 +95,16 @@ int cmd_run(const Args& args) {
   protocol.monitor = monitor;
   protocol.eval_batch_size = eval_batch;
   {
-    host::EvalOptions eval;
+    core::EvalOptions eval;
     eval.ks = protocol.ks;
     eval.metrics = protocol.metrics;
-    host::validate(eval);
+    core::validate(eval);
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string source_name = host::resolve_source(registry, data_dir, source);
-  const Dataset dataset = host::load_dataset(registry, data_dir, source_name);
-  const host::Split split = host::make_split(dataset, {split_mode, min_interactions});
+  const std::string source_name = data::resolve_source(registry, data_dir, source);
+  const Dataset dataset = data::load_dataset(registry, data_dir, source_name);
+  const core::Split split = core::make_split(dataset, {split_mode, min_interactions});
   fmt::print("data: {} users, {} items, {} interactions ({} users evaluated, {} dropped) in {:.2f}s\n",
              dataset.num_users(), dataset.num_items(), dataset.num_interactions(),
              split.eval_users.size(), split.dropped_users,
@@ -160,7 +160,7 @@ int cmd_run(const Args& args) {
   if (!result.finished)
     throw Error(fmt::format("run {} failed: {} (recorded in {})", key, result.error,
                             layout.db().string()));
-  const host::RunOutcome& out = result.outcome;
+  const core::RunOutcome& out = result.outcome;
 
   fmt::print("\n{} (best epoch {}, {} epochs, stop: {}, fit {:.2f}s, eval {:.2f}s)\n", model_name,
              out.best_epoch, out.epochs_run, out.stop_reason, out.fit_seconds, out.eval_seconds);

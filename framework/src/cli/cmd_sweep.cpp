@@ -9,7 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
@@ -98,8 +98,8 @@ int cmd_sweep(const Args& args) {
   std::string source;
   Dataset dataset;
   try {
-    source = host::resolve_source(registry, x.data_path, x.data_source);
-    dataset = host::load_dataset(registry, x.data_path, source);
+    source = data::resolve_source(registry, x.data_path, x.data_source);
+    dataset = data::load_dataset(registry, x.data_path, source);
   } catch (const Error& e) {
     throw sweep::ExperimentError(x.data_origin, e.what());
   }
@@ -170,7 +170,7 @@ int cmd_sweep(const Args& args) {
 
   // HParams columns for the whole experiment, so that TensorBoard lists every trial.
   {
-    std::vector<std::map<std::string, tb::HParamValue>> sessions;
+    std::vector<std::map<std::string, tensorboard::HParamValue>> sessions;
     for (const auto& t : trials) sessions.push_back(report::hparams_of(t.params, t.model, t.group, t.seed));
     std::vector<std::string> metric_names;
     for (const auto& m : x.protocol.metrics)

@@ -16,7 +16,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "core/split.hpp"
 #include "recrun/error.hpp"
 #include "results/results_store.hpp"
@@ -164,7 +164,7 @@ int cmd_trial(const Args& args) {
   // Set-up failures (plugins, data, a schema that changed) are the trial's failure too.
   Registry registry;
   Dataset dataset;
-  host::Split split;
+  core::Split split;
   try {
     load_registry(host, registry, false);
     const auto t_plugins = Clock::now();
@@ -173,7 +173,7 @@ int cmd_trial(const Args& args) {
     const auto schema = sweep::full_schema(info);
     job.params = sweep::params_from_store(row->params, schema, fmt::format("model '{}'", row->model));
     const auto t_data = Clock::now();
-    dataset = host::load_dataset(registry, row->data_path,
+    dataset = data::load_dataset(registry, row->data_path,
                                  sweep::Protocol::data_source_from_json(row->protocol_json));
     if (dataset.fingerprint != row->data_fingerprint)
       throw DataError(fmt::format(
@@ -187,7 +187,7 @@ int cmd_trial(const Args& args) {
                               "parameter schema changed since it was registered",
                               key, again));
     const auto t_split = Clock::now();
-    split = host::make_split(dataset, {job.protocol.split, job.protocol.min_interactions});
+    split = core::make_split(dataset, {job.protocol.split, job.protocol.min_interactions});
     const auto secs = [](Clock::time_point a, Clock::time_point b) {
       return std::chrono::duration<double>(b - a).count();
     };

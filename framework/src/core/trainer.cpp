@@ -11,7 +11,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -278,4 +278,4 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   return out;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::core

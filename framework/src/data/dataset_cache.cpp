@@ -12,7 +12,7 @@
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 namespace fs = std::filesystem;
 
 namespace {
@@ -368,4 +368,4 @@ bool write_cache(const fs::path& file, const std::string& bytes) {
   return true;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

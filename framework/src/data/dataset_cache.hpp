@@ -17,7 +17,7 @@
 
 #include "recrun/dataset.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 /// Warnings from the original parse, kept so that a cached load reports them too.
 using WarningCounts = std::vector<std::pair<std::string, std::int64_t>>;
@@ -61,4 +61,4 @@ std::optional<CachedDataset> read_cache(const std::filesystem::path& file, const
 /// with a .gitignore so that caches never end up in version control. False when it cannot.
 bool write_cache(const std::filesystem::path& file, const std::string& bytes);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

@@ -13,7 +13,7 @@
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 namespace {
 
 bool is_word_byte(unsigned char c) { return std::isalnum(c) || c >= 0x80; }
@@ -189,4 +189,4 @@ TitleEmbeddings embed_titles(const std::vector<std::string>& titles, const Title
   return out;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

@@ -24,7 +24,7 @@
 
 #include "recrun/dataset.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 struct TitleEmbedOptions {
   /// Vector length.
@@ -53,4 +53,4 @@ std::vector<std::string> title_terms(const std::string& title);
 /// `dim` is clipped to what the titles can give (at most the number of non-empty titles).
 TitleEmbeddings embed_titles(const std::vector<std::string>& titles, const TitleEmbedOptions& options);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

@@ -43,38 +43,38 @@ RunStatus parse_run_status(std::string_view text) {
       text));
 }
 
-std::string_view to_string(Split split) {
+std::string_view to_string(SplitName split) {
   switch (split) {
-    case Split::train: return "train";
-    case Split::valid: return "valid";
-    case Split::test: return "test";
+    case SplitName::train: return "train";
+    case SplitName::valid: return "valid";
+    case SplitName::test: return "test";
   }
   return "?";
 }
 
-Split parse_split(std::string_view text) {
-  for (auto split : {Split::train, Split::valid, Split::test}) {
+SplitName parse_split_name(std::string_view text) {
+  for (auto split : {SplitName::train, SplitName::valid, SplitName::test}) {
     if (to_string(split) == text) return split;
   }
   throw std::invalid_argument(
       fmt::format("unknown split '{}' (expected train, valid or test)", text));
 }
 
-std::string_view to_string(ParamType type) {
+std::string_view stored_type_name(ParamType type) {
   switch (type) {
     case ParamType::integer: return "int";
     case ParamType::real: return "float";
     case ParamType::boolean: return "bool";
     case ParamType::string: return "string";
-    case ParamType::list: return "list";
+    case ParamType::string_list: return "list";
   }
   return "?";
 }
 
-ParamType parse_param_type(std::string_view text) {
+ParamType parse_stored_type(std::string_view text) {
   for (auto type : {ParamType::integer, ParamType::real, ParamType::boolean, ParamType::string,
-                    ParamType::list}) {
-    if (to_string(type) == text) return type;
+                    ParamType::string_list}) {
+    if (stored_type_name(type) == text) return type;
   }
   throw std::invalid_argument(fmt::format(
       "unknown parameter type '{}' (expected int, float, bool, string or list)", text));
@@ -111,7 +111,7 @@ Param Param::of_string(std::string name, std::string value) {
 }
 
 Param Param::of_list(std::string name, std::string json) {
-  return {std::move(name), std::move(json), ParamType::list, std::nullopt};
+  return {std::move(name), std::move(json), ParamType::string_list, std::nullopt};
 }
 
 Owner Owner::current() {
@@ -312,7 +312,7 @@ struct ResultsStore::State {
   }
 
   std::optional<double> numeric_value(const Param& param, std::string_view trial_key) const {
-    if (param.num_value || param.type == ParamType::string || param.type == ParamType::list) {
+    if (param.num_value || param.type == ParamType::string || param.type == ParamType::string_list) {
       return param.num_value;
     }
     if (param.type == ParamType::boolean) {
@@ -327,7 +327,7 @@ struct ResultsStore::State {
     }
     throw_misuse(fmt::format("parameter '{}' of trial '{}' is declared {} but its value '{}' is "
                              "not one; pass the canonical text (e.g. 12, 0.5, true)",
-                             param.name, trial_key, to_string(param.type), param.value));
+                             param.name, trial_key, stored_type_name(param.type), param.value));
   }
 
   void validate(const TrialSpec& spec) const {
@@ -349,7 +349,7 @@ struct ResultsStore::State {
     const std::int64_t run_id = db.last_insert_rowid();
     for (const Param& param : spec.params) {
       insert_param.reset()
-          .bind_all(run_id, param.name, param.value, to_string(param.type),
+          .bind_all(run_id, param.name, param.value, stored_type_name(param.type),
                     numeric_value(param, spec.trial_key))
           .execute();
     }
@@ -388,17 +388,17 @@ struct ResultsStore::State {
     auto insert = db.prepare(
         "INSERT INTO run_metrics (run_id, split, name, value) VALUES (?1, ?2, ?3, ?4)");
     for (const auto& [split, metrics] :
-         {std::pair{Split::valid, &info.valid_metrics}, std::pair{Split::test, &info.test_metrics}}) {
+         {std::pair{SplitName::valid, &info.valid_metrics}, std::pair{SplitName::test, &info.test_metrics}}) {
       for (const Metric& metric : *metrics) {
         insert.reset().bind_all(run_id, to_string(split), metric.name, metric.value).execute();
       }
     }
   }
 
-  void upsert_epoch(Statement& upsert, std::int64_t run_id, std::int64_t epoch, Split split,
+  void upsert_epoch(Statement& upsert, std::int64_t run_id, std::int64_t epoch, SplitName split,
                     const std::vector<Metric>& metrics, double wall_time,
                     std::string_view trial_key) {
-    if (split == Split::test) {
+    if (split == SplitName::test) {
       throw_misuse(fmt::format("cannot log epoch {} of trial '{}' on the test split: per-epoch "
                                "metrics are train or valid; test metrics go to finish()",
                                epoch, trial_key));
@@ -471,7 +471,7 @@ struct ResultsStore::State {
       params.bind_all(arg);
       while (params.step()) {
         rows[index_of.at(params.int64(0))].params.push_back(
-            Param{params.text(1), params.text(2), parse_param_type(params.text(3)),
+            Param{params.text(1), params.text(2), parse_stored_type(params.text(3)),
                   params.opt_real(4)});
       }
 
@@ -484,7 +484,7 @@ struct ResultsStore::State {
       metrics.bind_all(arg);
       while (metrics.step()) {
         RunRow& row = rows[index_of.at(metrics.int64(0))];
-        auto& target = parse_split(metrics.text(1)) == Split::test ? row.test_metrics
+        auto& target = parse_split_name(metrics.text(1)) == SplitName::test ? row.test_metrics
                                                                    : row.valid_metrics;
         target.push_back(Metric{metrics.text(2), nan_if_null(metrics, 3)});
       }
@@ -603,7 +603,7 @@ bool ResultsStore::heartbeat(std::string_view trial_key) {
   });
 }
 
-void ResultsStore::log_epoch(std::string_view trial_key, std::int64_t epoch, Split split,
+void ResultsStore::log_epoch(std::string_view trial_key, std::int64_t epoch, SplitName split,
                              const std::vector<Metric>& metrics) {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
@@ -764,7 +764,7 @@ std::vector<EpochMetric> ResultsStore::epoch_metrics(std::string_view trial_key)
   select.bind_all(trial_key);
   std::vector<EpochMetric> out;
   while (select.step()) {
-    out.push_back(EpochMetric{select.int64(0), parse_split(select.text(1)), select.text(2),
+    out.push_back(EpochMetric{select.int64(0), parse_split_name(select.text(1)), select.text(2),
                               nan_if_null(select, 3), select.real(4)});
   }
   return out;

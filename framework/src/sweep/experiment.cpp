@@ -612,11 +612,11 @@ class Parser {
                                         p.min_interactions));
     if (p.eval_batch_size < 1)
       throw ExperimentError(at("eval_batch_size"), "protocol.eval_batch_size must be >= 1");
-    host::EvalOptions eval;
+    core::EvalOptions eval;
     eval.metrics = p.metrics;
     eval.ks = p.ks;
     try {
-      host::validate(eval);
+      core::validate(eval);
     } catch (const Error& e) {
       throw ExperimentError(at(x_.protocol_origins.count("metrics") ? "metrics" : "ks"),
                             fmt::format("protocol: {}", e.what()));

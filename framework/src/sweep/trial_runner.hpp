@@ -56,7 +56,7 @@ struct TrialResult {
   /// Why it failed (recorded in the store).
   std::string error;
   /// The trainer's outcome (valid when finished).
-  host::RunOutcome outcome;
+  core::RunOutcome outcome;
   /// Wall time of train_and_evaluate plus recording, seconds.
   double seconds = 0;
 };
@@ -64,10 +64,10 @@ struct TrialResult {
 /// Trains and evaluates the trial and records finish() or fail(). Exceptions from the model
 /// (its plugin) or the trainer become a failed trial; only results-store errors propagate.
 TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
-                          const host::Split& split, const TrialJob& job,
+                          const core::Split& split, const TrialJob& job,
                           results::ResultsStore& store);
 
 /// The trainer options of a job (its params, seed, threads, protocol, checkpoint dir).
-host::TrainerOptions trainer_options(const TrialJob& job);
+core::TrainerOptions trainer_options(const TrialJob& job);
 
 }  // namespace recrun::sweep

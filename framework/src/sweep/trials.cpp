@@ -21,7 +21,7 @@ std::string Trial::label() const {
 }
 
 std::vector<ParamSpec> full_schema(const ModelInfo& model) {
-  return concat(model.params, host::trainer_params());
+  return concat(model.params, core::trainer_params());
 }
 
 namespace {

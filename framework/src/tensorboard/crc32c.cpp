@@ -2,7 +2,7 @@
 
 #include <array>
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 namespace {
 
 constexpr std::uint32_t castagnoli_reflected = 0x82F63B78u;
@@ -55,4 +55,4 @@ std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t siz
   return ~c;
 }
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

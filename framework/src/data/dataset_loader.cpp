@@ -1,4 +1,4 @@
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 std::string resolve_source(const Registry& registry, const std::filesystem::path& dir,
                            const std::string& source) {
@@ -114,4 +114,4 @@ Dataset load_dataset(const Registry& registry, const std::filesystem::path& dir,
   return load_dataset(registry, dir, source, LoadOptions{}).dataset;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data
