@@ -4,15 +4,15 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "data/dataset_loader.hpp"
 #include "core/split.hpp"
 #include "core/trainer.hpp"
+#include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 #include "recrun/optim.hpp"
 #include "results/results_store.hpp"
-#include "sweep/layout.hpp"
-#include "sweep/trial_runner.hpp"
-#include "sweep/trials.hpp"
+#include "trial/key.hpp"
+#include "trial/layout.hpp"
+#include "trial/runner.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -87,7 +87,7 @@ int cmd_run(const Args& args) {
   const auto schema = concat(info.params, core::trainer_params());
   const Params params = resolve_params(schema, parse_sets(sets, schema, component), component);
 
-  sweep::Protocol protocol;
+  trial::Protocol protocol;
   protocol.split = split_mode;
   protocol.min_interactions = min_interactions;
   protocol.ks = parse_ks(ks_text);
@@ -111,10 +111,10 @@ int cmd_run(const Args& args) {
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   // The run is a trial like any other: same key, same row, same event files as in a sweep.
-  const sweep::ResultsLayout layout{results_dir};
+  const trial::ResultsLayout layout{results_dir};
   const auto seed_i = static_cast<std::int64_t>(seed);
   const std::string key =
-      sweep::trial_key(model_name, params, dataset.fingerprint, protocol, seed_i);
+      trial::make_key(model_name, params, dataset.fingerprint, protocol, seed_i);
   results::TrialSpec spec;
   spec.trial_key = key;
   spec.model = model_name;
@@ -122,7 +122,7 @@ int cmd_run(const Args& args) {
   spec.data_fingerprint = dataset.fingerprint;
   spec.protocol_json = protocol.to_json(source_name);
   spec.seed = seed_i;
-  spec.params = sweep::store_params(params, schema);
+  spec.params = trial::store_params(params, schema);
   results::ResultsStore store(layout.db());
   auto claim = store.begin_trial(spec, /*retry_failed=*/true);
   bool rerun = false;
@@ -137,7 +137,7 @@ int cmd_run(const Args& args) {
                             "or pick another seed",
                             key, results::to_string(claim)));
 
-  sweep::TrialJob job;
+  trial::Job job;
   job.checkpoint_every_s = checkpoint_every;
   job.key = key;
   job.group = "";
@@ -147,16 +147,16 @@ int cmd_run(const Args& args) {
   job.protocol = protocol;
   job.threads = host.threads;
   job.console = true;
-  job.tensorboard_dir = layout.tensorboard(sweep::kSingleRunExperiment, key);
+  job.tensorboard_dir = layout.tensorboard(trial::kSingleRunExperiment, key);
   if (ckpt_dir.empty()) {
-    job.checkpoint_dir = layout.checkpoints(sweep::kSingleRunExperiment, key);
+    job.checkpoint_dir = layout.checkpoints(trial::kSingleRunExperiment, key);
     // A fresh run; resuming is what `recrun trial` and sweeps do.
     std::error_code ec;
     std::filesystem::remove_all(job.checkpoint_dir, ec);
   } else {
     job.checkpoint_dir = ckpt_dir;
   }
-  const sweep::TrialResult result = sweep::execute_trial(registry, dataset, split, job, store);
+  const trial::JobResult result = trial::execute(registry, dataset, split, job, store);
   if (!result.finished)
     throw Error(fmt::format("run {} failed: {} (recorded in {})", key, result.error,
                             layout.db().string()));

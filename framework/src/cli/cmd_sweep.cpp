@@ -14,11 +14,11 @@
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
 #include "sweep/experiment.hpp"
-#include "sweep/layout.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/scheduler.hpp"
 #include "sweep/summary.hpp"
 #include "sweep/trials.hpp"
+#include "trial/layout.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -120,7 +120,7 @@ int cmd_sweep(const Args& args) {
                             "group, model, key and params; `--dry-run` lists them)",
                             only, trials.size()));
 
-  const sweep::ResultsLayout layout{results_dir};
+  const trial::ResultsLayout layout{results_dir};
   if (dry_run) {
     std::map<std::string, results::RunRow> rows;
     if (fs::exists(layout.db())) rows = rows_of(results::ResultsStore(layout.db()), selected);
@@ -140,7 +140,7 @@ int cmd_sweep(const Args& args) {
                reaped);
   std::vector<results::TrialSpec> specs;
   for (const auto& t : selected) {
-    const auto schema = sweep::full_schema(registry.model(t.model));
+    const auto schema = trial::full_schema(registry.model(t.model));
     specs.push_back(sweep::trial_spec(t, x, dataset.fingerprint, source, schema, experiment_id));
   }
   store.register_trials(specs);

@@ -1,4 +1,4 @@
-#include "sweep/json_lite.hpp"
+#include "trial/json_lite.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::sweep::json {
+namespace recrun::trial::json {
 
 std::string quote(std::string_view text) {
   std::string out = "\"";
@@ -150,4 +150,4 @@ class Reader {
 
 std::map<std::string, Value> parse_flat_object(std::string_view text) { return Reader(text).object(); }
 
-}  // namespace recrun::sweep::json
+}  // namespace recrun::trial::json

@@ -1,4 +1,4 @@
-#include "sweep/trial_runner.hpp"
+#include "trial/runner.hpp"
 
 #include <fmt/format.h>
 
@@ -6,9 +6,9 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::sweep {
+namespace recrun::trial {
 
-core::TrainerOptions trainer_options(const TrialJob& job) {
+core::TrainerOptions trainer_options(const Job& job) {
   core::TrainerOptions options;
   core::apply_trainer_params(job.params, options);
   options.seed = static_cast<std::uint64_t>(job.seed);
@@ -23,12 +23,11 @@ core::TrainerOptions trainer_options(const TrialJob& job) {
   return options;
 }
 
-TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
-                          const core::Split& split, const TrialJob& job,
-                          results::ResultsStore& store) {
+JobResult execute(const Registry& registry, const Dataset& dataset,
+                  const core::Split& split, const Job& job, results::ResultsStore& store) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  TrialResult result;
+  JobResult result;
   const core::TrainerOptions options = trainer_options(job);
 
   const auto best_ckpt = job.checkpoint_dir.empty() ? std::filesystem::path{}
@@ -96,4 +95,4 @@ TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
   return result;
 }
 
-}  // namespace recrun::sweep
+}  // namespace recrun::trial

@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-namespace recrun::sweep::json {
+namespace recrun::trial::json {
 
 /// A scalar: string, number or boolean.
 using Scalar = std::variant<std::string, double, bool>;
@@ -21,4 +21,4 @@ std::string quote(std::string_view text);
 /// Parses a flat object; throws recrun::Error naming the offset on malformed input.
 std::map<std::string, Value> parse_flat_object(std::string_view text);
 
-}  // namespace recrun::sweep::json
+}  // namespace recrun::trial::json
