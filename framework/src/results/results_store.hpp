@@ -12,6 +12,10 @@
 // Every state change is one short BEGIN IMMEDIATE transaction; the database is in WAL mode and
 // every call waits out other writers (busy_timeout) instead of failing with SQLITE_BUSY.
 // docs/results-schema.md describes the tables and views for people querying the file.
+//
+// Two translation units implement it: lease.cpp decides who may change a run row (claim,
+// heartbeat, reap_dead_owners, finish, fail, mark_interrupted, reset_trial); results_store.cpp
+// holds the schema and the persistence and reading of results (store_state.hpp joins them).
 #pragma once
 
 #include <chrono>
