@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -158,6 +159,28 @@ TEST(DataCache, ACorruptCacheIsSilentlyRebuilt) {
   expect_same(good.dataset, rebuilt.dataset);
   write(cache, "garbage");
   EXPECT_FALSE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
+  EXPECT_TRUE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
+}
+
+TEST(DataCache, AnOlderFormatIsRebuiltWithANote) {
+  const auto dir = make_data("old-format");
+  const auto fallback = dir.parent_path() / "fallback";
+  const auto good = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  std::string bytes = slurp(good.cache_file);
+  ASSERT_EQ(data::cache_format_of(bytes), data::kCacheFormatVersion);
+  // What recrun wrote before XXH3 checksums: the same magic with format version 1.
+  const std::uint32_t v1 = 1;
+  std::memcpy(bytes.data() + 8, &v1, sizeof v1);
+  write(good.cache_file, bytes);
+  ASSERT_EQ(data::cache_format_of(bytes), 1u);
+  testing::internal::CaptureStderr();
+  const auto rebuilt = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(rebuilt.from_cache);
+  EXPECT_NE(err.find("cache format 1"), std::string::npos) << err;
+  EXPECT_NE(err.find("rebuilding it"), std::string::npos) << err;
+  expect_same(good.dataset, rebuilt.dataset);
+  EXPECT_EQ(data::cache_format_of(slurp(good.cache_file)), data::kCacheFormatVersion);
   EXPECT_TRUE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
 }
 

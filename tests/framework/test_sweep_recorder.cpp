@@ -10,7 +10,7 @@
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
-#include "tensorboard/event_reader.hpp"
+#include "support/event_reader.hpp"
 #include "tensorboard/hparams.hpp"
 
 namespace fs = std::filesystem;
@@ -22,7 +22,7 @@ std::vector<tensorboard::Event> events_in(const fs::path& dir) {
   std::vector<tensorboard::Event> out;
   for (const auto& f : fs::directory_iterator(dir)) {
     if (!f.is_regular_file()) continue;
-    auto part = tensorboard::read_event_file(f.path());
+    auto part = test::read_event_file(f.path());
     out.insert(out.end(), part.begin(), part.end());
   }
   return out;

@@ -2,6 +2,7 @@
 // round trip of resolved parameters, and the protocol's JSON form.
 #include <gtest/gtest.h>
 
+#include "core/hash.hpp"
 #include "recrun/error.hpp"
 #include "recrun/registry.hpp"
 #include "trial/key.hpp"
@@ -28,18 +29,18 @@ TEST(TrialKey, IsAFixedFunctionOfItsInputs) {
   const Params p = resolved({{"lambda", 250.0}, {"features", std::vector<std::string>{"genre", "year"}}});
   const Protocol protocol;
   const std::string key = make_key("ease", p, "fp1", protocol, 7);
-  EXPECT_EQ(key.size(), 16u);
+  EXPECT_EQ(key.size(), 32u);
+  EXPECT_EQ(key_version(key), 2);
   EXPECT_EQ(key, make_key("ease", p, "fp1", protocol, 7));
-  // Pinned: a change here orphans every stored result, so it must be deliberate (bump the
-  // "recrun-trial-v1" tag in canonical_text when it is).
+  // Pinned: a change here orphans every stored result, so it must be deliberate (bump
+  // kKeyVersion, which tags the text, when it is; docs/results-schema.md says what old rows do).
   EXPECT_EQ(canonical_text("ease", p, "fp1", protocol, 7),
-            "recrun-trial-v1\nmodel=ease\nparam.features=[genre,year]\nparam.float64=false\n"
+            "recrun-trial-v2\nmodel=ease\nparam.features=[genre,year]\nparam.float64=false\n"
             "param.fusion=none\nparam.hidden=64\nparam.lambda=250\ndata=fp1\n"
             "protocol=split=leave_one_out;min_interactions=3;metrics=Hit,NDCG,MRR,Recall;ks=10;"
             "monitor=NDCG@10\nseed=7\n");
-  EXPECT_EQ(key, hash_hex(canonical_text("ease", p, "fp1", protocol, 7)));
-  EXPECT_EQ(hash_hex(""), "cbf29ce484222325");  // FNV-1a 64 offset basis
-  EXPECT_EQ(hash_hex("a"), "af63dc4c8601ec8c");  // published FNV-1a 64 test vector
+  EXPECT_EQ(key, core::hash128_hex(canonical_text("ease", p, "fp1", protocol, 7)));
+  EXPECT_EQ(key, "PIN_KEY");
 }
 
 TEST(TrialKey, ChangesWithWhatChangesResultsOnly) {
@@ -104,4 +105,44 @@ TEST(TrialProtocol, JsonRoundTrips) {
   EXPECT_EQ(Protocol::data_source_from_json(json), "movielens");
   EXPECT_EQ(Protocol::data_source_from_json(Protocol{}.to_json()), "auto");
   EXPECT_THROW(Protocol::from_json("{\"ks\": 5"), Error);
+}
+
+TEST(TrialKey, OlderKeyFormatsAreRecognisedAndExplained) {
+  EXPECT_EQ(key_version("0123456789abcdef0123456789abcdef"), 2);
+  EXPECT_EQ(key_version("cbf29ce484222325"), 1);  // an FNV-1a key of recrun-trial-v1
+  EXPECT_EQ(key_version("not-a-key"), 0);
+  EXPECT_EQ(key_version("0123456789ABCDEF"), 0);
+  EXPECT_EQ(legacy_key_note("0123456789abcdef0123456789abcdef"), "");
+  const std::string note = legacy_key_note("cbf29ce484222325");
+  EXPECT_NE(note.find("version-1 key"), std::string::npos) << note;
+  EXPECT_NE(note.find("stays readable"), std::string::npos) << note;
+  EXPECT_NE(note.find("run its sweep"), std::string::npos) << note;
+
+  std::vector<results::RunRow> rows(3);
+  rows[0].trial_key = "cbf29ce484222325";
+  rows[1].trial_key = make_key("m", resolved({}), "fp", {}, 1);
+  rows[2].trial_key = "af63dc4c8601ec8c";
+  EXPECT_EQ(count_legacy_keys(rows), 2u);
+}
+
+TEST(TrialProtocol, JsonEscapesDecode) {
+  // \u escapes (a BMP character and a surrogate pair), \b, \f and \/ as any JSON writer may
+  // emit them; the hand-written parser recrun had before decoded these wrongly.
+  const Protocol p = Protocol::from_json(
+      R"({"monitor":"caf\u00e9 \ud83d\ude00 \b\f\/","metrics":["A\u0042","\u00c9t\u00e9"],)"
+      R"("data_source":"x\u0041\b"})");
+  EXPECT_EQ(p.monitor, "caf\xC3\xA9 \xF0\x9F\x98\x80 \b\f/");
+  EXPECT_EQ(p.metrics, (std::vector<std::string>{"AB", "\xC3\x89t\xC3\xA9"}));
+  EXPECT_EQ(Protocol::data_source_from_json(R"({"data_source":"x\u0041\b"})"), "xA\b");
+
+  // What to_json writes reads back byte for byte, control characters included.
+  Protocol q;
+  q.monitor = std::string("a\b\f\x01\"\\z\xC3\xA9", 9);
+  q.metrics = {"\t", "\n"};
+  const Protocol r = Protocol::from_json(q.to_json("src\b"));
+  EXPECT_EQ(r.monitor, q.monitor);
+  EXPECT_EQ(r.metrics, q.metrics);
+  EXPECT_EQ(Protocol::data_source_from_json(q.to_json("src\b")), "src\b");
+  EXPECT_THROW(Protocol::from_json(R"({"monitor": 5})"), Error);
+  EXPECT_THROW(Protocol::from_json("[1]"), Error);
 }

@@ -134,6 +134,11 @@ int cmd_sweep(const Args& args) {
   // 3. Register, recover what a dead sweep left running, decide what to run.
   results::ResultsStore store(layout.db());
   const std::int64_t experiment_id = store.upsert_experiment(x.name, x.text, x.hash);
+  if (const auto old = trial::count_legacy_keys(store.runs(x.name)); old > 0)
+    fmt::print("note: {} run(s) of experiment '{}' in {} have version-1 trial keys (an older "
+               "recrun); they stay readable there but are not resumed: this sweep registers its "
+               "trials under version-{} keys and runs them\n",
+               old, x.name, layout.db().string(), trial::kKeyVersion);
   if (const auto reaped = store.reap_dead_owners(); reaped > 0)
     fmt::print("{} trial(s) left running by a sweep that died are now 'interrupted' and resume "
                "from their last checkpoint\n",

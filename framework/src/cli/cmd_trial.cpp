@@ -121,6 +121,10 @@ int cmd_trial(const Args& args) {
     throw Error(fmt::format("no trial with key '{}' in {} (keys come from `recrun sweep`; "
                             "`recrun sweep FILE --dry-run` lists them)",
                             key, layout.db().string()));
+  if (const std::string note = trial::legacy_key_note(key); !note.empty()) {
+    fmt::print(stderr, "recrun trial: {}\n", note);
+    return kExitNotRun;
+  }
 
   if (owner_pid > 0) {
     // A worker: the sweep claimed the row for us; refuse anything else rather than run twice.

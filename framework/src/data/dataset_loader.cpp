@@ -70,7 +70,10 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
     primary = primary_cache_file(dir, result.source);
     fallback = fallback_cache_file(options.fallback_cache_dir, dir, result.source);
     for (const auto& file : {primary, fallback}) {
-      if (auto hit = read_cache(file, key)) {
+      std::string note;
+      auto hit = read_cache(file, key, &note);
+      if (!note.empty()) fmt::print(stderr, "note: {}\n", note);
+      if (hit) {
         result.dataset = std::move(hit->dataset);
         // The directory may be reached by another path than when the cache was written.
         result.dataset.source_dir = dir;

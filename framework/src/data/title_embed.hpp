@@ -5,7 +5,7 @@
 // recrun computes latent semantic vectors from the titles alone, offline and deterministically:
 //
 //   1. each title (with a trailing "(1995)" release year removed) becomes a bag of terms hashed with
-//      recrun::text::hash64:
+//      core::hash64 (XXH3-64):
 //      lower-cased word unigrams, word bigrams, and character 3-grams of each word with
 //      boundary marks ("<to", "toy", "oy>"), so that "Toy Story" and "Toy Story 2" share most
 //      terms and spelling variants share some;

@@ -9,7 +9,7 @@
 #include <toml++/toml.h>
 
 #include "core/evaluator.hpp"
-#include "trial/key.hpp"
+#include "core/hash.hpp"
 
 namespace recrun::sweep {
 
@@ -590,7 +590,7 @@ Experiment parse_experiment(std::string_view text, const fs::path& file,
     x.text += "\n# command-line overrides:\n";
     for (const auto& s : overrides) x.text += fmt::format("# --set {}\n", s);
   }
-  x.hash = trial::hash_hex(x.text);
+  x.hash = core::hash64_hex(x.text);
   return x;
 }
 

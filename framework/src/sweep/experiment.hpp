@@ -115,7 +115,7 @@ struct Experiment {
   std::filesystem::path file;
   /// File text plus the overrides, as stored in results.db.
   std::string text;
-  /// Hash of `text` (16 hex digits).
+  /// XXH3-64 of `text` (16 hex digits).
   std::string hash;
   /// [experiment] name.
   std::string name;

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "core/hash.hpp"
 #include "core/trainer.hpp"
 #include "recrun/error.hpp"
 #include "recrun/optim.hpp"
-#include "trial/json_lite.hpp"
 
 namespace recrun::trial {
 
@@ -17,27 +21,42 @@ const ParamSpec* find_spec(const std::vector<ParamSpec>& schema, std::string_vie
   return nullptr;
 }
 
-std::string list_json(const std::vector<std::string>& list) {
-  std::vector<std::string> q;
-  for (const auto& s : list) q.push_back(json::quote(s));
-  return fmt::format("[{}]", fmt::join(q, ","));
-}
+std::string list_json(const std::vector<std::string>& list) { return nlohmann::json(list).dump(); }
 
 }  // namespace
 
-std::string hash_hex(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return fmt::format("{:016x}", h);
+int key_version(std::string_view key) noexcept {
+  const bool hex = std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+  if (!hex) return 0;
+  if (key.size() == 32) return 2;
+  if (key.size() == 16) return 1;
+  return 0;
+}
+
+std::string legacy_key_note(std::string_view key) {
+  const int version = key_version(key);
+  if (version == 0 || version == kKeyVersion) return {};
+  return fmt::format(
+      "trial {} has a version-{} key (made by a recrun before version-{} keys, which hash with "
+      "XXH3 and fingerprint data differently); its row stays readable in results.db, but it is "
+      "not run again under that key: run its sweep (or `recrun run`) again to register it "
+      "under a version-{} key",
+      key, version, kKeyVersion, kKeyVersion);
+}
+
+std::size_t count_legacy_keys(const std::vector<results::RunRow>& rows) {
+  return static_cast<std::size_t>(std::count_if(rows.begin(), rows.end(), [](const auto& r) {
+    const int v = key_version(r.trial_key);
+    return v != 0 && v < kKeyVersion;
+  }));
 }
 
 std::string canonical_text(const std::string& model, const Params& params,
                            const std::string& data_fingerprint, const Protocol& protocol,
                            std::int64_t seed) {
-  std::string text = "recrun-trial-v1\n";
+  std::string text = fmt::format("recrun-trial-v{}\n", kKeyVersion);
   text += fmt::format("model={}\n", model);
   // Params::values() is ordered by name, so the text does not depend on file order.
   for (const auto& [k, v] : params.values()) text += fmt::format("param.{}={}\n", k, to_string(v));
@@ -50,7 +69,7 @@ std::string canonical_text(const std::string& model, const Params& params,
 std::string make_key(const std::string& model, const Params& params,
                      const std::string& data_fingerprint, const Protocol& protocol,
                      std::int64_t seed) {
-  return hash_hex(canonical_text(model, params, data_fingerprint, protocol, seed));
+  return core::hash128_hex(canonical_text(model, params, data_fingerprint, protocol, seed));
 }
 
 std::vector<ParamSpec> full_schema(const ModelInfo& model) {

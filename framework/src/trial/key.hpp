@@ -15,8 +15,17 @@
 
 namespace recrun::trial {
 
-/// 64-bit FNV-1a of `text` as 16 lower-case hex digits: stable across runs and machines.
-std::string hash_hex(std::string_view text);
+/// The trial-key format: part of the canonical text ("recrun-trial-v2") and of its hash.
+///   2: XXH3-128 (libxxhash) of the canonical text, 32 hex digits;
+///   1: 64-bit FNV-1a, 16 hex digits (recrun before XXH3; such rows stay readable, not runnable).
+inline constexpr int kKeyVersion = 2;
+
+/// The key format `key` has by its shape: 2 for 32 hex digits, 1 for 16, 0 for anything else.
+int key_version(std::string_view key) noexcept;
+
+/// What to tell a user about a stored key of an older format (empty for a current key): its
+/// row stays readable but is not matched to, or run as, the trial it was.
+std::string legacy_key_note(std::string_view key);
 
 /// The text a trial key hashes: format version, model, every resolved parameter (sorted, in
 /// canonical text), the data fingerprint, the protocol's canonical text and the seed.
@@ -24,7 +33,10 @@ std::string canonical_text(const std::string& model, const Params& params,
                            const std::string& data_fingerprint, const Protocol& protocol,
                            std::int64_t seed);
 
-/// 16 hex digits: hash_hex(canonical_text(...)).
+/// How many of `rows` have a key of an older format.
+std::size_t count_legacy_keys(const std::vector<results::RunRow>& rows);
+
+/// The trial key: XXH3-128 of canonical_text(...) as 32 lower-case hex digits.
 std::string make_key(const std::string& model, const Params& params,
                      const std::string& data_fingerprint, const Protocol& protocol,
                      std::int64_t seed);

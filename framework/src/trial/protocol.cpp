@@ -2,12 +2,29 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "recrun/error.hpp"
-#include "trial/json_lite.hpp"
 
 namespace recrun::trial {
 
-// --- protocol --------------------------------------------------------------------------------
+namespace {
+
+// Insertion order, so that the stored text reads in the order the fields are documented.
+using Json = nlohmann::ordered_json;
+
+Json parse_object(std::string_view text) {
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    throw Error(fmt::format("protocol JSON: {} in '{}'", e.what(), text));
+  }
+  if (!j.is_object()) throw Error(fmt::format("protocol JSON: not an object: '{}'", text));
+  return j;
+}
+
+}  // namespace
 
 std::string Protocol::canonical() const {
   return fmt::format("split={};min_interactions={};metrics={};ks={};monitor={}", split,
@@ -15,65 +32,57 @@ std::string Protocol::canonical() const {
 }
 
 std::string Protocol::to_json(std::string_view data_source) const {
-  std::vector<std::string> m;
-  for (const auto& x : metrics) m.push_back(json::quote(x));
-  std::string out = fmt::format(
-      "{{\"split\":{},\"min_interactions\":{},\"metrics\":[{}],\"ks\":[{}],\"monitor\":{},"
-      "\"eval_batch_size\":{}",
-      json::quote(split), min_interactions, fmt::join(m, ","), fmt::join(ks, ","),
-      json::quote(monitor), eval_batch_size);
-  if (!data_source.empty()) out += fmt::format(",\"data_source\":{}", json::quote(data_source));
-  return out + "}";
+  Json j;
+  j["split"] = split;
+  j["min_interactions"] = min_interactions;
+  j["metrics"] = metrics;
+  j["ks"] = ks;
+  j["monitor"] = monitor;
+  j["eval_batch_size"] = eval_batch_size;
+  if (!data_source.empty()) j["data_source"] = std::string(data_source);
+  return j.dump();
 }
 
 std::string Protocol::data_source_from_json(std::string_view text) {
-  const auto obj = json::parse_flat_object(text);
-  const auto it = obj.find("data_source");
-  if (it == obj.end()) return "auto";
-  const auto* s = std::get_if<json::Scalar>(&it->second);
-  const auto* v = s ? std::get_if<std::string>(s) : nullptr;
-  return v ? *v : "auto";
+  const Json j = parse_object(text);
+  const auto it = j.find("data_source");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string("auto");
 }
 
 Protocol Protocol::from_json(std::string_view text) {
   Protocol p;
-  const auto obj = json::parse_flat_object(text);
+  const Json j = parse_object(text);
   const auto bad = [&](const std::string& key) {
     return Error(fmt::format("protocol JSON: '{}' has the wrong type in '{}'", key, text));
   };
-  const auto scalar = [&](const std::string& key) -> const json::Scalar* {
-    const auto it = obj.find(key);
-    if (it == obj.end()) return nullptr;
-    const auto* s = std::get_if<json::Scalar>(&it->second);
-    if (!s) throw bad(key);
-    return s;
+  const auto str = [&](const Json& v, const std::string& key) {
+    if (!v.is_string()) throw bad(key);
+    return v.get<std::string>();
   };
-  const auto list = [&](const std::string& key) -> const std::vector<json::Scalar>* {
-    const auto it = obj.find(key);
-    if (it == obj.end()) return nullptr;
-    const auto* l = std::get_if<std::vector<json::Scalar>>(&it->second);
-    if (!l) throw bad(key);
-    return l;
-  };
-  const auto str = [&](const json::Scalar& s, const std::string& key) {
-    if (const auto* v = std::get_if<std::string>(&s)) return *v;
+  const auto num = [&](const Json& v, const std::string& key) {
+    if (v.is_number_integer()) return v.get<std::int64_t>();
+    if (v.is_number()) return static_cast<std::int64_t>(v.get<double>());
     throw bad(key);
   };
-  const auto num = [&](const json::Scalar& s, const std::string& key) {
-    if (const auto* v = std::get_if<double>(&s)) return static_cast<std::int64_t>(*v);
-    throw bad(key);
+  const auto list = [&](const std::string& key) -> const Json* {
+    const auto it = j.find(key);
+    if (it == j.end()) return nullptr;
+    if (!it->is_array()) throw bad(key);
+    return &*it;
   };
-  if (const auto* s = scalar("split")) p.split = str(*s, "split");
-  if (const auto* s = scalar("min_interactions")) p.min_interactions = num(*s, "min_interactions");
-  if (const auto* s = scalar("monitor")) p.monitor = str(*s, "monitor");
-  if (const auto* s = scalar("eval_batch_size")) p.eval_batch_size = num(*s, "eval_batch_size");
-  if (const auto* l = list("metrics")) {
+  if (const auto it = j.find("split"); it != j.end()) p.split = str(*it, "split");
+  if (const auto it = j.find("min_interactions"); it != j.end())
+    p.min_interactions = num(*it, "min_interactions");
+  if (const auto it = j.find("monitor"); it != j.end()) p.monitor = str(*it, "monitor");
+  if (const auto it = j.find("eval_batch_size"); it != j.end())
+    p.eval_batch_size = num(*it, "eval_batch_size");
+  if (const Json* l = list("metrics")) {
     p.metrics.clear();
-    for (const auto& s : *l) p.metrics.push_back(str(s, "metrics"));
+    for (const auto& v : *l) p.metrics.push_back(str(v, "metrics"));
   }
-  if (const auto* l = list("ks")) {
+  if (const Json* l = list("ks")) {
     p.ks.clear();
-    for (const auto& s : *l) p.ks.push_back(num(s, "ks"));
+    for (const auto& v : *l) p.ks.push_back(num(v, "ks"));
   }
   return p;
 }
