@@ -18,8 +18,8 @@ using namespace recrun;
 
 namespace {
 
-std::vector<tensorboard::Event> events_in(const fs::path& dir) {
-  std::vector<tensorboard::Event> out;
+std::vector<test::Event> events_in(const fs::path& dir) {
+  std::vector<test::Event> out;
   for (const auto& f : fs::directory_iterator(dir)) {
     if (!f.is_regular_file()) continue;
     auto part = test::read_event_file(f.path());
@@ -28,7 +28,7 @@ std::vector<tensorboard::Event> events_in(const fs::path& dir) {
   return out;
 }
 
-std::set<std::string> tags_of(const std::vector<tensorboard::Event>& events) {
+std::set<std::string> tags_of(const std::vector<test::Event>& events) {
   std::set<std::string> tags;
   for (const auto& e : events)
     for (const auto& v : e.values) tags.insert(v.tag);

@@ -34,14 +34,14 @@ void print_trial_table(const std::vector<sweep::Trial>& trials,
     label_w = std::max(label_w, t.label().size());
   }
   label_w = std::min<std::size_t>(label_w, 70);
-  fmt::print("  {:>3}  {:<16}  {:<{}}  {:<{}}  {:<{}}  {}\n", "#", "trial", "group", group_w,
+  fmt::print("  {:>3}  {:<32}  {:<{}}  {:<{}}  {:<{}}  {}\n", "#", "trial", "group", group_w,
              "model", model_w, "params", label_w, "status");
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const auto& t = trials[i];
     const auto it = rows.find(t.key);
     const std::string status =
         it == rows.end() ? "new" : std::string(results::to_string(it->second.status));
-    fmt::print("  {:>3}  {:<16}  {:<{}}  {:<{}}  {:<{}}  {}\n", i + 1, t.key, t.group, group_w,
+    fmt::print("  {:>3}  {:<32}  {:<{}}  {:<{}}  {:<{}}  {}\n", i + 1, t.key, t.group, group_w,
                t.model, model_w, t.label(), label_w, status);
   }
 }

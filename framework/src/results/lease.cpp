@@ -93,7 +93,8 @@ std::optional<std::string> ResultsStore::State::owner_gone(const RowState& row) 
 
 // The run id of a trial that is running under this store's owner; throws otherwise, since
 // writing into a run another worker now owns would mix two attempts' results.
-std::int64_t ResultsStore::State::require_owned(std::string_view trial_key, std::string_view action) {
+std::int64_t ResultsStore::State::require_owned(std::string_view trial_key,
+                                                std::string_view action) {
   const RowState row = require_row(trial_key, action);
   if (row.status != RunStatus::running || row.owner != options.owner) {
     throw_misuse(fmt::format(
@@ -107,8 +108,8 @@ std::int64_t ResultsStore::State::require_owned(std::string_view trial_key, std:
 }
 
 // fail() and mark_interrupted(): end an attempt without a result.
-bool ResultsStore::State::end_attempt(std::string_view trial_key, RunStatus status, std::string_view error,
-                                      bool only_if_running) {
+bool ResultsStore::State::end_attempt(std::string_view trial_key, RunStatus status,
+                                      std::string_view error, bool only_if_running) {
   return db.write_transaction([&] {
     const RowState row = require_row(trial_key, "end");
     switch (row.status) {

@@ -221,7 +221,8 @@ int ResultsStore::State::schema_version() {
   });
 }
 
-std::optional<double> ResultsStore::State::numeric_value(const Param& param, std::string_view trial_key) const {
+std::optional<double> ResultsStore::State::numeric_value(const Param& param,
+                                                         std::string_view trial_key) const {
   if (param.num_value || param.type == ParamType::string || param.type == ParamType::string_list) {
     return param.num_value;
   }
@@ -248,7 +249,8 @@ void ResultsStore::State::validate(const TrialSpec& spec) const {
 }
 
 // Inserts the run (and its params) if its key is new; returns whether it did.
-bool ResultsStore::State::insert_if_missing(const TrialSpec& spec, Statement& insert_run, Statement& insert_param) {
+bool ResultsStore::State::insert_if_missing(const TrialSpec& spec, Statement& insert_run,
+                                            Statement& insert_param) {
   insert_run.reset()
       .bind_all(spec.trial_key, spec.experiment_id, spec.group_name, spec.model,
                 spec.data_path, spec.data_fingerprint,
@@ -279,8 +281,8 @@ Statement ResultsStore::State::prepare_insert_param() {
       "VALUES (?1, ?2, ?3, ?4, ?5)");
 }
 
-void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& info, const Owner& owner,
-                                        std::int64_t min_attempts) {
+void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& info,
+                                        const Owner& owner, std::int64_t min_attempts) {
   const std::string now = utc_now_iso();
   db.prepare(
         "UPDATE runs SET status = 'finished', owner_host = ?2, owner_pid = ?3, "
@@ -298,14 +300,16 @@ void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& i
   auto insert = db.prepare(
       "INSERT INTO run_metrics (run_id, split, name, value) VALUES (?1, ?2, ?3, ?4)");
   for (const auto& [split, metrics] :
-       {std::pair{SplitName::valid, &info.valid_metrics}, std::pair{SplitName::test, &info.test_metrics}}) {
+       {std::pair{SplitName::valid, &info.valid_metrics},
+        std::pair{SplitName::test, &info.test_metrics}}) {
     for (const Metric& metric : *metrics) {
       insert.reset().bind_all(run_id, to_string(split), metric.name, metric.value).execute();
     }
   }
 }
 
-void ResultsStore::State::upsert_epoch(Statement& upsert, std::int64_t run_id, std::int64_t epoch, SplitName split,
+void ResultsStore::State::upsert_epoch(Statement& upsert, std::int64_t run_id,
+                                       std::int64_t epoch, SplitName split,
                                        const std::vector<Metric>& metrics, double wall_time,
                                        std::string_view trial_key) {
   if (split == SplitName::test) {
@@ -331,7 +335,8 @@ Statement ResultsStore::State::prepare_upsert_epoch() {
       "DO UPDATE SET value = excluded.value, wall_time = excluded.wall_time");
 }
 
-std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter, std::optional<std::string_view> arg) {
+std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter,
+                                                   std::optional<std::string_view> arg) {
   return db.read_transaction([&] {
     std::vector<RunRow> rows;
     std::unordered_map<std::int64_t, std::size_t> index_of;
