@@ -127,7 +127,7 @@ TEST(Text, FingerprintIsStableAndSensitive) {
   a.add("ratings.csv", "1,2,3\n");
   b.add("ratings.csv", "1,2,3\n");
   EXPECT_EQ(a.hex(), b.hex());
-  EXPECT_EQ(a.hex(), "PIN_ME");
+  EXPECT_EQ(a.hex(), "b84cb76ed29d5c0c");
   b.add("genres.tsv", "");
   EXPECT_NE(a.hex(), b.hex());
   tx::Fingerprint c;

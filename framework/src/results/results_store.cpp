@@ -400,47 +400,10 @@ ResultsStore::ResultsStore(std::filesystem::path db_path, StoreOptions options) 
 ResultsStore::~ResultsStore() = default;
 ResultsStore::ResultsStore(ResultsStore&&) noexcept = default;
 ResultsStore& ResultsStore::operator=(ResultsStore&&) noexcept = default;
+
 const std::filesystem::path& ResultsStore::path() const { return state_->db.path(); }
 
 const StoreOptions& ResultsStore::options() const { return state_->options; }
-
-std::int64_t ResultsStore::upsert_experiment(std::string_view name, std::string_view toml_text,
-                                             std::string_view hash) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  if (name.empty()) s.throw_misuse("an experiment needs a non-empty name");
-  return s.db.write_transaction([&] {
-    s.db.prepare(
-          "INSERT INTO experiments (name, hash, toml_text) VALUES (?1, ?2, ?3) "
-          "ON CONFLICT (name, hash) DO NOTHING")
-        .bind_all(name, hash, toml_text)
-        .execute();
-    auto select = s.db.prepare("SELECT id FROM experiments WHERE name = ?1 AND hash = ?2");
-    select.bind_all(name, hash);
-    if (!select.step()) s.throw_misuse("experiment row vanished right after its insert");
-    return select.int64(0);
-  });
-}
-
-const StoreOptions& ResultsStore::options() const { return state_->options; }
-
-std::int64_t ResultsStore::upsert_experiment(std::string_view name, std::string_view toml_text,
-                                             std::string_view hash) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  if (name.empty()) s.throw_misuse("an experiment needs a non-empty name");
-  return s.db.write_transaction([&] {
-    s.db.prepare(
-          "INSERT INTO experiments (name, hash, toml_text) VALUES (?1, ?2, ?3) "
-          "ON CONFLICT (name, hash) DO NOTHING")
-        .bind_all(name, hash, toml_text)
-        .execute();
-    auto select = s.db.prepare("SELECT id FROM experiments WHERE name = ?1 AND hash = ?2");
-    select.bind_all(name, hash);
-    if (!select.step()) s.throw_misuse("experiment row vanished right after its insert");
-    return select.int64(0);
-  });
-}
 
 std::int64_t ResultsStore::upsert_experiment(std::string_view name, std::string_view toml_text,
                                              std::string_view hash) {
