@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
 
   auto t = Clock::now();
   const recrun::Dataset data = ml1m_shaped(args.seed);
-  const recrun::host::Split split = recrun::host::make_split(data, {});
+  const recrun::core::Split split = recrun::core::make_split(data, {});
   std::int64_t capped = 0, users = 0;
   for (std::int64_t u = 0; u < split.train.num_users(); ++u) {
     const auto len = static_cast<std::int64_t>(split.train.items(u).size());
@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
 
   // --- the plugin, end to end ---------------------------------------------------------------
   recrun::Registry registry;
-  const auto report = recrun::host::load_plugins({RECRUN_BUILD_PLUGIN_DIR}, registry);
+  const auto report = recrun::core::load_plugins({RECRUN_BUILD_PLUGIN_DIR}, registry);
   for (const auto& w : report.warnings) fmt::print("warning: {}\n", w);
   const recrun::ModelInfo& info = registry.model("bert4rec");
   const recrun::Params params = recrun::resolve_params(
@@ -271,9 +271,9 @@ int main(int argc, char** argv) {
   fmt::print("plugin training: {} sequences in {:.2f} s = {:.1f} seq/s (loss {:.3f})\n",
              epoch.examples, epoch_s, train_sps, epoch.loss);
 
-  recrun::host::EvalOptions eval;
+  recrun::core::EvalOptions eval;
   eval.batch_size = 512;
-  const auto valid = recrun::host::evaluate(*model, split.train, split.eval_users,
+  const auto valid = recrun::core::evaluate(*model, split.train, split.eval_users,
                                             split.valid_targets, eval);
   fmt::print("plugin scoring:  {} users in {:.2f} s = {:.1f} users/s (full ranking)\n\n",
              valid.users, valid.seconds, static_cast<double>(valid.users) / valid.seconds);

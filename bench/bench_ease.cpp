@@ -53,13 +53,13 @@ int main(int argc, char** argv) {
     else if (k == "--threads") threads = static_cast<int>(v);
     else if (k == "--reps") reps = v;
   }
-  recrun::host::seed_and_threads(1, threads);
+  recrun::core::seed_and_threads(1, threads);
   const recrun::Interactions train = synth(users, items, per_user);
   fmt::print("data: {} users, {} items, {} interactions; {} threads\n", users, items, train.size(),
              threads);
 
   recrun::Registry registry;
-  recrun::host::load_plugins(recrun::host::plugin_search_path({}), registry);
+  recrun::core::load_plugins(recrun::core::plugin_search_path({}), registry);
   const auto& info = registry.model("ease");
   const recrun::Dataset empty;
   recrun::TrainContext ctx(empty, train, 1, threads);

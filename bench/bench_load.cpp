@@ -25,12 +25,12 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   fs::path dir = fs::temp_directory_path() / "recrun-bench-load-5m";
-  recrun::host::SynthOptions synth;
+  recrun::data::SynthOptions synth;
   synth.users = 31000;
   synth.items = 6800;
   synth.interactions_per_user = 161.3;  // 5.0M rows
   synth.seed = 2024;
-  recrun::host::LoadBenchOptions options;
+  recrun::data::LoadBenchOptions options;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--dir") dir = value;
@@ -46,22 +46,22 @@ int main(int argc, char** argv) {
   options.fallback_cache_dir = dir.parent_path() / (dir.filename().string() + "-cache");
 
   // Regenerate only when the directory holds another configuration (the README records it).
-  const std::string readme = recrun::host::synth_readme(synth);
+  const std::string readme = recrun::data::synth_readme(synth);
   std::string existing;
   if (std::ifstream in(dir / "README.txt"); in) existing.assign(std::istreambuf_iterator<char>(in), {});
   if (existing != readme) {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto result = recrun::host::synthesize(synth);
-    recrun::host::write_seed_layout(result.dataset, dir);
+    const auto result = recrun::data::synthesize(synth);
+    recrun::data::write_seed_layout(result.dataset, dir);
     std::ofstream(dir / "README.txt") << readme;
     fmt::print("generated {} ({} rows) in {:.1f}s\n", dir.string(), result.dataset.num_interactions(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 
   recrun::Registry registry;
-  const auto report = recrun::host::load_plugins(recrun::host::plugin_search_path({}), registry);
+  const auto report = recrun::core::load_plugins(recrun::core::plugin_search_path({}), registry);
   for (const auto& w : report.warnings) fmt::print(stderr, "warning: plugin {}\n", w);
-  const auto result = recrun::host::bench_load(registry, dir, "seed_tsv", options);
-  fmt::print("{}", recrun::host::format_bench(result));
+  const auto result = recrun::data::bench_load(registry, dir, "seed_tsv", options);
+  fmt::print("{}", recrun::data::format_bench(result));
   return 0;
 }

@@ -38,7 +38,7 @@ TEST(OutOfTreePlugin, BuildsAgainstExportedSdkAndLoads) {
 
   // And it works in-process: its scores rank items by id plus the bias.
   Registry registry;
-  host::load_plugin(build / "librecrun_hello.so", registry);
+  core::load_plugin(build / "librecrun_hello.so", registry);
   const auto& info = registry.model("hello");
   const Params p = resolve_params(info.params, {{"bias", 2.0}}, "model 'hello'");
   static const Dataset empty;

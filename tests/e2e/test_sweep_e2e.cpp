@@ -22,7 +22,7 @@
 
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
-#include "tensorboard/event_reader.hpp"
+#include "support/event_reader.hpp"
 #include "tensorboard/hparams.hpp"
 
 namespace fs = std::filesystem;
@@ -138,16 +138,16 @@ recrun::results::StatusCounts counts(const fs::path& db) {
 }
 
 // Every event in every file of a run directory (a killed attempt may have a cut-off tail).
-std::vector<recrun::tb::Event> run_events(const fs::path& dir) {
-  std::vector<recrun::tb::Event> events;
+std::vector<recrun::test::Event> run_events(const fs::path& dir) {
+  std::vector<recrun::test::Event> events;
   for (const auto& f : fs::directory_iterator(dir)) {
-    auto part = recrun::tb::read_event_file(f.path(), {.allow_truncated_tail = true});
+    auto part = recrun::test::read_event_file(f.path(), {.allow_truncated_tail = true});
     events.insert(events.end(), part.begin(), part.end());
   }
   return events;
 }
 
-bool has_tag(const std::vector<recrun::tb::Event>& events, const std::string& tag) {
+bool has_tag(const std::vector<recrun::test::Event>& events, const std::string& tag) {
   for (const auto& e : events)
     for (const auto& v : e.values)
       if (v.tag == tag) return true;
@@ -259,7 +259,7 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
       // One curve, no gaps or repeats, even across the kill.
       std::vector<std::int64_t> epochs;
       for (const auto& m : store.epoch_metrics(row.trial_key))
-        if (m.split == recrun::results::Split::train && m.name == "loss") epochs.push_back(m.epoch);
+        if (m.split == recrun::results::SplitName::train && m.name == "loss") epochs.push_back(m.epoch);
       EXPECT_EQ(epochs, (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5})) << row.trial_key;
       EXPECT_EQ(row.epochs_run, 6);
     }
@@ -268,8 +268,8 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
     const auto events = run_events(row.tensorboard_path);
     EXPECT_TRUE(has_tag(events, "test/NDCG@10")) << row.tensorboard_path;
     EXPECT_TRUE(has_tag(events, "valid/NDCG@10")) << row.tensorboard_path;
-    EXPECT_TRUE(has_tag(events, std::string(recrun::tb::hparams_session_start_tag)));
-    EXPECT_TRUE(has_tag(events, std::string(recrun::tb::hparams_session_end_tag)));
+    EXPECT_TRUE(has_tag(events, std::string(recrun::tensorboard::hparams_session_start_tag)));
+    EXPECT_TRUE(has_tag(events, std::string(recrun::tensorboard::hparams_session_end_tag)));
     if (row.group_name == "slow") EXPECT_TRUE(has_tag(events, "train/loss"));
   }
   EXPECT_EQ(keys.size(), 12u);
@@ -280,8 +280,8 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   bool config = false;
   for (const auto& f : fs::directory_iterator(results_ / "tensorboard" / "killtest"))
     if (f.is_regular_file())
-      config |= has_tag(recrun::tb::read_event_file(f.path()),
-                        std::string(recrun::tb::hparams_experiment_tag));
+      config |= has_tag(recrun::test::read_event_file(f.path()),
+                        std::string(recrun::tensorboard::hparams_experiment_tag));
   EXPECT_TRUE(config);
 
   // A third run finds nothing to do.
@@ -488,4 +488,45 @@ TEST_F(SweepE2E, RecrunRunRecordsItsRunAndEvents) {
                                dir_);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_EQ(ResultsStore(results_ / "results.db").runs().size(), 1u);
+}
+
+TEST_F(SweepE2E, AnOldResultsDbKeepsItsRowsAndSaysWhyTheirKeysDoNotRun) {
+  // A row as recrun wrote it before XXH3 keys: a 16-digit (format-1, FNV-1a) trial key.
+  const std::string old_key = "cbf29ce484222325";
+  const fs::path db = results_ / "results.db";
+  {
+    ResultsStore store(db);
+    recrun::results::TrialSpec spec;
+    spec.trial_key = old_key;
+    spec.model = "ease";
+    spec.data_path = (dir_ / "data").string();
+    spec.seed = 42;
+    spec.params = {recrun::results::Param::of_float("lambda", 10)};
+    spec.experiment_id = store.upsert_experiment("legacy", "# an older file", "0123456789abcdef");
+    store.register_trials({spec});
+  }
+  const Outcome trial = run_recrun(with_plugins({"trial", old_key, "--results", results_.string()}), dir_);
+  EXPECT_EQ(trial.code, 4) << trial.output;
+  EXPECT_NE(trial.output.find("version-1 key"), std::string::npos) << trial.output;
+  EXPECT_NE(trial.output.find("stays readable"), std::string::npos) << trial.output;
+
+  // A sweep of that experiment says how many old rows it found, runs its own trial under a
+  // current key, and leaves the old row as it was.
+  const fs::path file = experiment("legacy", R"(
+[[group]]
+name = "ease"
+model = "ease"
+[group.params]
+lambda = 10
+)");
+  const Outcome sweep = run_recrun(sweep_args(file), dir_);
+  ASSERT_EQ(sweep.code, 0) << sweep.output;
+  EXPECT_NE(sweep.output.find("1 run(s) of experiment 'legacy'"), std::string::npos) << sweep.output;
+  const auto rows = ResultsStore(db).runs("legacy");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].trial_key, old_key);
+  EXPECT_EQ(rows[0].status, RunStatus::pending);
+  EXPECT_EQ(rows[0].params.size(), 1u);
+  EXPECT_EQ(rows[1].trial_key.size(), 32u);
+  EXPECT_EQ(rows[1].status, RunStatus::finished);
 }

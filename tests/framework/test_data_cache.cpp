@@ -4,12 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "data/dataset_cache.hpp"
 #include "data/synth.hpp"
 #include "support/plugins.hpp"
@@ -67,7 +68,7 @@ fs::path make_data(const std::string& tag) {
   return dir;
 }
 
-host::LoadOptions quiet(const fs::path& fallback) {
+data::LoadOptions quiet(const fs::path& fallback) {
   return {.use_cache = true, .fallback_cache_dir = fallback, .print_warnings = false};
 }
 
@@ -77,47 +78,47 @@ void touch_later(const fs::path& p) {
 }
 
 TEST(DataCache, EncodeDecodeIsExact) {
-  host::SynthOptions o;
+  data::SynthOptions o;
   o.users = 60;
   o.items = 50;
   o.interactions_per_user = 10;
   o.title_dim = 3;
-  const Dataset d = host::synthesize(o).dataset;
-  const host::WarningCounts warnings = {{"a warning", 3}, {"another", 1}};
-  const std::string bytes = host::encode_dataset(d, warnings, "key-1");
-  const auto back = host::decode_dataset(bytes, "key-1");
+  const Dataset d = data::synthesize(o).dataset;
+  const data::WarningCounts warnings = {{"a warning", 3}, {"another", 1}};
+  const std::string bytes = data::encode_dataset(d, warnings, "key-1");
+  const auto back = data::decode_dataset(bytes, "key-1");
   ASSERT_TRUE(back.has_value());
   expect_same(d, back->dataset);
   EXPECT_EQ(back->warnings, warnings);
-  EXPECT_FALSE(host::decode_dataset(bytes, "key-2").has_value());  // another state of the files
+  EXPECT_FALSE(data::decode_dataset(bytes, "key-2").has_value());  // another state of the files
 }
 
 TEST(DataCache, AnyDamageIsAMissNeverACrash) {
-  host::SynthOptions o;
+  data::SynthOptions o;
   o.users = 30;
   o.items = 20;
   o.interactions_per_user = 6;
-  const std::string bytes = host::encode_dataset(host::synthesize(o).dataset, {}, "k");
+  const std::string bytes = data::encode_dataset(data::synthesize(o).dataset, {}, "k");
   for (std::size_t n : {std::size_t{0}, std::size_t{7}, bytes.size() / 2, bytes.size() - 1})
-    EXPECT_FALSE(host::decode_dataset(std::string_view(bytes).substr(0, n), "k").has_value()) << n;
+    EXPECT_FALSE(data::decode_dataset(std::string_view(bytes).substr(0, n), "k").has_value()) << n;
   for (std::size_t pos = 0; pos < bytes.size(); pos += 7) {
     std::string damaged = bytes;
     damaged[pos] = static_cast<char>(damaged[pos] ^ 0x5A);
-    EXPECT_FALSE(host::decode_dataset(damaged, "k").has_value()) << "flipped byte " << pos;
+    EXPECT_FALSE(data::decode_dataset(damaged, "k").has_value()) << "flipped byte " << pos;
   }
 }
 
 TEST(DataCache, SecondLoadComesFromTheCacheWithTheSameDataAndWarnings) {
   const auto dir = make_data("hit");
   const auto fallback = dir.parent_path() / "fallback";
-  const auto first = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const auto first = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   EXPECT_FALSE(first.from_cache);
   EXPECT_EQ(first.source, "seed_tsv");
   EXPECT_EQ(first.cache_file, dir / ".recrun-cache" / "seed_tsv.dataset");
   EXPECT_TRUE(fs::exists(dir / ".recrun-cache" / ".gitignore"));
   ASSERT_EQ(first.warnings.size(), 1u);
 
-  const auto second = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const auto second = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   EXPECT_TRUE(second.from_cache);
   expect_same(first.dataset, second.dataset);
   EXPECT_EQ(second.warnings, first.warnings);
@@ -128,37 +129,59 @@ TEST(DataCache, SecondLoadComesFromTheCacheWithTheSameDataAndWarnings) {
 TEST(DataCache, AnEditedFileInvalidatesTheCache) {
   const auto dir = make_data("stale");
   const auto fallback = dir.parent_path() / "fallback";
-  host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   // Same size, new mtime: the key changes even though the byte count does not.
   write(dir / "years.tsv", "1\t1991\n");
   touch_later(dir / "years.tsv");
-  auto r = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  auto r = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   EXPECT_FALSE(r.from_cache);
   EXPECT_EQ(r.dataset.numeric.at("year").values[0], 1991.0f);
   // A new optional file is a new input.
   write(dir / "titles.tsv", "1\tOne\n");
-  r = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  r = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   EXPECT_FALSE(r.from_cache);
   EXPECT_EQ(r.dataset.title(0), "One");
-  EXPECT_TRUE(host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
+  EXPECT_TRUE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
 }
 
 TEST(DataCache, ACorruptCacheIsSilentlyRebuilt) {
   const auto dir = make_data("corrupt");
   const auto fallback = dir.parent_path() / "fallback";
-  const auto good = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const auto good = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   const fs::path cache = good.cache_file;
   std::string bytes = slurp(cache);
   bytes[bytes.size() / 2] ^= 0x01;
   write(cache, bytes);
   testing::internal::CaptureStderr();
-  const auto rebuilt = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const auto rebuilt = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
   EXPECT_FALSE(rebuilt.from_cache);
   expect_same(good.dataset, rebuilt.dataset);
   write(cache, "garbage");
-  EXPECT_FALSE(host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
-  EXPECT_TRUE(host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
+  EXPECT_FALSE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
+  EXPECT_TRUE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
+}
+
+TEST(DataCache, AnOlderFormatIsRebuiltWithANote) {
+  const auto dir = make_data("old-format");
+  const auto fallback = dir.parent_path() / "fallback";
+  const auto good = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  std::string bytes = slurp(good.cache_file);
+  ASSERT_EQ(data::cache_format_of(bytes), data::kCacheFormatVersion);
+  // What recrun wrote before XXH3 checksums: the same magic with format version 1.
+  const std::uint32_t v1 = 1;
+  std::memcpy(bytes.data() + 8, &v1, sizeof v1);
+  write(good.cache_file, bytes);
+  ASSERT_EQ(data::cache_format_of(bytes), 1u);
+  testing::internal::CaptureStderr();
+  const auto rebuilt = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(rebuilt.from_cache);
+  EXPECT_NE(err.find("cache format 1"), std::string::npos) << err;
+  EXPECT_NE(err.find("rebuilding it"), std::string::npos) << err;
+  expect_same(good.dataset, rebuilt.dataset);
+  EXPECT_EQ(data::cache_format_of(slurp(good.cache_file)), data::kCacheFormatVersion);
+  EXPECT_TRUE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
 }
 
 TEST(DataCache, FallsBackWhenTheDataDirectoryCannotHoldACache) {
@@ -167,12 +190,12 @@ TEST(DataCache, FallsBackWhenTheDataDirectoryCannotHoldACache) {
   // A file where the cache folder would go makes the data directory unusable for the cache,
   // even for root (for whom read-only permissions do not bind).
   write(dir / ".recrun-cache", "in the way");
-  const auto first = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const auto first = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   EXPECT_FALSE(first.from_cache);
-  EXPECT_EQ(first.cache_file, host::fallback_cache_file(fallback, dir, "seed_tsv"));
+  EXPECT_EQ(first.cache_file, data::fallback_cache_file(fallback, dir, "seed_tsv"));
   EXPECT_EQ(first.cache_file.parent_path().parent_path(), fallback);
   EXPECT_TRUE(fs::exists(first.cache_file));
-  const auto second = host::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  const auto second = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
   EXPECT_TRUE(second.from_cache);
   EXPECT_EQ(second.cache_file, first.cache_file);
   expect_same(first.dataset, second.dataset);
@@ -182,11 +205,11 @@ TEST(DataCache, CanBeTurnedOff) {
   const auto dir = make_data("off");
   auto options = quiet(dir.parent_path() / "fallback");
   options.use_cache = false;
-  EXPECT_FALSE(host::load_dataset(test::test_registry(), dir, "auto", options).from_cache);
+  EXPECT_FALSE(data::load_dataset(test::test_registry(), dir, "auto", options).from_cache);
   EXPECT_FALSE(fs::exists(dir / ".recrun-cache"));
   ::setenv("RECRUN_NO_CACHE", "1", 1);
   options.use_cache = true;
-  const auto r = host::load_dataset(test::test_registry(), dir, "auto", options);
+  const auto r = data::load_dataset(test::test_registry(), dir, "auto", options);
   ::unsetenv("RECRUN_NO_CACHE");
   EXPECT_FALSE(r.from_cache);
   EXPECT_FALSE(fs::exists(dir / ".recrun-cache"));

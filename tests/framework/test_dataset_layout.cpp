@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "data/seed_layout.hpp"
 #include "data/stats.hpp"
 #include "support/plugins.hpp"
@@ -30,8 +30,8 @@ std::string slurp(const fs::path& p) {
 }
 
 Dataset load(const fs::path& dir, const std::string& source = "auto") {
-  return host::load_dataset(test::test_registry(), dir, source,
-                            host::LoadOptions{.use_cache = false, .print_warnings = false,
+  return data::load_dataset(test::test_registry(), dir, source,
+                            data::LoadOptions{.use_cache = false, .print_warnings = false,
                                               .derive_title_vectors = false})
       .dataset;
 }
@@ -56,7 +56,7 @@ TEST(SeedLayout, WritesUserGroupedTimeOrderedRows) {
   write_movielens(src);
   const Dataset d = load(src);
   const auto out = test::temp_dir("w") / "seed";
-  const auto report = host::write_seed_layout(d, out);
+  const auto report = data::write_seed_layout(d, out);
   EXPECT_EQ(report.files.size(), 4u);  // ratings, genres, years, titles
   EXPECT_TRUE(report.skipped_features.empty());
   EXPECT_EQ(slurp(out / "train_ratings.csv"),
@@ -115,7 +115,7 @@ TEST(DataStats, CountsDistributionsAndFeatures) {
   write(dir / "genres.tsv", "1\tComedy\n2\tComedy\n2\tDrama\n");
   write(dir / "years.tsv", "1\t1990\n4\t2000\n");
   const Dataset d = load(dir);
-  const auto s = host::compute_stats(d, 2);
+  const auto s = data::compute_stats(d, 2);
   EXPECT_EQ(s.users, 3);
   EXPECT_EQ(s.items, 4);
   EXPECT_EQ(s.interactions, 7);
@@ -142,7 +142,7 @@ TEST(DataStats, CountsDistributionsAndFeatures) {
   EXPECT_EQ(s.features[1].name, "year");
   EXPECT_EQ(s.features[1].items_covered, 2);
   EXPECT_DOUBLE_EQ(s.features[1].mean, 1995.0);
-  const std::string text = host::format_stats(d, s);
+  const std::string text = data::format_stats(d, s);
   EXPECT_NE(text.find("interactions per user"), std::string::npos) << text;
   EXPECT_NE(text.find("sparsity"), std::string::npos) << text;
 }

@@ -120,27 +120,24 @@ TEST(Text, Utf8AndLatin1) {
   EXPECT_EQ(tx::latin1_to_utf8("Caf\xE9 \xFF"), "Caf\xC3\xA9 \xC3\xBF");
 }
 
-TEST(Text, HashIsStableAndSensitive) {
-  // Pinned values: fingerprints are part of trial keys stored with results, so the hash must
-  // never change between builds or machines.
-  EXPECT_EQ(tx::hash64(""), 0x8a3cf4470d20f1a9ULL);
-  EXPECT_EQ(tx::hash64("abc", 1), 0x5e6219962afce0a1ULL);
-  std::string big(1000, 'x');
-  EXPECT_EQ(tx::hash64(big), 0x4cb9a3b69cb700e1ULL);
-  const auto h = tx::hash64(big);
-  for (std::size_t pos : {std::size_t{0}, std::size_t{31}, std::size_t{32}, std::size_t{999}}) {
-    std::string changed = big;
-    changed[pos] = 'y';
-    EXPECT_NE(tx::hash64(changed), h) << pos;
-  }
-  EXPECT_NE(tx::hash64("abc", 1), tx::hash64("abc", 2));
+TEST(Text, FingerprintIsStableAndSensitive) {
+  // Pinned: fingerprints are part of trial keys stored with results, so they must never change
+  // between builds or machines (format 2: XXH3-64; see docs/data.md).
   tx::Fingerprint a, b;
   a.add("ratings.csv", "1,2,3\n");
   b.add("ratings.csv", "1,2,3\n");
   EXPECT_EQ(a.hex(), b.hex());
-  EXPECT_EQ(a.hex(), "ef54f096d96b2fc2");
+  EXPECT_EQ(a.hex(), "b84cb76ed29d5c0c");
   b.add("genres.tsv", "");
   EXPECT_NE(a.hex(), b.hex());
+  tx::Fingerprint c;
+  c.add("ratings.csv", "1,2,4\n");
+  EXPECT_NE(a.hex(), c.hex());
+  // Name and contents do not run together.
+  tx::Fingerprint d, e;
+  d.add("ab", "c");
+  e.add("a", "bc");
+  EXPECT_NE(d.hex(), e.hex());
 }
 
 TEST(Text, FileBytesMapsAndReportsMissingFiles) {

@@ -5,7 +5,7 @@
 #include "core/evaluator.hpp"
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 namespace {
 
 // Scores that depend only on (user, item): any batching must give the same ranks.
@@ -130,4 +130,4 @@ TEST(Evaluator, RejectsBadOptionsAndBadScores) {
 }
 
 }  // namespace
-}  // namespace recrun::host
+}  // namespace recrun::core

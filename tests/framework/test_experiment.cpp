@@ -320,18 +320,3 @@ model = "popularity"
   EXPECT_NE(msg.find("--set protocol.monitor=Hit@50"), std::string::npos) << msg;
 }
 
-TEST(Experiment, ProtocolJsonRoundTrips) {
-  Protocol p;
-  p.ks = {5, 10};
-  p.metrics = {"Hit", "NDCG"};
-  p.monitor = "Hit@5";
-  p.min_interactions = 4;
-  p.eval_batch_size = 77;
-  const std::string json = p.to_json("movielens");
-  const Protocol q = Protocol::from_json(json);
-  EXPECT_EQ(q.canonical(), p.canonical());
-  EXPECT_EQ(q.eval_batch_size, 77);
-  EXPECT_EQ(Protocol::data_source_from_json(json), "movielens");
-  EXPECT_EQ(Protocol::data_source_from_json(Protocol{}.to_json()), "auto");
-  EXPECT_THROW(Protocol::from_json("{\"ks\": 5"), Error);
-}

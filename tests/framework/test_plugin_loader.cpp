@@ -7,7 +7,7 @@
 #include "recrun/model.hpp"
 #include "support/plugins.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 namespace {
 
 TEST(PluginLoader, LoadsEveryBuiltPluginWithItsSchema) {
@@ -180,4 +180,4 @@ TEST(PluginLoader, GarbageAndEmptyLibrariesAreWarningsNotCrashes) {
 }
 
 }  // namespace
-}  // namespace recrun::host
+}  // namespace recrun::core

@@ -22,6 +22,7 @@
 
 namespace fs = std::filesystem;
 using namespace recrun::results;
+using recrun::ParamType;
 
 namespace {
 
@@ -217,8 +218,8 @@ TEST_F(ResultsStoreTest, RegisterClaimFinishLifecycle) {
 
   EXPECT_TRUE(store.heartbeat("a"));
   store.set_artifact_paths("a", "ckpt/a.pt", "");
-  store.log_epoch("a", 1, Split::train, {{"loss", 0.9}});
-  store.log_epoch("a", 1, Split::valid, {{"NDCG@10", 0.1}, {"Hit@10", 0.2}});
+  store.log_epoch("a", 1, SplitName::train, {{"loss", 0.9}});
+  store.log_epoch("a", 1, SplitName::valid, {{"NDCG@10", 0.1}, {"Hit@10", 0.2}});
   FinishInfo info = make_finish(0.3);
   info.checkpoint_path.clear();  // keeps the path set while running
   store.finish("a", info);
@@ -253,14 +254,14 @@ TEST_F(ResultsStoreTest, RegisterClaimFinishLifecycle) {
 TEST_F(ResultsStoreTest, WritesRequireOwnership) {
   ResultsStore store(db_path_);
   store.register_trials({make_spec("k")});
-  EXPECT_THROW(store.log_epoch("k", 1, Split::train, {{"loss", 1.0}}), StoreError);
+  EXPECT_THROW(store.log_epoch("k", 1, SplitName::train, {{"loss", 1.0}}), StoreError);
   EXPECT_THROW(store.finish("k", make_finish(0.1)), StoreError);
   ASSERT_EQ(store.claim("k"), ClaimResult::claimed);
-  EXPECT_THROW(store.log_epoch("k", 1, Split::test, {{"loss", 1.0}}), StoreError);
+  EXPECT_THROW(store.log_epoch("k", 1, SplitName::test, {{"loss", 1.0}}), StoreError);
 
   // Another process (alive: our parent) cannot write into our run.
   ResultsStore other(db_path_, options_for({Owner::current().host, ::getppid()}));
-  EXPECT_THROW(other.log_epoch("k", 1, Split::train, {{"loss", 1.0}}), StoreError);
+  EXPECT_THROW(other.log_epoch("k", 1, SplitName::train, {{"loss", 1.0}}), StoreError);
   EXPECT_FALSE(other.heartbeat("k"));
   EXPECT_FALSE(other.fail("k", "not yours"));
   EXPECT_FALSE(other.mark_interrupted("k"));
@@ -285,7 +286,7 @@ TEST_F(ResultsStoreTest, ClaimTakesOverDeadOwner) {
   const std::int64_t pid = dead_pid();
   ResultsStore ghost(db_path_, options_for({Owner::current().host, pid}));
   ASSERT_EQ(ghost.claim("k"), ClaimResult::claimed);
-  ghost.log_epoch("k", 1, Split::train, {{"loss", 2.0}});
+  ghost.log_epoch("k", 1, SplitName::train, {{"loss", 2.0}});
   EXPECT_EQ(store.find("k")->owner_pid, pid);
 
   ASSERT_EQ(store.claim("k"), ClaimResult::claimed);
@@ -375,17 +376,17 @@ TEST_F(ResultsStoreTest, EpochLoggingIsAnUpsert) {
   store.register_trials({make_spec("k")});
   ASSERT_EQ(store.claim("k"), ClaimResult::claimed);
   for (int epoch = 1; epoch <= 3; ++epoch) {
-    store.log_epoch("k", epoch, Split::train, {{"loss", 1.0 / epoch}});
-    store.log_epoch("k", epoch, Split::valid, {{"NDCG@10", 0.1 * epoch}});
+    store.log_epoch("k", epoch, SplitName::train, {{"loss", 1.0 / epoch}});
+    store.log_epoch("k", epoch, SplitName::valid, {{"NDCG@10", 0.1 * epoch}});
   }
   // A resumed attempt re-logs epochs 2 and 3 with new values.
-  store.log_epoch("k", 2, Split::train, {{"loss", 0.25}});
-  store.log_epoch("k", 3, Split::train, {{"loss", std::nan("")}});
+  store.log_epoch("k", 2, SplitName::train, {{"loss", 0.25}});
+  store.log_epoch("k", 3, SplitName::train, {{"loss", std::nan("")}});
   const auto rows = store.epoch_metrics("k");
   ASSERT_EQ(rows.size(), 6u);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM epoch_metrics"), 6);
   EXPECT_EQ(rows[2].epoch, 2);
-  EXPECT_EQ(rows[2].split, Split::train);
+  EXPECT_EQ(rows[2].split, SplitName::train);
   EXPECT_DOUBLE_EQ(rows[2].value, 0.25);
   EXPECT_TRUE(std::isnan(rows[4].value));  // NaN survives as NULL
   EXPECT_GT(rows[0].wall_time, 1.6e9);
@@ -473,8 +474,8 @@ TEST_F(ResultsStoreTest, SingleRunAndShardMerge) {
   shard.owner = Owner{"node17", 4242};
   shard.attempts = 2;
   for (int epoch = 1; epoch <= 4; ++epoch) {
-    shard.epochs.push_back({epoch, Split::train, {{"loss", 1.0 / epoch}}, 1.7e9 + epoch});
-    shard.epochs.push_back({epoch, Split::valid, {{"NDCG@10", 0.05 * epoch}}, std::nullopt});
+    shard.epochs.push_back({epoch, SplitName::train, {{"loss", 1.0 / epoch}}, 1.7e9 + epoch});
+    shard.epochs.push_back({epoch, SplitName::valid, {{"NDCG@10", 0.05 * epoch}}, std::nullopt});
   }
   EXPECT_TRUE(store.record_run(shard));
   EXPECT_FALSE(store.record_run(shard));
@@ -499,7 +500,7 @@ TEST_F(ResultsStoreTest, HeartbeatFromAnotherThread) {
     }
   });
   for (int epoch = 1; epoch <= 50; ++epoch) {
-    store.log_epoch("k", epoch, Split::train, {{"loss", 1.0}, {"lr", 0.01}});
+    store.log_epoch("k", epoch, SplitName::train, {{"loss", 1.0}, {"lr", 0.01}});
   }
   while (beats < 5) std::this_thread::yield();
   stop = true;
@@ -559,8 +560,8 @@ TEST_F(ResultsStoreTest, ManyProcessesWriteOneDatabase) {
         const std::string key = fmt::format("shared-{}", (i + p * 5) % kSharedTrials);
         if (store.claim(key) != ClaimResult::claimed) continue;
         for (int epoch = 1; epoch <= kEpochs; ++epoch) {
-          store.log_epoch(key, epoch, Split::train, {{"loss", 1.0 / epoch}});
-          store.log_epoch(key, epoch, Split::valid, {{"Hit@10", 0.1}, {"NDCG@10", 0.05}});
+          store.log_epoch(key, epoch, SplitName::train, {{"loss", 1.0 / epoch}});
+          store.log_epoch(key, epoch, SplitName::valid, {{"Hit@10", 0.1}, {"NDCG@10", 0.05}});
           if (!store.heartbeat(key)) throw std::runtime_error("lost " + key);
         }
         store.finish(key, make_finish(0.01 * ((i * 7 + p) % 13)));
@@ -571,13 +572,13 @@ TEST_F(ResultsStoreTest, ManyProcessesWriteOneDatabase) {
           if (store.begin_trial(make_spec(key, "popularity")) != ClaimResult::claimed) {
             throw std::runtime_error("could not claim " + key);
           }
-          store.log_epoch(key, 1, Split::train, {{"loss", 0.5}});
+          store.log_epoch(key, 1, SplitName::train, {{"loss", 0.5}});
           store.finish(key, make_finish(0.1));
         } else {
           CompletedRun run;
           run.spec = make_spec(key, "popularity");
           run.finish = make_finish(0.1);
-          run.epochs = {{1, Split::train, {{"loss", 0.5}}, std::nullopt}};
+          run.epochs = {{1, SplitName::train, {{"loss", 0.5}}, std::nullopt}};
           if (!store.record_run(run)) throw std::runtime_error("not recorded " + key);
         }
       }

@@ -3,7 +3,7 @@
 #include "core/split.hpp"
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 namespace {
 
 // u1: 5 items with a timestamp tie (b and c at t=20, file order b then c); u2: 2 items (dropped);
@@ -76,4 +76,4 @@ TEST(Split, FullModeTrainsOnEverythingAndEvaluatesNothing) {
 }
 
 }  // namespace
-}  // namespace recrun::host
+}  // namespace recrun::core

@@ -10,7 +10,7 @@
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
-#include "tensorboard/event_reader.hpp"
+#include "support/event_reader.hpp"
 #include "tensorboard/hparams.hpp"
 
 namespace fs = std::filesystem;
@@ -18,25 +18,25 @@ using namespace recrun;
 
 namespace {
 
-std::vector<tb::Event> events_in(const fs::path& dir) {
-  std::vector<tb::Event> out;
+std::vector<test::Event> events_in(const fs::path& dir) {
+  std::vector<test::Event> out;
   for (const auto& f : fs::directory_iterator(dir)) {
     if (!f.is_regular_file()) continue;
-    auto part = tb::read_event_file(f.path());
+    auto part = test::read_event_file(f.path());
     out.insert(out.end(), part.begin(), part.end());
   }
   return out;
 }
 
-std::set<std::string> tags_of(const std::vector<tb::Event>& events) {
+std::set<std::string> tags_of(const std::vector<test::Event>& events) {
   std::set<std::string> tags;
   for (const auto& e : events)
     for (const auto& v : e.values) tags.insert(v.tag);
   return tags;
 }
 
-host::EvalResult eval_of(double ndcg) {
-  host::EvalResult r;
+core::EvalResult eval_of(double ndcg) {
+  core::EvalResult r;
   r.metrics = {{"NDCG@10", ndcg}, {"Hit@10", 2 * ndcg}};
   r.users = 10;
   return r;
@@ -73,7 +73,7 @@ TEST(Recorder, WritesCurvesDiagnosticsAndHParamsToBothSinks) {
   rec.on_epoch(1, EpochResult::of(0.7, 1000), {{"lr", 0.005}}, 2.0);
   rec.on_validation(1, eval_of(0.2), {{"gate/genre", 0.4}}, true);
   rec.on_test(eval_of(0.15));
-  host::RunOutcome out;
+  core::RunOutcome out;
   rec.end(&out);
 
   const auto events = events_in(o.tensorboard_dir);
@@ -81,15 +81,15 @@ TEST(Recorder, WritesCurvesDiagnosticsAndHParamsToBothSinks) {
   for (const char* tag : {"train/loss", "train/lr", "train/throughput", "valid/NDCG@10",
                           "valid/Hit@10", "val_gate/genre", "test/NDCG@10", "test/Hit@10"})
     EXPECT_TRUE(tags.count(tag)) << tag;
-  EXPECT_TRUE(tags.count(std::string(tb::hparams_session_start_tag)));
-  EXPECT_TRUE(tags.count(std::string(tb::hparams_session_end_tag)));
+  EXPECT_TRUE(tags.count(std::string(tensorboard::hparams_session_start_tag)));
+  EXPECT_TRUE(tags.count(std::string(tensorboard::hparams_session_end_tag)));
   for (const auto& e : events)
     for (const auto& v : e.values) {
       if (v.tag == "test/NDCG@10") EXPECT_EQ(e.step, 1);  // the best epoch
       if (v.tag == "train/throughput") EXPECT_NEAR(*v.scalar(), 500.0, 1e-3);
-      if (v.tag == std::string(tb::hparams_session_start_tag)) {
-        const auto data = tb::decode_hparams_plugin_data(v.plugin_content);
-        const auto& start = std::get<tb::SessionStartInfo>(data.data);
+      if (v.tag == std::string(tensorboard::hparams_session_start_tag)) {
+        const auto data = tensorboard::decode_hparams_plugin_data(v.plugin_content);
+        const auto& start = std::get<tensorboard::SessionStartInfo>(data.data);
         EXPECT_EQ(start.group_name, "g");
         EXPECT_EQ(std::get<std::string>(start.hparams.at("fusion")), "gate");
       }
@@ -111,7 +111,7 @@ TEST(Recorder, AResumedRunDropsTheCurvePastItsCheckpointAndAFreshOneAllOfIt) {
   results::ResultsStore store(dir / "results.db");
   ASSERT_EQ(store.begin_trial(spec("k2")), results::ClaimResult::claimed);
   for (std::int64_t e = 0; e < 4; ++e)
-    store.log_epoch("k2", e, results::Split::train, {{"loss", 1.0 / (e + 1)}});
+    store.log_epoch("k2", e, results::SplitName::train, {{"loss", 1.0 / (e + 1)}});
 
   report::RecorderOptions o;
   o.trial_key = "k2";
@@ -137,7 +137,7 @@ TEST(Recorder, AResumedRunDropsTheCurvePastItsCheckpointAndAFreshOneAllOfIt) {
 
 TEST(Recorder, ExperimentConfigListsEveryHyperparameterAndReplacesTheOldOne) {
   const fs::path dir = test::temp_dir("recorder-config") / "exp";
-  std::vector<std::map<std::string, tb::HParamValue>> sessions = {
+  std::vector<std::map<std::string, tensorboard::HParamValue>> sessions = {
       {{"lambda", 100.0}, {"model", std::string("ease")}},
       {{"lambda", 500.0}, {"model", std::string("ease")}},
       {{"fusion", std::string("gate")}, {"model", std::string("bert4rec")}}};
@@ -150,10 +150,10 @@ TEST(Recorder, ExperimentConfigListsEveryHyperparameterAndReplacesTheOldOne) {
   bool found = false;
   for (const auto& e : events_in(dir))
     for (const auto& v : e.values) {
-      if (v.tag != std::string(tb::hparams_experiment_tag)) continue;
+      if (v.tag != std::string(tensorboard::hparams_experiment_tag)) continue;
       found = true;
-      const auto decoded = tb::decode_hparams_plugin_data(v.plugin_content);
-      const auto& x = std::get<tb::HParamsExperiment>(decoded.data);
+      const auto decoded = tensorboard::decode_hparams_plugin_data(v.plugin_content);
+      const auto& x = std::get<tensorboard::HParamsExperiment>(decoded.data);
       std::set<std::string> names;
       for (const auto& h : x.hparams) names.insert(h.name);
       EXPECT_EQ(names, (std::set<std::string>{"fusion", "lambda", "model"}));

@@ -1,5 +1,5 @@
-// Trial keys (stable, order-independent, sensitive to exactly what changes results), the
-// store round trip of resolved parameters, --only patterns, and progress lines.
+// A sweep's trial keys (independent of file order and group names, duplicates run once),
+// --only patterns, and progress lines. Keys themselves are tested in test_trial.cpp.
 #include <gtest/gtest.h>
 
 #include "recrun/registry.hpp"
@@ -23,50 +23,6 @@ Params resolved(std::map<std::string, ParamValue> raw) {
 }
 
 }  // namespace
-
-TEST(TrialKey, IsAFixedFunctionOfItsInputs) {
-  const Params p = resolved({{"lambda", 250.0}, {"features", std::vector<std::string>{"genre", "year"}}});
-  const Protocol protocol;
-  const std::string key = trial_key("ease", p, "fp1", protocol, 7);
-  EXPECT_EQ(key.size(), 16u);
-  EXPECT_EQ(key, trial_key("ease", p, "fp1", protocol, 7));
-  // Pinned: a change here orphans every stored result, so it must be deliberate (bump the
-  // "recrun-trial-v1" tag in canonical_trial_text when it is).
-  EXPECT_EQ(canonical_trial_text("ease", p, "fp1", protocol, 7),
-            "recrun-trial-v1\nmodel=ease\nparam.features=[genre,year]\nparam.float64=false\n"
-            "param.fusion=none\nparam.hidden=64\nparam.lambda=250\ndata=fp1\n"
-            "protocol=split=leave_one_out;min_interactions=3;metrics=Hit,NDCG,MRR,Recall;ks=10;"
-            "monitor=NDCG@10\nseed=7\n");
-  EXPECT_EQ(key, hash_hex(canonical_trial_text("ease", p, "fp1", protocol, 7)));
-  EXPECT_EQ(hash_hex(""), "cbf29ce484222325");  // FNV-1a 64 offset basis
-  EXPECT_EQ(hash_hex("a"), "af63dc4c8601ec8c");  // published FNV-1a 64 test vector
-}
-
-TEST(TrialKey, ChangesWithWhatChangesResultsOnly) {
-  const Params p = resolved({{"lambda", 250.0}});
-  const Protocol protocol;
-  const std::string key = trial_key("ease", p, "fp", protocol, 1);
-  EXPECT_NE(key, trial_key("ease2", p, "fp", protocol, 1));
-  EXPECT_NE(key, trial_key("ease", resolved({{"lambda", 251.0}}), "fp", protocol, 1));
-  EXPECT_NE(key, trial_key("ease", p, "fp2", protocol, 1));
-  EXPECT_NE(key, trial_key("ease", p, "fp", protocol, 2));
-  Protocol other = protocol;
-  other.monitor = "Hit@10";
-  EXPECT_NE(key, trial_key("ease", p, "fp", other, 1));
-  other = protocol;
-  other.min_interactions = 5;
-  EXPECT_NE(key, trial_key("ease", p, "fp", other, 1));
-  // Evaluation batch size does not change metrics (the evaluator guarantees it).
-  other = protocol;
-  other.eval_batch_size = 64;
-  EXPECT_EQ(key, trial_key("ease", p, "fp", other, 1));
-  // An integer written for a real resolves to the same value, hence the same key.
-  EXPECT_EQ(key, trial_key("ease", resolved({{"lambda", std::int64_t{250}}}), "fp", protocol, 1));
-  // A default written out explicitly is the same run as the default left out.
-  EXPECT_EQ(trial_key("ease", resolved({}), "fp", protocol, 1),
-            trial_key("ease", resolved({{"lambda", 500.0}, {"hidden", std::int64_t{64}}}), "fp",
-                      protocol, 1));
-}
 
 TEST(TrialKey, DoesNotDependOnFileOrderOrGroupName) {
   const Registry registry = [] {
@@ -105,27 +61,6 @@ TEST(TrialKey, DuplicateTrialsRunOnce) {
   EXPECT_EQ(trials.size(), 2u);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("same run"), std::string::npos);
-}
-
-TEST(TrialKey, StoredParamsReadBackToTheSameKey) {
-  const auto s = schema();
-  const Params p = resolved({{"lambda", 0.1}, {"hidden", std::int64_t{12}}, {"float64", true},
-                             {"fusion", std::string("gate")},
-                             {"features", std::vector<std::string>{"genre", "title"}}});
-  const auto stored = store_params(p, s);
-  ASSERT_EQ(stored.size(), 5u);
-  for (const auto& sp : stored)
-    if (sp.name == "features") EXPECT_EQ(sp.value, "[\"genre\",\"title\"]");
-  const Params back = params_from_store(stored, s, "model 'm'");
-  EXPECT_EQ(trial_key("m", back, "fp", {}, 3), trial_key("m", p, "fp", {}, 3));
-  EXPECT_EQ(back.get_list("features"), (std::vector<std::string>{"genre", "title"}));
-
-  const Params empty_list = resolved({{"features", std::vector<std::string>{}}});
-  EXPECT_TRUE(params_from_store(store_params(empty_list, s), s, "m").get_list("features").empty());
-
-  auto bad = stored;
-  bad.push_back(results::Param::of_int("gone", 1));
-  EXPECT_THROW(params_from_store(bad, s, "m"), ParamError);
 }
 
 TEST(TrialKey, OnlyPatternsMatchGroupModelKeyAndParams) {

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "data/seed_layout.hpp"
 #include "data/synth.hpp"
 #include "recrun/error.hpp"
@@ -19,7 +19,7 @@ namespace recrun {
 namespace {
 
 namespace fs = std::filesystem;
-using host::SynthOptions;
+using data::SynthOptions;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -60,11 +60,11 @@ bool shares_value(const CategoricalFeature& f, std::int32_t a, std::int32_t b) {
 
 TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
   const auto a = test::temp_dir("a"), b = test::temp_dir("b"), c = test::temp_dir("c");
-  host::write_seed_layout(host::synthesize(small()).dataset, a);
-  host::write_seed_layout(host::synthesize(small()).dataset, b);
+  data::write_seed_layout(data::synthesize(small()).dataset, a);
+  data::write_seed_layout(data::synthesize(small()).dataset, b);
   auto other = small();
   other.seed = 12;
-  host::write_seed_layout(host::synthesize(other).dataset, c);
+  data::write_seed_layout(data::synthesize(other).dataset, c);
   for (const char* f : {"train_ratings.csv", "genres.tsv", "directors.tsv", "writers.tsv", "years.tsv",
                         "titles.tsv", "title_embeddings.tsv"}) {
     ASSERT_TRUE(fs::exists(a / f)) << f;
@@ -75,7 +75,7 @@ TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
 
 TEST(Synth, RespectsSizesAndNeverRepeatsAnItemForAUser) {
   const auto o = small();
-  const auto r = host::synthesize(o);
+  const auto r = data::synthesize(o);
   const Dataset& d = r.dataset;
   EXPECT_EQ(d.num_users(), o.users);
   EXPECT_LE(d.num_items(), o.items);
@@ -90,11 +90,11 @@ TEST(Synth, RespectsSizesAndNeverRepeatsAnItemForAUser) {
 }
 
 TEST(Synth, RoundTripsExactlyThroughTheSeedLayout) {
-  const auto r = host::synthesize(small());
+  const auto r = data::synthesize(small());
   const auto dir = test::temp_dir("rt") / "synthetic";
-  host::write_seed_layout(r.dataset, dir);
-  const Dataset back = host::load_dataset(test::test_registry(), dir, "seed_tsv",
-                                          host::LoadOptions{.use_cache = false})
+  data::write_seed_layout(r.dataset, dir);
+  const Dataset back = data::load_dataset(test::test_registry(), dir, "seed_tsv",
+                                          data::LoadOptions{.use_cache = false})
                            .dataset;
   const Dataset& d = r.dataset;
   EXPECT_EQ(back.user_ids, d.user_ids);
@@ -115,7 +115,7 @@ TEST(Synth, RoundTripsExactlyThroughTheSeedLayout) {
 
 TEST(Synth, PlantsTasteClusters) {
   const auto o = small();
-  const auto r = host::synthesize(o);
+  const auto r = data::synthesize(o);
   const Dataset& d = r.dataset;
   std::int64_t in_cluster = 0;
   for (std::int64_t u = 0; u < d.num_users(); ++u)
@@ -128,7 +128,7 @@ TEST(Synth, PlantsTasteClusters) {
 }
 
 TEST(Synth, GenresConcentrateWithinClusters) {
-  const auto r = host::synthesize(small());
+  const auto r = data::synthesize(small());
   const Dataset& d = r.dataset;
   const auto& genre = d.categorical.at("genre");
   // Share of item-genre pairs whose genre is one of the item's cluster's home genres.
@@ -160,7 +160,7 @@ TEST(Synth, GenresConcentrateWithinClusters) {
 
 TEST(Synth, PlantsMarkovSuccessors) {
   const auto o = small("item");
-  const auto r = host::synthesize(o);
+  const auto r = data::synthesize(o);
   const Dataset& d = r.dataset;
   const double share = pair_share(d, [&](auto a, auto b) { return r.truth.successor[a] == b; });
   EXPECT_GT(share, 0.3);  // planted: ~sequential (0.5) minus steps whose successor was already seen
@@ -168,14 +168,14 @@ TEST(Synth, PlantsMarkovSuccessors) {
   // Without the signal, successors are as rare as chance allows.
   auto none = o;
   none.signal = "none";
-  const auto rn = host::synthesize(none);
+  const auto rn = data::synthesize(none);
   EXPECT_LT(pair_share(rn.dataset, [&](auto a, auto b) { return rn.truth.successor[a] == b; }), 0.05);
 }
 
 TEST(Synth, FeatureSignalsDriveTheNextItem) {
   // director: the next item shares the previous one's director far more often than with "item".
-  const auto by_director = host::synthesize(small("director"));
-  const auto by_item = host::synthesize(small("item"));
+  const auto by_director = data::synthesize(small("director"));
+  const auto by_item = data::synthesize(small("item"));
   const auto same_director = [](const Dataset& d) {
     const auto& f = d.categorical.at("director");
     return pair_share(d, [&](auto a, auto b) { return shares_value(f, a, b); });
@@ -185,8 +185,8 @@ TEST(Synth, FeatureSignalsDriveTheNextItem) {
   EXPECT_GT(same_director(by_director.dataset), 3 * same_director(by_item.dataset));
 
   // genre: the next item has the genre that follows the previous item's first genre.
-  const auto by_genre = host::synthesize(small("genre"));
-  const auto follows = [](const host::SynthResult& r) {
+  const auto by_genre = data::synthesize(small("genre"));
+  const auto follows = [](const data::SynthResult& r) {
     const auto& f = r.dataset.categorical.at("genre");
     return pair_share(r.dataset, [&](auto a, auto b) {
       const auto next = r.truth.genre_successor[f.of(a)[0]];
@@ -201,13 +201,13 @@ TEST(Synth, FeatureSignalsDriveTheNextItem) {
 TEST(Synth, RejectsBadOptions) {
   auto o = small();
   o.signal = "plot";
-  EXPECT_THROW(host::synthesize(o), ParamError);
+  EXPECT_THROW(data::synthesize(o), ParamError);
   o = small();
   o.sequential = 1.5;
-  EXPECT_THROW(host::validate(o), ParamError);
+  EXPECT_THROW(data::validate(o), ParamError);
   o = small();
   o.min_length = o.items;
-  EXPECT_THROW(host::validate(o), ParamError);
+  EXPECT_THROW(data::validate(o), ParamError);
 }
 
 TEST(SynthCli, WritesTheSameBytesTwiceAndLoads) {

@@ -14,13 +14,14 @@
 #include <vector>
 
 #include "tensorboard/crc32c.hpp"
-#include "tensorboard/event_reader.hpp"
+#include "support/event_reader.hpp"
 #include "tensorboard/event_writer.hpp"
 #include "tensorboard/hparams.hpp"
 #include "tensorboard/proto_wire.hpp"
 
 namespace fs = std::filesystem;
-using namespace recrun::tb;
+using namespace recrun::tensorboard;
+using namespace recrun::test;
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <random>
 
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "data/title_embed.hpp"
 #include "recrun/error.hpp"
 #include "support/plugins.hpp"
@@ -18,10 +18,10 @@ namespace recrun {
 namespace {
 
 namespace fs = std::filesystem;
-using host::embed_titles;
-using host::TitleEmbedOptions;
+using data::embed_titles;
+using data::TitleEmbedOptions;
 
-double cosine(const host::TitleEmbeddings& e, std::size_t a, std::size_t b) {
+double cosine(const data::TitleEmbeddings& e, std::size_t a, std::size_t b) {
   double dot = 0, na = 0, nb = 0;
   for (std::int64_t k = 0; k < e.feature.dim; ++k) {
     const double x = e.feature.values[a * e.feature.dim + k], y = e.feature.values[b * e.feature.dim + k];
@@ -57,7 +57,7 @@ std::vector<std::string> catalogue() {
 }
 
 TEST(TitleEmbed, TermsAreWordsBigramsAndCharacterTrigramsWithoutTheYear) {
-  const auto terms = host::title_terms("Toy Story (1995)");
+  const auto terms = data::title_terms("Toy Story (1995)");
   const auto has = [&](const std::string& t) {
     return std::find(terms.begin(), terms.end(), t) != terms.end();
   };
@@ -70,11 +70,11 @@ TEST(TitleEmbed, TermsAreWordsBigramsAndCharacterTrigramsWithoutTheYear) {
   // 2 words, 1 bigram, 3 + 5 trigrams of "<toy>" and "<story>".
   EXPECT_EQ(terms.size(), 2u + 1u + 3u + 5u);
   // A number that is part of the title stays; only a trailing (year) goes.
-  const auto sequel = host::title_terms("Toy Story 2 (1999)");
+  const auto sequel = data::title_terms("Toy Story 2 (1999)");
   EXPECT_NE(std::find(sequel.begin(), sequel.end(), "w:2"), sequel.end());
-  const auto orwell = host::title_terms("1984 (1956)");
+  const auto orwell = data::title_terms("1984 (1956)");
   EXPECT_NE(std::find(orwell.begin(), orwell.end(), "w:1984"), orwell.end());
-  EXPECT_TRUE(host::title_terms("  ").empty());
+  EXPECT_TRUE(data::title_terms("  ").empty());
 }
 
 TEST(TitleEmbed, SimilarTitlesGetCloseUnitVectors) {
@@ -159,7 +159,7 @@ TEST(TitleEmbedCli, ConvertAndEmbedTitlesWriteVectorsTheSeedSourceReads) {
   EXPECT_NE(conv.output.find("title embeddings:"), std::string::npos) << conv.output;
   ASSERT_TRUE(fs::exists(seed / "title_embeddings.tsv")) << conv.output;
 
-  auto loaded = host::load_dataset(test::test_registry(), seed, "seed_tsv", host::LoadOptions{});
+  auto loaded = data::load_dataset(test::test_registry(), seed, "seed_tsv", data::LoadOptions{});
   ASSERT_TRUE(loaded.dataset.dense.count("title"));
   const auto& f = loaded.dataset.dense.at("title");
   EXPECT_EQ(f.dim, 8);
@@ -183,7 +183,7 @@ TEST(TitleEmbedCli, ConvertAndEmbedTitlesWriteVectorsTheSeedSourceReads) {
       "{} data embed-titles {} --dim 4 --force --plugin-dir {} 2>&1", test::recrun_bin(),
       test::shell_quote(seed.string()), test::shell_quote(test::plugin_dir().string())));
   ASSERT_EQ(forced.exit_code, 0) << forced.output;
-  loaded = host::load_dataset(test::test_registry(), seed, "seed_tsv", host::LoadOptions{});
+  loaded = data::load_dataset(test::test_registry(), seed, "seed_tsv", data::LoadOptions{});
   EXPECT_EQ(loaded.dataset.dense.at("title").dim, 4);  // the cache noticed the new file
 
   // A data set without titles gets an error naming it.
@@ -209,8 +209,8 @@ TEST(TitleEmbedLoad, AMovieLensDirectoryGetsTitleVectorsAtLoadAndTheCacheKeepsTh
       ratings += fmt::format("{},{},4.0,{}\n", u, 1 + (u * 7 + k * 3) % 40, 1000 + k);
   write(ml / "movies.csv", movies);
   write(ml / "ratings.csv", ratings);
-  const auto first = host::load_dataset(test::test_registry(), ml, "movielens",
-                                        host::LoadOptions{.print_warnings = false});
+  const auto first = data::load_dataset(test::test_registry(), ml, "movielens",
+                                        data::LoadOptions{.print_warnings = false});
   EXPECT_FALSE(first.from_cache);
   ASSERT_TRUE(first.dataset.dense.count("title"));
   const auto& f = first.dataset.dense.at("title");
@@ -224,15 +224,15 @@ TEST(TitleEmbedLoad, AMovieLensDirectoryGetsTitleVectorsAtLoadAndTheCacheKeepsTh
     return d;
   };
   EXPECT_GT(cos(*toy, *toy2), cos(*toy, *heat) + 0.3);
-  const auto again = host::load_dataset(test::test_registry(), ml, "movielens",
-                                        host::LoadOptions{.print_warnings = false});
+  const auto again = data::load_dataset(test::test_registry(), ml, "movielens",
+                                        data::LoadOptions{.print_warnings = false});
   EXPECT_TRUE(again.from_cache);
   ASSERT_TRUE(again.dataset.dense.count("title"));
   EXPECT_EQ(again.dataset.dense.at("title").values, f.values);
   // Converters see only the source's own features.
-  const auto raw = host::load_dataset(
+  const auto raw = data::load_dataset(
       test::test_registry(), ml, "movielens",
-      host::LoadOptions{.print_warnings = false, .derive_title_vectors = false});
+      data::LoadOptions{.print_warnings = false, .derive_title_vectors = false});
   EXPECT_FALSE(raw.dataset.dense.count("title"));
 }
 

@@ -19,7 +19,7 @@ std::filesystem::path fixture_plugin_dir() {
 const Registry& test_registry() {
   static const Registry* registry = [] {
     auto* r = new Registry();
-    const auto report = host::load_plugins({plugin_dir()}, *r);
+    const auto report = core::load_plugins({plugin_dir()}, *r);
     for (const auto& w : report.warnings) ADD_FAILURE() << "plugin failed to load: " << w;
     return r;
   }();

@@ -146,11 +146,9 @@ bool is_utf8(std::string_view s) noexcept;
 /// Converts ISO-8859-1 (latin-1) text to UTF-8.
 std::string latin1_to_utf8(std::string_view s);
 
-/// A 64-bit non-cryptographic hash of `bytes`, identical on every run, build and machine.
-std::uint64_t hash64(std::string_view bytes, std::uint64_t seed = 0) noexcept;
-
-/// Fingerprint of a data set's source files: a hash over each file's name, size and contents.
-/// Same files, same fingerprint; any changed byte changes it.
+/// Fingerprint of a data set's source files: a hash (XXH3-64) over each file's name, size and
+/// contents, in the order they are added. Same files, same fingerprint; any changed byte changes
+/// it. The data fingerprint is part of every trial key.
 class Fingerprint {
  public:
   /// Adds one file; `name` should be the file name relative to the data directory.
@@ -159,7 +157,7 @@ class Fingerprint {
   std::string hex() const;
 
  private:
-  std::uint64_t state_ = 0x72656372756e3031ULL;  // "recrun01"
+  std::uint64_t state_ = 0x72656372756e3032ULL;  // "recrun02": format version 2
 };
 
 /// The name a data set gets from its directory: its last component, with "." and trailing

@@ -6,7 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "data/load_bench.hpp"
 #include "data/seed_layout.hpp"
 #include "data/stats.hpp"
@@ -33,7 +33,7 @@ void check_output_dir(const fs::path& out, bool force) {
 }
 
 // Old metadata files that the new data set does not have would otherwise be read with it.
-void remove_stale_files(const fs::path& out, const host::SeedLayoutReport& written) {
+void remove_stale_files(const fs::path& out, const data::SeedLayoutReport& written) {
   static constexpr const char* kLayout[] = {"genres.tsv", "directors.tsv", "writers.tsv",
                                             "years.tsv",  "titles.tsv",    "title_embeddings.tsv"};
   std::error_code ec;
@@ -43,12 +43,12 @@ void remove_stale_files(const fs::path& out, const host::SeedLayoutReport& writt
 }
 
 // Computes title vectors from the data set's titles and writes them as title_embeddings.tsv.
-fs::path write_computed_title_embeddings(const Dataset& d, const host::TitleEmbedOptions& options,
+fs::path write_computed_title_embeddings(const Dataset& d, const data::TitleEmbedOptions& options,
                                          const fs::path& path) {
   const auto t0 = std::chrono::steady_clock::now();
-  const host::TitleEmbeddings emb = host::embed_titles(d.titles, options);
+  const data::TitleEmbeddings emb = data::embed_titles(d.titles, options);
   const DenseFeature& f = emb.feature;
-  host::write_title_embeddings(d.item_ids, f, path);
+  data::write_title_embeddings(d.item_ids, f, path);
   const auto with = std::count(f.present.begin(), f.present.end(), std::uint8_t{1});
   fmt::print("title embeddings: {} of {} items, {} dimensions (TF-IDF + randomized SVD, {:.1f}% of "
              "the variance kept) in {:.2f}s -> {}\n",
@@ -57,7 +57,7 @@ fs::path write_computed_title_embeddings(const Dataset& d, const host::TitleEmbe
 }
 
 int data_synth(const Args& args) {
-  host::SynthOptions o;
+  data::SynthOptions o;
   std::string out;
   auto desc = po::options_description("options");
   desc.add_options()("help,h", "show this help")(
@@ -90,17 +90,17 @@ int data_synth(const Args& args) {
       "force", "overwrite a data set already in --out");
   const auto vm = parse(desc, args, "recrun data synth --out DIR [--users N --items N ...]");
   if (vm.count("help")) return 0;
-  host::validate(o);
+  data::validate(o);
   check_output_dir(out, vm.count("force") > 0);
 
   const auto t0 = std::chrono::steady_clock::now();
-  const host::SynthResult result = host::synthesize(o);
+  const data::SynthResult result = data::synthesize(o);
   const double generated = since(t0);
-  const auto report = host::write_seed_layout(result.dataset, out);
+  const auto report = data::write_seed_layout(result.dataset, out);
   remove_stale_files(out, report);
   {
     std::ofstream readme(fs::path(out) / "README.txt", std::ios::binary);
-    readme << host::synth_readme(o);
+    readme << data::synth_readme(o);
     if (!readme) throw Error(fmt::format("cannot write '{}/README.txt'", out));
   }
   const auto& d = result.dataset;
@@ -113,7 +113,7 @@ int data_synth(const Args& args) {
 int data_convert(const Args& args) {
   HostOptions host;
   std::string from, to, source;
-  host::TitleEmbedOptions title;
+  data::TitleEmbedOptions title;
   auto desc = host_options(host);
   desc.add_options()("from", po::value(&from)->required(), "directory to read")(
       "to", po::value(&to)->required(), "directory to write in the seed_tsv layout")(
@@ -134,8 +134,8 @@ int data_convert(const Args& args) {
   const auto t0 = std::chrono::steady_clock::now();
   // The source's own features, not vectors derived at load: convert computes them itself.
   const auto loaded =
-      host::load_dataset(registry, from, source, host::LoadOptions{.derive_title_vectors = false});
-  auto report = host::write_seed_layout(loaded.dataset, to);
+      data::load_dataset(registry, from, source, data::LoadOptions{.derive_title_vectors = false});
+  auto report = data::write_seed_layout(loaded.dataset, to);
   if (title.dim > 0 && !loaded.dataset.titles.empty() && !loaded.dataset.dense.count("title"))
     report.files.push_back(
         write_computed_title_embeddings(loaded.dataset, title, fs::path(to) / "title_embeddings.tsv"));
@@ -169,12 +169,12 @@ int data_stats(const Args& args) {
   Registry registry;
   load_registry(host, registry, false);
   const auto t0 = std::chrono::steady_clock::now();
-  host::LoadOptions options;
+  data::LoadOptions options;
   options.use_cache = vm.count("no-cache") == 0;
-  const auto loaded = host::load_dataset(registry, dir, source, options);
+  const auto loaded = data::load_dataset(registry, dir, source, options);
   const double load_s = since(t0);
-  const auto stats = host::compute_stats(loaded.dataset, top);
-  fmt::print("{}", host::format_stats(loaded.dataset, stats));
+  const auto stats = data::compute_stats(loaded.dataset, top);
+  fmt::print("{}", data::format_stats(loaded.dataset, stats));
   fmt::print("\nloaded by '{}' in {:.2f}s{}\n", loaded.source, load_s,
              loaded.from_cache ? " (from the cache)" : "");
   return 0;
@@ -183,7 +183,7 @@ int data_stats(const Args& args) {
 int data_bench(const Args& args) {
   HostOptions host;
   std::string dir, source;
-  host::LoadBenchOptions options;
+  data::LoadBenchOptions options;
   auto desc = host_options(host);
   desc.add_options()("dir", po::value(&dir)->required(), "data directory")(
       "source", po::value(&source)->default_value("auto"), "data source (auto-detected)")(
@@ -197,15 +197,15 @@ int data_bench(const Args& args) {
   options.naive = vm.count("no-naive") == 0;
   Registry registry;
   load_registry(host, registry, false);
-  const auto result = host::bench_load(registry, dir, source, options);
-  fmt::print("{}", host::format_bench(result));
+  const auto result = data::bench_load(registry, dir, source, options);
+  fmt::print("{}", data::format_bench(result));
   return 0;
 }
 
 int data_embed_titles(const Args& args) {
   HostOptions host;
   std::string dir, source, out;
-  host::TitleEmbedOptions o;
+  data::TitleEmbedOptions o;
   auto desc = host_options(host);
   desc.add_options()("dir", po::value(&dir)->required(), "data directory with titles")(
       "source", po::value(&source)->default_value("auto"), "data source (auto-detected)")(
@@ -225,10 +225,10 @@ int data_embed_titles(const Args& args) {
                             path.string()));
   Registry registry;
   load_registry(host, registry, false);
-  host::LoadOptions options;
+  data::LoadOptions options;
   options.use_cache = false;  // the output changes the data set: never read a stale cache
   options.derive_title_vectors = false;
-  const auto loaded = host::load_dataset(registry, dir, source, options);
+  const auto loaded = data::load_dataset(registry, dir, source, options);
   if (loaded.dataset.titles.empty())
     throw Error(fmt::format("data set '{}' (source '{}') has no titles to embed; the seed layout "
                             "reads them from titles.tsv, MovieLens from movies.csv/movies.dat",

@@ -5,15 +5,15 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "core/dataset_loader.hpp"
 #include "core/split.hpp"
 #include "core/trainer.hpp"
+#include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 #include "recrun/optim.hpp"
 #include "results/results_store.hpp"
-#include "sweep/layout.hpp"
-#include "sweep/trial_runner.hpp"
-#include "sweep/trials.hpp"
+#include "trial/key.hpp"
+#include "trial/layout.hpp"
+#include "trial/runner.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -86,11 +86,11 @@ int cmd_run(const Args& args) {
   load_registry(host, registry, false);
   const ModelInfo& info = registry.model(model_name);
   const std::string component = fmt::format("model '{}'", model_name);
-  const auto schema = concat(info.params, host::trainer_params());
+  const auto schema = concat(info.params, core::trainer_params());
   const auto raw = parse_sets(sets, schema, component);
   const Params params = resolve_params(schema, raw, component);
 
-  sweep::Protocol protocol;
+  trial::Protocol protocol;
   protocol.split = split_mode;
   protocol.min_interactions = min_interactions;
   protocol.ks = parse_ks(ks_text);
@@ -99,11 +99,11 @@ int cmd_run(const Args& args) {
   protocol.eval_batch_size = eval_batch;
   // Every option is checked before the run claims its row: a bad flag never reaches the store.
   {
-    host::EvalOptions eval;
+    core::EvalOptions eval;
     eval.ks = protocol.ks;
     eval.metrics = protocol.metrics;
     eval.batch_size = protocol.eval_batch_size;
-    host::validate(eval);
+    core::validate(eval);
     if (!(checkpoint_every >= 0) || !std::isfinite(checkpoint_every))
       throw ParamError(fmt::format(
           "--checkpoint-every {}: must be a finite number of seconds >= 0 (0 = after every epoch)",
@@ -141,9 +141,9 @@ int cmd_run(const Args& args) {
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string source_name = host::resolve_source(registry, data_dir, source);
-  const Dataset dataset = host::load_dataset(registry, data_dir, source_name);
-  const host::Split split = host::make_split(dataset, {split_mode, min_interactions});
+  const std::string source_name = data::resolve_source(registry, data_dir, source);
+  const Dataset dataset = data::load_dataset(registry, data_dir, source_name);
+  const core::Split split = core::make_split(dataset, {split_mode, min_interactions});
   if (split_mode != "full" && split.eval_users.empty())
     throw DataError(fmt::format(
         "{}: no user has at least {} interactions (--min-interactions), so there is nothing to "
@@ -155,10 +155,10 @@ int cmd_run(const Args& args) {
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   // The run is a trial like any other: same key, same row, same event files as in a sweep.
-  const sweep::ResultsLayout layout{results_dir};
+  const trial::ResultsLayout layout{results_dir};
   const auto seed_i = static_cast<std::int64_t>(seed);
   const std::string key =
-      sweep::trial_key(model_name, params, dataset.fingerprint, protocol, seed_i);
+      trial::make_key(model_name, params, dataset.fingerprint, protocol, seed_i);
   results::TrialSpec spec;
   spec.trial_key = key;
   spec.model = model_name;
@@ -166,7 +166,7 @@ int cmd_run(const Args& args) {
   spec.data_fingerprint = dataset.fingerprint;
   spec.protocol_json = protocol.to_json(source_name);
   spec.seed = seed_i;
-  spec.params = sweep::store_params(params, schema);
+  spec.params = trial::store_params(params, schema);
   results::ResultsStore store(layout.db());
   auto claim = store.begin_trial(spec, /*retry_failed=*/true);
   bool rerun = false;
@@ -181,7 +181,7 @@ int cmd_run(const Args& args) {
                             "or pick another seed",
                             key, results::to_string(claim)));
 
-  sweep::TrialJob job;
+  trial::Job job;
   job.checkpoint_every_s = checkpoint_every;
   job.key = key;
   job.group = "";
@@ -191,20 +191,20 @@ int cmd_run(const Args& args) {
   job.protocol = protocol;
   job.threads = host.threads;
   job.console = true;
-  job.tensorboard_dir = layout.tensorboard(sweep::kSingleRunExperiment, key);
+  job.tensorboard_dir = layout.tensorboard(trial::kSingleRunExperiment, key);
   if (ckpt_dir.empty()) {
-    job.checkpoint_dir = layout.checkpoints(sweep::kSingleRunExperiment, key);
+    job.checkpoint_dir = layout.checkpoints(trial::kSingleRunExperiment, key);
     // A fresh run; resuming is what `recrun trial` and sweeps do.
     std::error_code ec;
     std::filesystem::remove_all(job.checkpoint_dir, ec);
   } else {
     job.checkpoint_dir = ckpt_dir;
   }
-  const sweep::TrialResult result = sweep::execute_trial(registry, dataset, split, job, store);
+  const trial::JobResult result = trial::execute(registry, dataset, split, job, store);
   if (!result.finished)
     throw Error(fmt::format("run {} failed: {} (recorded in {})", key, result.error,
                             layout.db().string()));
-  const host::RunOutcome& out = result.outcome;
+  const core::RunOutcome& out = result.outcome;
 
   fmt::print("\n{} (best epoch {}, {} epochs, stop: {}, fit {:.2f}s, eval {:.2f}s)\n", model_name,
              out.best_epoch, out.epochs_run, out.stop_reason, out.fit_seconds, out.eval_seconds);

@@ -9,16 +9,16 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
 #include "sweep/experiment.hpp"
-#include "sweep/layout.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/scheduler.hpp"
 #include "sweep/summary.hpp"
 #include "sweep/trials.hpp"
+#include "trial/layout.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -34,14 +34,14 @@ void print_trial_table(const std::vector<sweep::Trial>& trials,
     label_w = std::max(label_w, t.label().size());
   }
   label_w = std::min<std::size_t>(label_w, 70);
-  fmt::print("  {:>3}  {:<16}  {:<{}}  {:<{}}  {:<{}}  {}\n", "#", "trial", "group", group_w,
+  fmt::print("  {:>3}  {:<32}  {:<{}}  {:<{}}  {:<{}}  {}\n", "#", "trial", "group", group_w,
              "model", model_w, "params", label_w, "status");
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const auto& t = trials[i];
     const auto it = rows.find(t.key);
     const std::string status =
         it == rows.end() ? "new" : std::string(results::to_string(it->second.status));
-    fmt::print("  {:>3}  {:<16}  {:<{}}  {:<{}}  {:<{}}  {}\n", i + 1, t.key, t.group, group_w,
+    fmt::print("  {:>3}  {:<32}  {:<{}}  {:<{}}  {:<{}}  {}\n", i + 1, t.key, t.group, group_w,
                t.model, model_w, t.label(), label_w, status);
   }
 }
@@ -98,8 +98,8 @@ int cmd_sweep(const Args& args) {
   std::string source;
   Dataset dataset;
   try {
-    source = host::resolve_source(registry, x.data_path, x.data_source);
-    dataset = host::load_dataset(registry, x.data_path, source);
+    source = data::resolve_source(registry, x.data_path, x.data_source);
+    dataset = data::load_dataset(registry, x.data_path, source);
   } catch (const Error& e) {
     throw sweep::ExperimentError(x.data_origin, e.what());
   }
@@ -120,7 +120,7 @@ int cmd_sweep(const Args& args) {
                             "group, model, key and params; `--dry-run` lists them)",
                             only, trials.size()));
 
-  const sweep::ResultsLayout layout{results_dir};
+  const trial::ResultsLayout layout{results_dir};
   if (dry_run) {
     std::map<std::string, results::RunRow> rows;
     if (fs::exists(layout.db())) rows = rows_of(results::ResultsStore(layout.db()), selected);
@@ -134,13 +134,18 @@ int cmd_sweep(const Args& args) {
   // 3. Register, recover what a dead sweep left running, decide what to run.
   results::ResultsStore store(layout.db());
   const std::int64_t experiment_id = store.upsert_experiment(x.name, x.text, x.hash);
+  if (const auto old = trial::count_legacy_keys(store.runs(x.name)); old > 0)
+    fmt::print("note: {} run(s) of experiment '{}' in {} have version-1 trial keys (an older "
+               "recrun); they stay readable there but are not resumed: this sweep registers its "
+               "trials under version-{} keys and runs them\n",
+               old, x.name, layout.db().string(), trial::kKeyVersion);
   if (const auto reaped = store.reap_dead_owners(); reaped > 0)
     fmt::print("{} trial(s) left running by a sweep that died are now 'interrupted' and resume "
                "from their last checkpoint\n",
                reaped);
   std::vector<results::TrialSpec> specs;
   for (const auto& t : selected) {
-    const auto schema = sweep::full_schema(registry.model(t.model));
+    const auto schema = trial::full_schema(registry.model(t.model));
     specs.push_back(sweep::trial_spec(t, x, dataset.fingerprint, source, schema, experiment_id));
   }
   store.register_trials(specs);
@@ -170,7 +175,7 @@ int cmd_sweep(const Args& args) {
 
   // HParams columns for the whole experiment, so that TensorBoard lists every trial.
   {
-    std::vector<std::map<std::string, tb::HParamValue>> sessions;
+    std::vector<std::map<std::string, tensorboard::HParamValue>> sessions;
     for (const auto& t : trials) sessions.push_back(report::hparams_of(t.params, t.model, t.group, t.seed));
     std::vector<std::string> metric_names;
     for (const auto& m : x.protocol.metrics)

@@ -16,13 +16,13 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "core/dataset_loader.hpp"
 #include "core/split.hpp"
+#include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 #include "results/results_store.hpp"
-#include "sweep/layout.hpp"
-#include "sweep/trial_runner.hpp"
-#include "sweep/trials.hpp"
+#include "trial/key.hpp"
+#include "trial/layout.hpp"
+#include "trial/runner.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -111,7 +111,7 @@ int cmd_trial(const Args& args) {
   const auto vm = parse(desc, args, "recrun trial KEY [--results DIR] [--threads N]", &pos);
   if (vm.count("help")) return 0;
 
-  const sweep::ResultsLayout layout{results_dir};
+  const trial::ResultsLayout layout{results_dir};
   const auto t_store = Clock::now();
   results::StoreOptions store_options;
   if (owner_pid > 0) store_options.owner.pid = owner_pid;
@@ -121,6 +121,10 @@ int cmd_trial(const Args& args) {
     throw Error(fmt::format("no trial with key '{}' in {} (keys come from `recrun sweep`; "
                             "`recrun sweep FILE --dry-run` lists them)",
                             key, layout.db().string()));
+  if (const std::string note = trial::legacy_key_note(key); !note.empty()) {
+    fmt::print(stderr, "recrun trial: {}\n", note);
+    return kExitNotRun;
+  }
 
   if (owner_pid > 0) {
     // A worker: the sweep claimed the row for us; refuse anything else rather than run twice.
@@ -140,11 +144,11 @@ int cmd_trial(const Args& args) {
   if (owner_pid <= 0) heartbeat.emplace(store, key);
 
   const std::string experiment =
-      row->experiment.empty() ? sweep::kSingleRunExperiment : row->experiment;
+      row->experiment.empty() ? trial::kSingleRunExperiment : row->experiment;
   FILE* progress_out = progress_fd >= 0 ? ::fdopen(progress_fd, "w") : nullptr;
   // A worker's stdout is its log file: line-buffered, so that a crash loses no finished line.
   if (progress_out) std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  sweep::TrialJob job;
+  trial::Job job;
   job.key = key;
   job.group = row->group_name;
   job.model = row->model;
@@ -164,30 +168,30 @@ int cmd_trial(const Args& args) {
   // Set-up failures (plugins, data, a schema that changed) are the trial's failure too.
   Registry registry;
   Dataset dataset;
-  host::Split split;
+  core::Split split;
   try {
     load_registry(host, registry, false);
     const auto t_plugins = Clock::now();
-    job.protocol = sweep::Protocol::from_json(row->protocol_json);
+    job.protocol = trial::Protocol::from_json(row->protocol_json);
     const ModelInfo& info = registry.model(row->model);
-    const auto schema = sweep::full_schema(info);
-    job.params = sweep::params_from_store(row->params, schema, fmt::format("model '{}'", row->model));
+    const auto schema = trial::full_schema(info);
+    job.params = trial::params_from_store(row->params, schema, fmt::format("model '{}'", row->model));
     const auto t_data = Clock::now();
-    dataset = host::load_dataset(registry, row->data_path,
-                                 sweep::Protocol::data_source_from_json(row->protocol_json));
+    dataset = data::load_dataset(registry, row->data_path,
+                                 trial::Protocol::data_source_from_json(row->protocol_json));
     if (dataset.fingerprint != row->data_fingerprint)
       throw DataError(fmt::format(
           "the data at {} changed since the trial was registered (fingerprint {} then, {} now); "
           "run the sweep again to register trials for the new data",
           row->data_path, row->data_fingerprint, dataset.fingerprint));
     const std::string again =
-        sweep::trial_key(row->model, job.params, dataset.fingerprint, job.protocol, row->seed);
+        trial::make_key(row->model, job.params, dataset.fingerprint, job.protocol, row->seed);
     if (again != key)
       throw Error(fmt::format("trial {} no longer resolves to the same key ({}): the model's "
                               "parameter schema changed since it was registered",
                               key, again));
     const auto t_split = Clock::now();
-    split = host::make_split(dataset, {job.protocol.split, job.protocol.min_interactions});
+    split = core::make_split(dataset, {job.protocol.split, job.protocol.min_interactions});
     const auto secs = [](Clock::time_point a, Clock::time_point b) {
       return std::chrono::duration<double>(b - a).count();
     };
@@ -210,7 +214,7 @@ int cmd_trial(const Args& args) {
   // From exec, so that total_seconds in results.db is the trial's whole wall time.
   job.startup_seconds = std::max(seconds_since_process_start(),
                                  std::chrono::duration<double>(Clock::now() - t0).count());
-  const sweep::TrialResult result = sweep::execute_trial(registry, dataset, split, job, store);
+  const trial::JobResult result = trial::execute(registry, dataset, split, job, store);
   if (!result.finished) {
     fmt::print(stderr, "recrun trial: trial {} failed: {}\n", key, result.error);
     return kExitFailedRecorded;

@@ -51,7 +51,7 @@ void check_threads(int threads) {
 void load_registry(const HostOptions& host, Registry& registry, bool verbose) {
   check_threads(host.threads);
   std::vector<std::filesystem::path> dirs(host.plugin_dirs.begin(), host.plugin_dirs.end());
-  const auto report = host::load_plugins(host::plugin_search_path(dirs), registry);
+  const auto report = core::load_plugins(core::plugin_search_path(dirs), registry);
   for (const auto& w : report.warnings) fmt::print(stderr, "warning: plugin {}\n", w);
   if (report.loaded.empty())
     fmt::print(stderr, "warning: no plugins loaded; build them or pass --plugin-dir\n");
@@ -83,6 +83,6 @@ std::map<std::string, ParamValue> parse_sets(const std::vector<std::string>& set
   return raw;
 }
 
-const std::vector<ParamSpec>& trainer_params_for_listing() { return host::trainer_params(); }
+const std::vector<ParamSpec>& trainer_params_for_listing() { return core::trainer_params(); }
 
 }  // namespace recrun::cli

@@ -10,7 +10,7 @@
 #include "recrun/error.hpp"
 #include "recrun/params.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 
 void validate(const EvalOptions& options) {
   static const std::vector<std::string> known{"Hit", "NDCG", "MRR", "Recall"};
@@ -97,4 +97,4 @@ EvalResult evaluate(Model& model, const Interactions& history,
   return result;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::core

@@ -8,7 +8,7 @@
 
 #include "recrun/model.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 
 /// What to compute.
 struct EvalOptions {
@@ -52,4 +52,4 @@ EvalResult evaluate(Model& model, const Interactions& history,
                     const std::vector<std::int64_t>& users, const std::vector<std::int32_t>& targets,
                     const EvalOptions& options);
 
-}  // namespace recrun::host
+}  // namespace recrun::core

@@ -14,7 +14,7 @@
 #include "recrun/error.hpp"
 #include "recrun/plugin.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 namespace fs = std::filesystem;
 
 namespace {
@@ -161,4 +161,4 @@ LoadReport load_plugins(const std::vector<fs::path>& dirs, Registry& registry) {
   return report;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::core

@@ -7,7 +7,7 @@
 
 #include "recrun/registry.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 
 /// What a scan loaded and what it refused.
 struct LoadReport {
@@ -34,4 +34,4 @@ std::vector<std::string> load_plugin(const std::filesystem::path& file, Registry
 /// in the report and the others still load.
 LoadReport load_plugins(const std::vector<std::filesystem::path>& dirs, Registry& registry);
 
-}  // namespace recrun::host
+}  // namespace recrun::core

@@ -4,7 +4,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 
 Split make_split(const Dataset& dataset, const SplitOptions& options) {
   const bool loo = options.mode == "leave_one_out";
@@ -50,4 +50,4 @@ Split make_split(const Dataset& dataset, const SplitOptions& options) {
   return s;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::core

@@ -8,7 +8,7 @@
 #include "recrun/dataset.hpp"
 #include "recrun/model.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 
 /// How to split.
 struct SplitOptions {
@@ -40,4 +40,4 @@ struct Split {
 /// breaks ties). Throws ParamError for invalid options.
 Split make_split(const Dataset& dataset, const SplitOptions& options);
 
-}  // namespace recrun::host
+}  // namespace recrun::core

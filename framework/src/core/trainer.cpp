@@ -13,7 +13,7 @@
 #include "recrun/fields.hpp"
 #include "recrun/registry.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -310,4 +310,4 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   return out;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::core

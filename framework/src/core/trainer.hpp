@@ -13,7 +13,7 @@
 #include "recrun/model.hpp"
 #include "recrun/params.hpp"
 
-namespace recrun::host {
+namespace recrun::core {
 
 /// Loop settings. Built from trainer_params() values plus the protocol.
 struct TrainerOptions {
@@ -96,4 +96,4 @@ void seed_and_threads(std::uint64_t seed, int threads);
 RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split& split,
                               const TrainerOptions& options, RunObserver& observer);
 
-}  // namespace recrun::host
+}  // namespace recrun::core

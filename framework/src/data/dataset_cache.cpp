@@ -9,17 +9,16 @@
 #include <fstream>
 #include <type_traits>
 
+#include "core/hash.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 namespace fs = std::filesystem;
 
 namespace {
 
-// Bump whenever the layout below or the meaning of a Dataset field changes.
-// 2: data sets with titles carry title vectors computed at load time.
-constexpr std::uint32_t kFormatVersion = 2;
+constexpr std::uint32_t kFormatVersion = kCacheFormatVersion;
 constexpr char kMagic[8] = {'R', 'E', 'C', 'R', 'U', 'N', 'D', 'S'};
 // Written in native byte order; a cache moved to a machine of the other endianness is rejected
 // (and rebuilt) instead of being misread.
@@ -246,7 +245,7 @@ std::string encode_dataset(const Dataset& d, const WarningCounts& warnings, cons
     w.str(message);
     w.u64(static_cast<std::uint64_t>(count));
   }
-  const std::uint64_t checksum = text::hash64(w.bytes(), kFormatVersion);
+  const std::uint64_t checksum = core::hash64(w.bytes(), kFormatVersion);
   w.u64(checksum);
   return std::move(w.bytes());
 }
@@ -265,7 +264,7 @@ std::optional<CachedDataset> decode_dataset(std::string_view bytes, const std::s
     // The key comes before the checksum test: a stale cache is the common case, and it is
     // recognised without hashing the whole file.
     if (r.str() != key) return std::nullopt;
-    if (text::hash64(body, kFormatVersion) != stored) return std::nullopt;
+    if (core::hash64(body, kFormatVersion) != stored) return std::nullopt;
 
     CachedDataset out;
     Dataset& d = out.dataset;
@@ -324,15 +323,32 @@ fs::path fallback_cache_file(const fs::path& fallback_dir, const fs::path& dir,
   fs::path abs = fs::weakly_canonical(fs::absolute(dir, ec), ec);
   if (ec) abs = fs::absolute(dir);
   const std::string folder =
-      fmt::format("{}-{:016x}", text::directory_name(dir), text::hash64(abs.string()));
+      fmt::format("{}-{:016x}", text::directory_name(dir), core::hash64(abs.string()));
   return fallback_dir / folder / (source + ".dataset");
 }
 
-std::optional<CachedDataset> read_cache(const fs::path& file, const std::string& key) {
+std::optional<std::uint32_t> cache_format_of(std::string_view bytes) {
+  if (bytes.size() < sizeof kMagic + 4 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    return std::nullopt;
+  std::uint32_t version = 0;
+  std::memcpy(&version, bytes.data() + sizeof kMagic, 4);
+  return version;
+}
+
+std::optional<CachedDataset> read_cache(const fs::path& file, const std::string& key,
+                                        std::string* note) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return std::nullopt;
   try {
     const text::FileBytes bytes(file);
+    const auto version = cache_format_of(bytes.view());
+    if (version && *version != kFormatVersion) {
+      if (note)
+        *note = fmt::format("{}: cache format {} (this recrun writes format {}{}); rebuilding it",
+                            file.string(), *version, kFormatVersion,
+                            *version < kFormatVersion ? ", with XXH3 checksums" : "");
+      return std::nullopt;
+    }
     return decode_dataset(bytes.view(), key);
   } catch (const Error&) {
     return std::nullopt;
@@ -369,4 +385,4 @@ bool write_cache(const fs::path& file, const std::string& bytes) {
   return true;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

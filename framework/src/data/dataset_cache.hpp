@@ -17,7 +17,13 @@
 
 #include "recrun/dataset.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
+
+/// The cache format this recrun writes and reads. Bump it whenever the layout or the meaning of
+/// a Dataset field changes. 2: checksums are XXH3-64 (libxxhash) and data fingerprints changed
+/// with the SDK's Fingerprint; 1: a hand-written hash. A cache of another format is rebuilt.
+// 3: data sets with titles carry title vectors computed at load time.
+inline constexpr std::uint32_t kCacheFormatVersion = 3;
 
 /// Warnings from the original parse, kept so that a cached load reports them too.
 using WarningCounts = std::vector<std::pair<std::string, std::int64_t>>;
@@ -53,12 +59,17 @@ std::filesystem::path fallback_cache_file(const std::filesystem::path& fallback_
                                           const std::filesystem::path& dir,
                                           const std::string& source);
 
-/// Reads a cache file; nothing when it is absent, unreadable, stale or corrupt.
-std::optional<CachedDataset> read_cache(const std::filesystem::path& file, const std::string& key);
+/// The format version of a cache file's bytes, when they start like a cache; nothing otherwise.
+std::optional<std::uint32_t> cache_format_of(std::string_view bytes);
+
+/// Reads a cache file; nothing when it is absent, unreadable, stale or corrupt. When the file is
+/// a cache of another format version (an older recrun wrote it), `note`, if given, says so.
+std::optional<CachedDataset> read_cache(const std::filesystem::path& file, const std::string& key,
+                                        std::string* note = nullptr);
 
 /// Writes a cache file atomically (a temporary file renamed over the old one, so that
 /// concurrent readers see the old or the new file, never half of one). Creates the folder,
 /// with a .gitignore so that caches never end up in version control. False when it cannot.
 bool write_cache(const std::filesystem::path& file, const std::string& bytes);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

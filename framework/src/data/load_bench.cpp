@@ -8,10 +8,10 @@
 #include <sstream>
 #include <ctime>
 
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 namespace fs = std::filesystem;
 
 Dataset naive_load_csv(const fs::path& file) {
@@ -168,4 +168,4 @@ std::string format_bench(const LoadBenchResult& r) {
   return out;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

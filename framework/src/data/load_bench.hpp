@@ -9,7 +9,7 @@
 #include "recrun/dataset.hpp"
 #include "recrun/registry.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 /// Loads an interactions CSV the naive way (std::getline per line, std::stringstream per field,
 /// std::stoll), through the same DatasetBuilder as the plugins. The baseline of the benchmark;
@@ -67,4 +67,4 @@ LoadBenchResult bench_load(const Registry& registry, const std::filesystem::path
 /// A short report: rows/s per way of loading and the ratios.
 std::string format_bench(const LoadBenchResult& result);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

@@ -8,7 +8,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 namespace fs = std::filesystem;
 
 namespace {
@@ -157,4 +157,4 @@ SeedLayoutReport write_seed_layout(const Dataset& d, const fs::path& dir) {
   return report;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

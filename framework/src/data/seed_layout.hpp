@@ -8,7 +8,7 @@
 
 #include "recrun/dataset.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 /// What write_seed_layout wrote.
 struct SeedLayoutReport {
@@ -34,4 +34,4 @@ SeedLayoutReport write_seed_layout(const Dataset& dataset, const std::filesystem
 void write_title_embeddings(const std::vector<std::string>& item_ids, const DenseFeature& feature,
                             const std::filesystem::path& path);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

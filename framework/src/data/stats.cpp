@@ -7,7 +7,7 @@
 #include <ctime>
 #include <numeric>
 
-namespace recrun::host {
+namespace recrun::data {
 
 namespace {
 
@@ -224,4 +224,4 @@ std::string format_stats(const Dataset& d, const DataStats& s) {
   return out;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

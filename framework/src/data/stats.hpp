@@ -8,7 +8,7 @@
 
 #include "recrun/dataset.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 /// Order statistics of a count distribution.
 struct Distribution {
@@ -69,4 +69,4 @@ DataStats compute_stats(const Dataset& dataset, std::int64_t top = 10);
 /// Renders statistics as an aligned text report.
 std::string format_stats(const Dataset& dataset, const DataStats& stats);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

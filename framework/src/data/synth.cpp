@@ -9,7 +9,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 namespace {
 
@@ -457,4 +457,4 @@ std::string synth_readme(const SynthOptions& o) {
       o.popularity, o.tie_rate, o.clusters, o.sequential, o.signal, o.affinity, o.purity);
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

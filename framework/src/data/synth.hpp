@@ -27,7 +27,7 @@
 
 #include "recrun/dataset.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 /// Generator settings; `recrun data synth --help` lists them as flags.
 struct SynthOptions {
@@ -96,4 +96,4 @@ SynthResult synthesize(const SynthOptions& options);
 /// A README for a generated directory: what it is and the options that reproduce it.
 std::string synth_readme(const SynthOptions& options);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

@@ -10,10 +10,10 @@
 #include <random>
 #include <unordered_map>
 
+#include "core/hash.hpp"
 #include "recrun/error.hpp"
-#include "recrun/text.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 namespace {
 
 bool is_word_byte(unsigned char c) { return std::isalnum(c) || c >= 0x80; }
@@ -85,7 +85,7 @@ TitleEmbeddings embed_titles(const std::vector<std::string>& titles, const Title
   for (std::int64_t i = 0; i < n; ++i) {
     std::unordered_map<std::int64_t, int> counts;
     for (const auto& term : title_terms(titles[i]))
-      ++counts[static_cast<std::int64_t>(text::hash64(term) % static_cast<std::uint64_t>(o.buckets))];
+      ++counts[static_cast<std::int64_t>(core::hash64(term) % static_cast<std::uint64_t>(o.buckets))];
     auto& row = rows[i];
     for (const auto& [bucket, count] : counts) row.emplace_back(bucket, 1.0 + std::log(count));
     std::sort(row.begin(), row.end());
@@ -189,4 +189,4 @@ TitleEmbeddings embed_titles(const std::vector<std::string>& titles, const Title
   return out;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

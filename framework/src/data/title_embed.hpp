@@ -5,7 +5,7 @@
 // recrun computes latent semantic vectors from the titles alone, offline and deterministically:
 //
 //   1. each title (with a trailing "(1995)" release year removed) becomes a bag of terms hashed with
-//      recrun::text::hash64:
+//      core::hash64 (XXH3-64):
 //      lower-cased word unigrams, word bigrams, and character 3-grams of each word with
 //      boundary marks ("<to", "toy", "oy>"), so that "Toy Story" and "Toy Story 2" share most
 //      terms and spelling variants share some;
@@ -24,7 +24,7 @@
 
 #include "recrun/dataset.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 struct TitleEmbedOptions {
   /// Vector length.
@@ -53,4 +53,4 @@ std::vector<std::string> title_terms(const std::string& title);
 /// `dim` is clipped to what the titles can give (at most the number of non-empty titles).
 TitleEmbeddings embed_titles(const std::vector<std::string>& titles, const TitleEmbedOptions& options);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

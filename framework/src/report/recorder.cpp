@@ -41,9 +41,9 @@ std::optional<ProgressEvent> parse_progress(std::string_view line) {
   return e;
 }
 
-std::map<std::string, tb::HParamValue> hparams_of(const Params& params, const std::string& model,
+std::map<std::string, tensorboard::HParamValue> hparams_of(const Params& params, const std::string& model,
                                                   const std::string& group, std::int64_t seed) {
-  std::map<std::string, tb::HParamValue> out;
+  std::map<std::string, tensorboard::HParamValue> out;
   for (const auto& [k, v] : params.values()) {
     if (const auto* b = std::get_if<bool>(&v)) {
       out[k] = *b;
@@ -76,9 +76,9 @@ fs::path Recorder::event_file() const { return writer_ ? writer_->path() : fs::p
 
 void Recorder::begin() {
   if (!options_.tensorboard_dir.empty()) {
-    writer_ = std::make_unique<tb::EventWriter>(options_.tensorboard_dir);
+    writer_ = std::make_unique<tensorboard::EventWriter>(options_.tensorboard_dir);
     if (!options_.hparams.empty())
-      tb::write_session_start(*writer_, options_.hparams, options_.hparams_group);
+      tensorboard::write_session_start(*writer_, options_.hparams, options_.hparams_group);
     writer_->flush();
   }
   if (options_.progress)
@@ -126,7 +126,7 @@ void Recorder::on_epoch(std::int64_t epoch, const EpochResult& r,
   }
   if (writer_) writer_->flush();
   if (options_.store)
-    options_.store->log_epoch(options_.trial_key, epoch, results::Split::train, metrics);
+    options_.store->log_epoch(options_.trial_key, epoch, results::SplitName::train, metrics);
   if (options_.progress)
     options_.progress(format_progress({'E', epoch, r.loss, seconds, static_cast<double>(r.examples)}));
   if (options_.console && !r.converged)
@@ -134,7 +134,7 @@ void Recorder::on_epoch(std::int64_t epoch, const EpochResult& r,
                throughput);
 }
 
-void Recorder::on_validation(std::int64_t epoch, const host::EvalResult& r,
+void Recorder::on_validation(std::int64_t epoch, const core::EvalResult& r,
                              const std::map<std::string, double>& diagnostics, bool improved) {
   first_event();
   if (improved) best_epoch_ = epoch;
@@ -146,7 +146,7 @@ void Recorder::on_validation(std::int64_t epoch, const host::EvalResult& r,
   }
   if (writer_) writer_->flush();
   if (options_.store)
-    options_.store->log_epoch(options_.trial_key, epoch, results::Split::valid, metrics);
+    options_.store->log_epoch(options_.trial_key, epoch, results::SplitName::valid, metrics);
   const auto it = r.metrics.find(options_.monitor);
   const double value = it == r.metrics.end() ? std::nan("") : it->second;
   if (options_.progress)
@@ -158,7 +158,7 @@ void Recorder::on_validation(std::int64_t epoch, const host::EvalResult& r,
   }
 }
 
-void Recorder::on_test(const host::EvalResult& r) {
+void Recorder::on_test(const core::EvalResult& r) {
   const std::int64_t step = std::max<std::int64_t>(best_epoch_, 0);
   for (const auto& [k, v] : r.metrics) scalar("test/" + k, v, step);
   if (writer_) writer_->flush();
@@ -168,31 +168,31 @@ void Recorder::on_test(const host::EvalResult& r) {
         format_progress({'T', step, it == r.metrics.end() ? std::nan("") : it->second, r.seconds}));
 }
 
-void Recorder::end(const host::RunOutcome* outcome) {
+void Recorder::end(const core::RunOutcome* outcome) {
   if (!writer_) return;
-  tb::write_session_end(*writer_,
-                        outcome ? tb::SessionStatus::success : tb::SessionStatus::failure);
+  tensorboard::write_session_end(*writer_,
+                        outcome ? tensorboard::SessionStatus::success : tensorboard::SessionStatus::failure);
   // Survives a machine crash too: the run is over, and a sweep may be killed any moment now.
   writer_->flush(/*sync_to_disk=*/true);
 }
 
 void write_experiment_config(const fs::path& dir,
-                             std::span<const std::map<std::string, tb::HParamValue>> sessions,
+                             std::span<const std::map<std::string, tensorboard::HParamValue>> sessions,
                              std::span<const std::string> metric_names) {
   // Column domains from the values the trials take; numbers get the observed range.
-  std::map<std::string, std::vector<tb::HParamValue>> values;
+  std::map<std::string, std::vector<tensorboard::HParamValue>> values;
   for (const auto& s : sessions)
     for (const auto& [k, v] : s) {
       auto& list = values[k];
       if (std::find(list.begin(), list.end(), v) == list.end()) list.push_back(v);
     }
-  std::vector<tb::HParamSpec> hparams;
+  std::vector<tensorboard::HParamSpec> hparams;
   for (auto& [name, list] : values) {
-    tb::HParamSpec spec;
+    tensorboard::HParamSpec spec;
     spec.name = name;
     const auto& first = list.front();
     if (std::holds_alternative<double>(first)) {
-      spec.type = tb::HParamType::float64;
+      spec.type = tensorboard::HParamType::float64;
       double lo = std::get<double>(first), hi = lo;
       bool all_numbers = true;
       for (const auto& v : list) {
@@ -209,24 +209,24 @@ void write_experiment_config(const fs::path& dir,
       } else if (all_numbers) {
         spec.domain_interval = std::make_pair(lo, hi);
       } else {
-        spec.type = tb::HParamType::unset;
+        spec.type = tensorboard::HParamType::unset;
       }
     } else if (std::holds_alternative<bool>(first)) {
-      spec.type = tb::HParamType::boolean;
+      spec.type = tensorboard::HParamType::boolean;
       spec.domain_discrete = {false, true};
     } else {
-      spec.type = tb::HParamType::string;
+      spec.type = tensorboard::HParamType::string;
       std::sort(list.begin(), list.end());
       spec.domain_discrete = list;
     }
     hparams.push_back(std::move(spec));
   }
-  std::vector<tb::MetricSpec> metrics;
+  std::vector<tensorboard::MetricSpec> metrics;
   for (const auto& m : metric_names) {
-    metrics.push_back({.tag = "test/" + m, .dataset_type = tb::DatasetType::validation});
+    metrics.push_back({.tag = "test/" + m, .dataset_type = tensorboard::DatasetType::validation});
   }
   for (const auto& m : metric_names) {
-    metrics.push_back({.tag = "valid/" + m, .dataset_type = tb::DatasetType::validation});
+    metrics.push_back({.tag = "valid/" + m, .dataset_type = tensorboard::DatasetType::validation});
   }
   // Replace rather than add: TensorBoard takes the first config it finds, and the grid may
   // have changed since an earlier sweep wrote one. Only files directly in the experiment
@@ -239,8 +239,8 @@ void write_experiment_config(const fs::path& dir,
         fs::remove(entry.path(), ec);
     }
   }
-  tb::EventWriter writer(dir);
-  tb::write_hparams_config(writer, hparams, metrics);
+  tensorboard::EventWriter writer(dir);
+  tensorboard::write_hparams_config(writer, hparams, metrics);
   writer.flush(true);
 }
 

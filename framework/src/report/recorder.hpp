@@ -33,7 +33,7 @@ struct RecorderOptions {
   /// The run's TensorBoard directory; empty writes no event file.
   std::filesystem::path tensorboard_dir;
   /// Hyperparameters for the HParams tab (session start).
-  std::map<std::string, tb::HParamValue> hparams;
+  std::map<std::string, tensorboard::HParamValue> hparams;
   /// Runs sharing this name are repeats (seeds) in the HParams tab.
   std::string hparams_group;
   /// The validation metric that picks the best epoch.
@@ -63,7 +63,7 @@ std::string format_progress(const ProgressEvent& event);
 std::optional<ProgressEvent> parse_progress(std::string_view line);
 
 /// Writes a run's curves and hyperparameters. begin() before training, end() after.
-class Recorder final : public host::RunObserver {
+class Recorder final : public core::RunObserver {
  public:
   explicit Recorder(RecorderOptions options);
   ~Recorder() override;
@@ -74,12 +74,12 @@ class Recorder final : public host::RunObserver {
   void begin();
   void on_epoch(std::int64_t epoch, const EpochResult& result,
                 const std::map<std::string, double>& logged, double seconds) override;
-  void on_validation(std::int64_t epoch, const host::EvalResult& result,
+  void on_validation(std::int64_t epoch, const core::EvalResult& result,
                      const std::map<std::string, double>& diagnostics, bool improved) override;
-  void on_test(const host::EvalResult& result) override;
+  void on_test(const core::EvalResult& result) override;
   void on_resume(std::int64_t epoch) override;
   /// Writes the HParams session end and flushes. `outcome` is null when the run failed.
-  void end(const host::RunOutcome* outcome);
+  void end(const core::RunOutcome* outcome);
 
   /// The event file being written (empty when none).
   std::filesystem::path event_file() const;
@@ -89,7 +89,7 @@ class Recorder final : public host::RunObserver {
   void scalar(const std::string& tag, double value, std::int64_t step);
 
   RecorderOptions options_;
-  std::unique_ptr<tb::EventWriter> writer_;
+  std::unique_ptr<tensorboard::EventWriter> writer_;
   bool started_ = false;
   bool resumed_ = false;
   std::int64_t best_epoch_ = -1;
@@ -97,7 +97,7 @@ class Recorder final : public host::RunObserver {
 
 /// A run's hyperparameters as the HParams tab shows them: the model's resolved parameters
 /// plus "model", "group" and "seed".
-std::map<std::string, tb::HParamValue> hparams_of(const Params& params, const std::string& model,
+std::map<std::string, tensorboard::HParamValue> hparams_of(const Params& params, const std::string& model,
                                                   const std::string& group, std::int64_t seed);
 
 /// Final metric values for the store: validation metrics of the best epoch plus diagnostics
@@ -109,7 +109,7 @@ std::vector<results::Metric> metrics_of(const std::map<std::string, double>& val
 /// and test/ and valid/ of every metric) into a fresh event file in `experiment_dir`,
 /// replacing the config an earlier sweep of the experiment left there.
 void write_experiment_config(const std::filesystem::path& experiment_dir,
-                             std::span<const std::map<std::string, tb::HParamValue>> sessions,
+                             std::span<const std::map<std::string, tensorboard::HParamValue>> sessions,
                              std::span<const std::string> metric_names);
 
 }  // namespace recrun::report

@@ -1,12 +1,9 @@
+// The results store's schema, its writes of trials, epoch curves and outcomes, and its reads.
+// Who may change a run row (the trial lease) is decided in lease.cpp.
 #include "results/results_store.hpp"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <climits>
 #include <ctime>
 #include <limits>
 #include <mutex>
@@ -17,8 +14,11 @@
 
 #include "results/schema.hpp"
 #include "results/sqlite_db.hpp"
+#include "results/store_state.hpp"
 
 namespace recrun::results {
+
+using detail::RowState;
 
 // ------------------------------------------------------------------------------ enum <-> text
 
@@ -43,51 +43,41 @@ RunStatus parse_run_status(std::string_view text) {
       text));
 }
 
-std::string_view to_string(Split split) {
+std::string_view to_string(SplitName split) {
   switch (split) {
-    case Split::train: return "train";
-    case Split::valid: return "valid";
-    case Split::test: return "test";
+    case SplitName::train: return "train";
+    case SplitName::valid: return "valid";
+    case SplitName::test: return "test";
   }
   return "?";
 }
 
-Split parse_split(std::string_view text) {
-  for (auto split : {Split::train, Split::valid, Split::test}) {
+SplitName parse_split_name(std::string_view text) {
+  for (auto split : {SplitName::train, SplitName::valid, SplitName::test}) {
     if (to_string(split) == text) return split;
   }
   throw std::invalid_argument(
       fmt::format("unknown split '{}' (expected train, valid or test)", text));
 }
 
-std::string_view to_string(ParamType type) {
+std::string_view stored_type_name(ParamType type) {
   switch (type) {
     case ParamType::integer: return "int";
     case ParamType::real: return "float";
     case ParamType::boolean: return "bool";
     case ParamType::string: return "string";
-    case ParamType::list: return "list";
+    case ParamType::string_list: return "list";
   }
   return "?";
 }
 
-ParamType parse_param_type(std::string_view text) {
+ParamType parse_stored_type(std::string_view text) {
   for (auto type : {ParamType::integer, ParamType::real, ParamType::boolean, ParamType::string,
-                    ParamType::list}) {
-    if (to_string(type) == text) return type;
+                    ParamType::string_list}) {
+    if (stored_type_name(type) == text) return type;
   }
   throw std::invalid_argument(fmt::format(
       "unknown parameter type '{}' (expected int, float, bool, string or list)", text));
-}
-
-std::string_view to_string(ClaimResult result) {
-  switch (result) {
-    case ClaimResult::claimed: return "claimed";
-    case ClaimResult::already_finished: return "already finished";
-    case ClaimResult::owned_by_live_worker: return "owned by a live worker";
-    case ClaimResult::failed_needs_retry_flag: return "failed before (retry not requested)";
-  }
-  return "?";
 }
 
 // -------------------------------------------------------------------------------- value types
@@ -111,20 +101,12 @@ Param Param::of_string(std::string name, std::string value) {
 }
 
 Param Param::of_list(std::string name, std::string json) {
-  return {std::move(name), std::move(json), ParamType::list, std::nullopt};
-}
-
-Owner Owner::current() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
-    return {"unknown-host", static_cast<std::int64_t>(::getpid())};
-  }
-  return {host, static_cast<std::int64_t>(::getpid())};
+  return {std::move(name), std::move(json), ParamType::string_list, std::nullopt};
 }
 
 // ------------------------------------------------------------------------------------ helpers
 
-namespace {
+namespace detail {
 
 // Same format as the schema's strftime('%Y-%m-%dT%H:%M:%fZ', 'now') defaults.
 std::string utc_now_iso() {
@@ -138,30 +120,20 @@ std::string utc_now_iso() {
                      ms.count() % 1000);
 }
 
+}  // namespace detail
+
+namespace {
+
+using detail::utc_now_iso;
+
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-// kill(pid, 0) probes without signalling. EPERM means the process exists but is not ours; only
-// ESRCH proves it is gone. A zombie still counts as alive until its parent reaps it.
-bool pid_alive(std::int64_t pid) {
-  if (pid <= 0 || pid > INT_MAX) return false;  // kill(0 or -n) would address process groups
-  if (::kill(static_cast<pid_t>(pid), 0) == 0) return true;
-  return errno != ESRCH;
-}
-
 double nan_if_null(const Statement& stmt, int column) {
   return stmt.is_null(column) ? std::numeric_limits<double>::quiet_NaN() : stmt.real(column);
 }
-
-// What a transaction needs to know about a row to decide who may change it.
-struct RowState {
-  std::int64_t id = 0;
-  RunStatus status = RunStatus::pending;
-  Owner owner;
-  std::optional<double> heartbeat_age_s;  // nullopt when there never was a heartbeat
-};
 
 constexpr std::string_view kRunColumns =
     "r.id, r.trial_key, r.experiment_id, e.name, r.group_name, r.model, r.data_path, "
@@ -205,293 +177,209 @@ RunRow read_run_row(const Statement& s) {
 
 // -------------------------------------------------------------------------------------- State
 
-struct ResultsStore::State {
-  State(const std::filesystem::path& path, StoreOptions opts)
-      : options(std::move(opts)), db(path, options.busy_timeout),
-        local_host(Owner::current().host) {}
+ResultsStore::State::State(const std::filesystem::path& path, StoreOptions opts)
+    : options(std::move(opts)), db(path, options.busy_timeout), local_host(Owner::current().host) {}
 
-  StoreOptions options;
-  Database db;
-  std::string local_host;  // liveness by pid can only be judged on this host
-  std::mutex mutex;        // one transaction at a time on the shared connection
+void ResultsStore::State::throw_misuse(std::string message) const {
+  throw StoreError(std::move(message), db.path());
+}
 
-  [[noreturn]] void throw_misuse(std::string message) const {
-    throw StoreError(std::move(message), db.path());
+void ResultsStore::State::open() {
+  const std::string mode = retry_while_busy(db, [&] {
+    auto stmt = db.prepare("PRAGMA journal_mode = WAL");
+    return stmt.step() ? stmt.text(0) : std::string();
+  });
+  if (mode != "wal") {
+    throw_misuse(fmt::format(
+        "SQLite could not switch the database to WAL journal mode (it reports '{}'); WAL needs "
+        "shared memory, which network file systems lack: keep the database on a local disk",
+        mode));
   }
+  db.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
 
-  void open() {
-    const std::string mode = retry_while_busy(db, [&] {
-      auto stmt = db.prepare("PRAGMA journal_mode = WAL");
-      return stmt.step() ? stmt.text(0) : std::string();
-    });
-    if (mode != "wal") {
+  if (schema_version() == kSchemaVersion) return;
+  // Re-read under the write lock: another process may be creating the schema right now.
+  db.write_transaction([&] {
+    const int version = schema_version();
+    if (version == 0) {
+      db.exec(schema_sql());
+      db.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
+    } else if (version > kSchemaVersion) {
       throw_misuse(fmt::format(
-          "SQLite could not switch the database to WAL journal mode (it reports '{}'); WAL needs "
-          "shared memory, which network file systems lack: keep the database on a local disk",
-          mode));
+          "the database has schema version {} but this recrun understands up to {}; "
+          "use a newer recrun or another results file",
+          version, kSchemaVersion));
     }
-    db.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+    // Versions between 0 and kSchemaVersion would be migrated here, one step at a time.
+  });
+}
 
-    if (schema_version() == kSchemaVersion) return;
-    // Re-read under the write lock: another process may be creating the schema right now.
-    db.write_transaction([&] {
-      const int version = schema_version();
-      if (version == 0) {
-        db.exec(schema_sql());
-        db.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
-      } else if (version > kSchemaVersion) {
-        throw_misuse(fmt::format(
-            "the database has schema version {} but this recrun understands up to {}; "
-            "use a newer recrun or another results file",
-            version, kSchemaVersion));
-      }
-      // Versions between 0 and kSchemaVersion would be migrated here, one step at a time.
-    });
+int ResultsStore::State::schema_version() {
+  return retry_while_busy(db, [&] {
+    auto stmt = db.prepare("PRAGMA user_version");
+    return stmt.step() ? static_cast<int>(stmt.int64(0)) : 0;
+  });
+}
+
+std::optional<double> ResultsStore::State::numeric_value(const Param& param,
+                                                         std::string_view trial_key) const {
+  if (param.num_value || param.type == ParamType::string || param.type == ParamType::string_list) {
+    return param.num_value;
   }
-
-  int schema_version() {
-    return retry_while_busy(db, [&] {
-      auto stmt = db.prepare("PRAGMA user_version");
-      return stmt.step() ? static_cast<int>(stmt.int64(0)) : 0;
-    });
+  if (param.type == ParamType::boolean) {
+    if (param.value == "true" || param.value == "1") return 1.0;
+    if (param.value == "false" || param.value == "0") return 0.0;
+  } else {
+    double number = 0;
+    const char* first = param.value.data();
+    const char* last = first + param.value.size();
+    const auto [end, ec] = std::from_chars(first, last, number);
+    if (ec == std::errc() && end == last) return number;
   }
+  throw_misuse(fmt::format("parameter '{}' of trial '{}' is declared {} but its value '{}' is "
+                           "not one; pass the canonical text (e.g. 12, 0.5, true)",
+                           param.name, trial_key, stored_type_name(param.type), param.value));
+}
 
-  std::optional<RowState> row_state(std::string_view trial_key) {
-    auto stmt = db.prepare(
-        "SELECT id, status, owner_host, owner_pid, "
-        "(julianday('now') - julianday(heartbeat_at)) * 86400.0 "
-        "FROM runs WHERE trial_key = ?1");
-    stmt.bind_all(trial_key);
-    if (!stmt.step()) return std::nullopt;
-    RowState row;
-    row.id = stmt.int64(0);
-    row.status = parse_run_status(stmt.text(1));
-    row.owner = Owner{stmt.text(2), stmt.opt_int64(3).value_or(0)};
-    row.heartbeat_age_s = stmt.opt_real(4);
-    return row;
+void ResultsStore::State::validate(const TrialSpec& spec) const {
+  if (spec.trial_key.empty()) throw_misuse("a trial has an empty trial_key");
+  if (spec.model.empty()) {
+    throw_misuse(fmt::format("trial '{}' has an empty model name", spec.trial_key));
   }
+}
 
-  RowState require_row(std::string_view trial_key, std::string_view action) {
-    auto row = row_state(trial_key);
-    if (!row) {
-      throw_misuse(fmt::format("cannot {} trial '{}': no run with that key is registered "
-                               "(register_trials() must come first)",
-                               action, trial_key));
-    }
-    return *row;
-  }
-
-  // Returns why the owner of a running row is gone, or nullopt while it may still be alive.
-  std::optional<std::string> owner_gone(const RowState& row) const {
-    if (row.owner.host == local_host && !pid_alive(row.owner.pid)) {
-      return fmt::format("owner process {} on {} exited without finishing", row.owner.pid,
-                         row.owner.host);
-    }
-    const double stale_s = static_cast<double>(options.stale_after.count());
-    if (!row.heartbeat_age_s || *row.heartbeat_age_s > stale_s) {
-      return fmt::format("no heartbeat from {}:{} for {:.0f} s (stale after {:.0f} s)",
-                         row.owner.host, row.owner.pid, row.heartbeat_age_s.value_or(-1),
-                         stale_s);
-    }
-    return std::nullopt;
-  }
-
-  // The run id of a trial that is running under this store's owner; throws otherwise, since
-  // writing into a run another worker now owns would mix two attempts' results.
-  std::int64_t require_owned(std::string_view trial_key, std::string_view action) {
-    const RowState row = require_row(trial_key, action);
-    if (row.status != RunStatus::running || row.owner != options.owner) {
-      throw_misuse(fmt::format(
-          "cannot {} trial '{}': it is not running under this worker ({}:{}); its status is "
-          "'{}' and its owner {}:{} (a worker loses a trial when its heartbeat goes stale or it "
-          "is marked interrupted)",
-          action, trial_key, options.owner.host, options.owner.pid, to_string(row.status),
-          row.owner.host.empty() ? "-" : row.owner.host, row.owner.pid));
-    }
-    return row.id;
-  }
-
-  std::optional<double> numeric_value(const Param& param, std::string_view trial_key) const {
-    if (param.num_value || param.type == ParamType::string || param.type == ParamType::list) {
-      return param.num_value;
-    }
-    if (param.type == ParamType::boolean) {
-      if (param.value == "true" || param.value == "1") return 1.0;
-      if (param.value == "false" || param.value == "0") return 0.0;
-    } else {
-      double number = 0;
-      const char* first = param.value.data();
-      const char* last = first + param.value.size();
-      const auto [end, ec] = std::from_chars(first, last, number);
-      if (ec == std::errc() && end == last) return number;
-    }
-    throw_misuse(fmt::format("parameter '{}' of trial '{}' is declared {} but its value '{}' is "
-                             "not one; pass the canonical text (e.g. 12, 0.5, true)",
-                             param.name, trial_key, to_string(param.type), param.value));
-  }
-
-  void validate(const TrialSpec& spec) const {
-    if (spec.trial_key.empty()) throw_misuse("a trial has an empty trial_key");
-    if (spec.model.empty()) {
-      throw_misuse(fmt::format("trial '{}' has an empty model name", spec.trial_key));
-    }
-  }
-
-  // Inserts the run (and its params) if its key is new; returns whether it did.
-  bool insert_if_missing(const TrialSpec& spec, Statement& insert_run, Statement& insert_param) {
-    insert_run.reset()
-        .bind_all(spec.trial_key, spec.experiment_id, spec.group_name, spec.model,
-                  spec.data_path, spec.data_fingerprint,
-                  spec.protocol_json.empty() ? std::string_view("{}") : spec.protocol_json,
-                  spec.seed)
+// Inserts the run (and its params) if its key is new; returns whether it did.
+bool ResultsStore::State::insert_if_missing(const TrialSpec& spec, Statement& insert_run,
+                                            Statement& insert_param) {
+  insert_run.reset()
+      .bind_all(spec.trial_key, spec.experiment_id, spec.group_name, spec.model,
+                spec.data_path, spec.data_fingerprint,
+                spec.protocol_json.empty() ? std::string_view("{}") : spec.protocol_json,
+                spec.seed)
+      .execute();
+  if (db.changes() == 0) return false;
+  const std::int64_t run_id = db.last_insert_rowid();
+  for (const Param& param : spec.params) {
+    insert_param.reset()
+        .bind_all(run_id, param.name, param.value, stored_type_name(param.type),
+                  numeric_value(param, spec.trial_key))
         .execute();
-    if (db.changes() == 0) return false;
-    const std::int64_t run_id = db.last_insert_rowid();
-    for (const Param& param : spec.params) {
-      insert_param.reset()
-          .bind_all(run_id, param.name, param.value, to_string(param.type),
-                    numeric_value(param, spec.trial_key))
-          .execute();
+  }
+  return true;
+}
+
+Statement ResultsStore::State::prepare_insert_run() {
+  return db.prepare(
+      "INSERT INTO runs (trial_key, experiment_id, group_name, model, data_path, "
+      "data_fingerprint, protocol, seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+      "ON CONFLICT (trial_key) DO NOTHING");
+}
+
+Statement ResultsStore::State::prepare_insert_param() {
+  return db.prepare(
+      "INSERT INTO run_params (run_id, name, value, type, num_value) "
+      "VALUES (?1, ?2, ?3, ?4, ?5)");
+}
+
+void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& info,
+                                        const Owner& owner, std::int64_t min_attempts) {
+  const std::string now = utc_now_iso();
+  db.prepare(
+        "UPDATE runs SET status = 'finished', owner_host = ?2, owner_pid = ?3, "
+        "heartbeat_at = ?4, started_at = COALESCE(started_at, ?4), finished_at = ?4, "
+        "attempts = MAX(attempts, ?5), fit_seconds = ?6, eval_seconds = ?7, "
+        "total_seconds = ?8, best_epoch = ?9, epochs_run = ?10, "
+        "checkpoint_path = COALESCE(NULLIF(?11, ''), checkpoint_path), "
+        "tensorboard_path = COALESCE(NULLIF(?12, ''), tensorboard_path), error = NULL "
+        "WHERE id = ?1")
+      .bind_all(run_id, owner.host, owner.pid, now, min_attempts, info.fit_seconds,
+                info.eval_seconds, info.total_seconds, info.best_epoch, info.epochs_run,
+                info.checkpoint_path, info.tensorboard_path)
+      .execute();
+  db.prepare("DELETE FROM run_metrics WHERE run_id = ?1").bind_all(run_id).execute();
+  auto insert = db.prepare(
+      "INSERT INTO run_metrics (run_id, split, name, value) VALUES (?1, ?2, ?3, ?4)");
+  for (const auto& [split, metrics] :
+       {std::pair{SplitName::valid, &info.valid_metrics},
+        std::pair{SplitName::test, &info.test_metrics}}) {
+    for (const Metric& metric : *metrics) {
+      insert.reset().bind_all(run_id, to_string(split), metric.name, metric.value).execute();
     }
-    return true;
   }
+}
 
-  Statement prepare_insert_run() {
-    return db.prepare(
-        "INSERT INTO runs (trial_key, experiment_id, group_name, model, data_path, "
-        "data_fingerprint, protocol, seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-        "ON CONFLICT (trial_key) DO NOTHING");
+void ResultsStore::State::upsert_epoch(Statement& upsert, std::int64_t run_id,
+                                       std::int64_t epoch, SplitName split,
+                                       const std::vector<Metric>& metrics, double wall_time,
+                                       std::string_view trial_key) {
+  if (split == SplitName::test) {
+    throw_misuse(fmt::format("cannot log epoch {} of trial '{}' on the test split: per-epoch "
+                             "metrics are train or valid; test metrics go to finish()",
+                             epoch, trial_key));
   }
-
-  Statement prepare_insert_param() {
-    return db.prepare(
-        "INSERT INTO run_params (run_id, name, value, type, num_value) "
-        "VALUES (?1, ?2, ?3, ?4, ?5)");
+  if (epoch < 0) {
+    throw_misuse(fmt::format("cannot log epoch {} of trial '{}': epochs are >= 0", epoch,
+                             trial_key));
   }
-
-  void write_outcome(std::int64_t run_id, const FinishInfo& info, const Owner& owner,
-                     std::int64_t min_attempts) {
-    const std::string now = utc_now_iso();
-    db.prepare(
-          "UPDATE runs SET status = 'finished', owner_host = ?2, owner_pid = ?3, "
-          "heartbeat_at = ?4, started_at = COALESCE(started_at, ?4), finished_at = ?4, "
-          "attempts = MAX(attempts, ?5), fit_seconds = ?6, eval_seconds = ?7, "
-          "total_seconds = ?8, best_epoch = ?9, epochs_run = ?10, "
-          "checkpoint_path = COALESCE(NULLIF(?11, ''), checkpoint_path), "
-          "tensorboard_path = COALESCE(NULLIF(?12, ''), tensorboard_path), error = NULL "
-          "WHERE id = ?1")
-        .bind_all(run_id, owner.host, owner.pid, now, min_attempts, info.fit_seconds,
-                  info.eval_seconds, info.total_seconds, info.best_epoch, info.epochs_run,
-                  info.checkpoint_path, info.tensorboard_path)
+  for (const Metric& metric : metrics) {
+    upsert.reset()
+        .bind_all(run_id, epoch, to_string(split), metric.name, metric.value, wall_time)
         .execute();
-    db.prepare("DELETE FROM run_metrics WHERE run_id = ?1").bind_all(run_id).execute();
-    auto insert = db.prepare(
-        "INSERT INTO run_metrics (run_id, split, name, value) VALUES (?1, ?2, ?3, ?4)");
-    for (const auto& [split, metrics] :
-         {std::pair{Split::valid, &info.valid_metrics}, std::pair{Split::test, &info.test_metrics}}) {
-      for (const Metric& metric : *metrics) {
-        insert.reset().bind_all(run_id, to_string(split), metric.name, metric.value).execute();
-      }
+  }
+}
+
+Statement ResultsStore::State::prepare_upsert_epoch() {
+  return db.prepare(
+      "INSERT INTO epoch_metrics (run_id, epoch, split, name, value, wall_time) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, epoch, split, name) "
+      "DO UPDATE SET value = excluded.value, wall_time = excluded.wall_time");
+}
+
+std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter,
+                                                   std::optional<std::string_view> arg) {
+  return db.read_transaction([&] {
+    std::vector<RunRow> rows;
+    std::unordered_map<std::int64_t, std::size_t> index_of;
+    auto select = db.prepare(fmt::format(
+        "SELECT {} FROM runs AS r LEFT JOIN experiments AS e ON e.id = r.experiment_id "
+        "WHERE {} ORDER BY r.id",
+        kRunColumns, filter));
+    select.bind_all(arg);
+    while (select.step()) {
+      rows.push_back(read_run_row(select));
+      index_of.emplace(rows.back().id, rows.size() - 1);
     }
-  }
+    if (rows.empty()) return rows;
 
-  void upsert_epoch(Statement& upsert, std::int64_t run_id, std::int64_t epoch, Split split,
-                    const std::vector<Metric>& metrics, double wall_time,
-                    std::string_view trial_key) {
-    if (split == Split::test) {
-      throw_misuse(fmt::format("cannot log epoch {} of trial '{}' on the test split: per-epoch "
-                               "metrics are train or valid; test metrics go to finish()",
-                               epoch, trial_key));
+    auto params = db.prepare(fmt::format(
+        "SELECT p.run_id, p.name, p.value, p.type, p.num_value FROM run_params AS p "
+        "JOIN runs AS r ON r.id = p.run_id "
+        "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
+        "WHERE {} ORDER BY p.run_id, p.name",
+        filter));
+    params.bind_all(arg);
+    while (params.step()) {
+      rows[index_of.at(params.int64(0))].params.push_back(
+          Param{params.text(1), params.text(2), parse_stored_type(params.text(3)),
+                params.opt_real(4)});
     }
-    if (epoch < 0) {
-      throw_misuse(fmt::format("cannot log epoch {} of trial '{}': epochs are >= 0", epoch,
-                               trial_key));
+
+    auto metrics = db.prepare(fmt::format(
+        "SELECT m.run_id, m.split, m.name, m.value FROM run_metrics AS m "
+        "JOIN runs AS r ON r.id = m.run_id "
+        "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
+        "WHERE {} ORDER BY m.run_id, m.split, m.name",
+        filter));
+    metrics.bind_all(arg);
+    while (metrics.step()) {
+      RunRow& row = rows[index_of.at(metrics.int64(0))];
+      auto& target = parse_split_name(metrics.text(1)) == SplitName::test ? row.test_metrics
+                                                                 : row.valid_metrics;
+      target.push_back(Metric{metrics.text(2), nan_if_null(metrics, 3)});
     }
-    for (const Metric& metric : metrics) {
-      upsert.reset()
-          .bind_all(run_id, epoch, to_string(split), metric.name, metric.value, wall_time)
-          .execute();
-    }
-  }
-
-  Statement prepare_upsert_epoch() {
-    return db.prepare(
-        "INSERT INTO epoch_metrics (run_id, epoch, split, name, value, wall_time) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, epoch, split, name) "
-        "DO UPDATE SET value = excluded.value, wall_time = excluded.wall_time");
-  }
-
-  // fail() and mark_interrupted(): end an attempt without a result.
-  bool end_attempt(std::string_view trial_key, RunStatus status, std::string_view error,
-                   bool only_if_running) {
-    return db.write_transaction([&] {
-      const RowState row = require_row(trial_key, "end");
-      switch (row.status) {
-        case RunStatus::finished:
-          return false;
-        case RunStatus::running:
-          if (row.owner != options.owner && !owner_gone(row)) return false;
-          break;
-        case RunStatus::pending:
-        case RunStatus::failed:
-        case RunStatus::interrupted:
-          if (only_if_running) return false;
-          break;
-      }
-      db.prepare(
-            "UPDATE runs SET status = ?2, error = NULLIF(?3, ''), finished_at = ?4 "
-            "WHERE id = ?1")
-          .bind_all(row.id, to_string(status), error, utc_now_iso())
-          .execute();
-      return true;
-    });
-  }
-
-  std::vector<RunRow> load_runs(std::string_view filter, std::optional<std::string_view> arg) {
-    return db.read_transaction([&] {
-      std::vector<RunRow> rows;
-      std::unordered_map<std::int64_t, std::size_t> index_of;
-      auto select = db.prepare(fmt::format(
-          "SELECT {} FROM runs AS r LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-          "WHERE {} ORDER BY r.id",
-          kRunColumns, filter));
-      select.bind_all(arg);
-      while (select.step()) {
-        rows.push_back(read_run_row(select));
-        index_of.emplace(rows.back().id, rows.size() - 1);
-      }
-      if (rows.empty()) return rows;
-
-      auto params = db.prepare(fmt::format(
-          "SELECT p.run_id, p.name, p.value, p.type, p.num_value FROM run_params AS p "
-          "JOIN runs AS r ON r.id = p.run_id "
-          "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-          "WHERE {} ORDER BY p.run_id, p.name",
-          filter));
-      params.bind_all(arg);
-      while (params.step()) {
-        rows[index_of.at(params.int64(0))].params.push_back(
-            Param{params.text(1), params.text(2), parse_param_type(params.text(3)),
-                  params.opt_real(4)});
-      }
-
-      auto metrics = db.prepare(fmt::format(
-          "SELECT m.run_id, m.split, m.name, m.value FROM run_metrics AS m "
-          "JOIN runs AS r ON r.id = m.run_id "
-          "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-          "WHERE {} ORDER BY m.run_id, m.split, m.name",
-          filter));
-      metrics.bind_all(arg);
-      while (metrics.step()) {
-        RunRow& row = rows[index_of.at(metrics.int64(0))];
-        auto& target = parse_split(metrics.text(1)) == Split::test ? row.test_metrics
-                                                                   : row.valid_metrics;
-        target.push_back(Metric{metrics.text(2), nan_if_null(metrics, 3)});
-      }
-      return rows;
-    });
-  }
-};
+    return rows;
+  });
+}
 
 // ------------------------------------------------------------------------------- ResultsStore
 
@@ -550,60 +438,7 @@ std::size_t ResultsStore::register_trials(const std::vector<TrialSpec>& trials) 
   });
 }
 
-ClaimResult ResultsStore::claim(std::string_view trial_key, bool retry_failed) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  return s.db.write_transaction([&] {
-    const RowState row = s.require_row(trial_key, "claim");
-    switch (row.status) {
-      case RunStatus::finished:
-        return ClaimResult::already_finished;
-      case RunStatus::failed:
-        if (!retry_failed) return ClaimResult::failed_needs_retry_flag;
-        break;
-      case RunStatus::running:
-        // Our own owner on a running row means a repeated claim or a reused pid: both safe.
-        if (row.owner != s.options.owner && !s.owner_gone(row)) {
-          return ClaimResult::owned_by_live_worker;
-        }
-        break;
-      case RunStatus::pending:
-      case RunStatus::interrupted:
-        break;
-    }
-    // Keeps epoch curves (a resumed attempt overwrites or truncates them) and artifact paths
-    // (the checkpoint to resume from); clears the previous attempt's outcome.
-    s.db.prepare(
-          "UPDATE runs SET status = 'running', attempts = attempts + 1, owner_host = ?2, "
-          "owner_pid = ?3, heartbeat_at = ?4, started_at = ?4, finished_at = NULL, "
-          "fit_seconds = NULL, eval_seconds = NULL, total_seconds = NULL, best_epoch = NULL, "
-          "epochs_run = NULL, error = NULL WHERE id = ?1")
-        .bind_all(row.id, s.options.owner.host, s.options.owner.pid, utc_now_iso())
-        .execute();
-    s.db.prepare("DELETE FROM run_metrics WHERE run_id = ?1").bind_all(row.id).execute();
-    return ClaimResult::claimed;
-  });
-}
-
-ClaimResult ResultsStore::begin_trial(const TrialSpec& spec, bool retry_failed) {
-  register_trials({spec});
-  return claim(spec.trial_key, retry_failed);
-}
-
-bool ResultsStore::heartbeat(std::string_view trial_key) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  return s.db.write_transaction([&] {
-    s.db.prepare(
-          "UPDATE runs SET heartbeat_at = ?2 WHERE trial_key = ?1 AND status = 'running' "
-          "AND owner_host = ?3 AND owner_pid = ?4")
-        .bind_all(trial_key, utc_now_iso(), s.options.owner.host, s.options.owner.pid)
-        .execute();
-    return s.db.changes() == 1;
-  });
-}
-
-void ResultsStore::log_epoch(std::string_view trial_key, std::int64_t epoch, Split split,
+void ResultsStore::log_epoch(std::string_view trial_key, std::int64_t epoch, SplitName split,
                              const std::vector<Metric>& metrics) {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
@@ -640,77 +475,6 @@ void ResultsStore::set_artifact_paths(std::string_view trial_key,
           "tensorboard_path = COALESCE(NULLIF(?3, ''), tensorboard_path) WHERE id = ?1")
         .bind_all(run_id, checkpoint_path, tensorboard_path)
         .execute();
-  });
-}
-
-void ResultsStore::finish(std::string_view trial_key, const FinishInfo& info) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  s.db.write_transaction([&] {
-    const std::int64_t run_id = s.require_owned(trial_key, "finish");
-    s.write_outcome(run_id, info, s.options.owner, 1);
-  });
-}
-
-bool ResultsStore::fail(std::string_view trial_key, std::string_view error, RunStatus status) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  if (status != RunStatus::failed && status != RunStatus::interrupted) {
-    s.throw_misuse(fmt::format("fail() of trial '{}' was given status '{}'; only 'failed' or "
-                               "'interrupted' end a trial without a result",
-                               trial_key, to_string(status)));
-  }
-  return s.end_attempt(trial_key, status, error, /*only_if_running=*/
-                       status == RunStatus::interrupted);
-}
-
-bool ResultsStore::mark_interrupted(std::string_view trial_key, std::string_view reason) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  return s.end_attempt(trial_key, RunStatus::interrupted, reason, /*only_if_running=*/true);
-}
-
-std::size_t ResultsStore::reap_dead_owners() {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  return s.db.write_transaction([&] {
-    std::vector<std::pair<std::int64_t, std::string>> gone;
-    {
-      auto select = s.db.prepare(
-          "SELECT id, owner_host, owner_pid, "
-          "(julianday('now') - julianday(heartbeat_at)) * 86400.0 "
-          "FROM runs WHERE status = 'running'");
-      while (select.step()) {
-        RowState row{select.int64(0), RunStatus::running,
-                     Owner{select.text(1), select.opt_int64(2).value_or(0)},
-                     select.opt_real(3)};
-        if (auto why = s.owner_gone(row)) gone.emplace_back(row.id, std::move(*why));
-      }
-    }
-    const std::string now = utc_now_iso();
-    auto update = s.db.prepare(
-        "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3 WHERE id = ?1");
-    for (const auto& [id, why] : gone) update.reset().bind_all(id, why, now).execute();
-    return gone.size();
-  });
-}
-
-bool ResultsStore::reset_trial(std::string_view trial_key) {
-  State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  return s.db.write_transaction([&] {
-    const RowState row = s.require_row(trial_key, "reset");
-    if (row.status == RunStatus::running && !s.owner_gone(row)) return false;
-    s.db.prepare(
-          "UPDATE runs SET status = 'pending', owner_host = NULL, owner_pid = NULL, "
-          "heartbeat_at = NULL, started_at = NULL, finished_at = NULL, fit_seconds = NULL, "
-          "eval_seconds = NULL, total_seconds = NULL, best_epoch = NULL, epochs_run = NULL, "
-          "checkpoint_path = NULL, tensorboard_path = NULL, error = NULL WHERE id = ?1")
-        .bind_all(row.id)
-        .execute();
-    s.db.prepare("DELETE FROM run_metrics WHERE run_id = ?1").bind_all(row.id).execute();
-    s.db.prepare("DELETE FROM epoch_metrics WHERE run_id = ?1").bind_all(row.id).execute();
-    return true;
   });
 }
 
@@ -764,7 +528,7 @@ std::vector<EpochMetric> ResultsStore::epoch_metrics(std::string_view trial_key)
   select.bind_all(trial_key);
   std::vector<EpochMetric> out;
   while (select.step()) {
-    out.push_back(EpochMetric{select.int64(0), parse_split(select.text(1)), select.text(2),
+    out.push_back(EpochMetric{select.int64(0), parse_split_name(select.text(1)), select.text(2),
                               nan_if_null(select, 3), select.real(4)});
   }
   return out;

@@ -12,6 +12,10 @@
 // Every state change is one short BEGIN IMMEDIATE transaction; the database is in WAL mode and
 // every call waits out other writers (busy_timeout) instead of failing with SQLITE_BUSY.
 // docs/results-schema.md describes the tables and views for people querying the file.
+//
+// Two translation units implement it: lease.cpp decides who may change a run row (claim,
+// heartbeat, reap_dead_owners, finish, fail, mark_interrupted, reset_trial); results_store.cpp
+// holds the schema and the persistence and reading of results (store_state.hpp joins them).
 #pragma once
 
 #include <chrono>
@@ -23,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "recrun/params.hpp"
 #include "results/store_error.hpp"
 
 namespace recrun::results {
@@ -34,22 +39,23 @@ std::string_view to_string(RunStatus status);
 RunStatus parse_run_status(std::string_view text);
 
 /// Which data a metric was measured on. Epoch metrics use train/valid; final metrics valid/test.
-enum class Split { train, valid, test };
-std::string_view to_string(Split split);
+/// (Not to be confused with core::Split, the partition of a data set.)
+enum class SplitName { train, valid, test };
+std::string_view to_string(SplitName split);
 /// Inverse of to_string; throws std::invalid_argument for anything else.
-Split parse_split(std::string_view text);
+SplitName parse_split_name(std::string_view text);
 
-/// A hyperparameter's declared type. Stored as 'int', 'float', 'bool', 'string', 'list'.
-enum class ParamType { integer, real, boolean, string, list };
-std::string_view to_string(ParamType type);
-/// Inverse of to_string; throws std::invalid_argument for anything else.
-ParamType parse_param_type(std::string_view text);
+/// How the store writes a parameter's declared type (the SDK's ParamType) in run_params.type:
+/// 'int', 'float', 'bool', 'string', 'list'.
+std::string_view stored_type_name(ParamType type);
+/// Inverse of stored_type_name; throws std::invalid_argument for anything else.
+ParamType parse_stored_type(std::string_view text);
 
 /// One resolved hyperparameter of a run.
 struct Param {
   std::string name;                  ///< parameter name as declared by the plugin
   std::string value;                 ///< canonical text: 64, 0.001, true, adam, ["genre","year"]
-  ParamType type = ParamType::string;  ///< declared type
+  ParamType type = ParamType::string;  ///< declared type (the SDK's)
   /// Numeric view for int/float/bool (bool as 0/1) so SQL can compare numbers; nullopt for
   /// string/list. Left empty for a numeric type, the store parses it from `value`.
   std::optional<double> num_value;
@@ -152,7 +158,7 @@ struct RunRow {
 /// One row of `epoch_metrics`.
 struct EpochMetric {
   std::int64_t epoch = 0;      ///< epoch number
-  Split split = Split::train;  ///< train or valid
+  SplitName split = SplitName::train;  ///< train or valid
   std::string name;            ///< metric name
   double value = 0;            ///< value (NaN if it was NaN)
   double wall_time = 0;        ///< Unix seconds when logged, as in TensorBoard events
@@ -161,7 +167,7 @@ struct EpochMetric {
 /// One epoch's metrics for one split, for record_run().
 struct EpochRecord {
   std::int64_t epoch = 0;             ///< epoch number
-  Split split = Split::train;         ///< train or valid
+  SplitName split = SplitName::train;         ///< train or valid
   std::vector<Metric> metrics;        ///< the values
   std::optional<double> wall_time;    ///< Unix seconds; now when empty
 };
@@ -243,7 +249,7 @@ class ResultsStore {
   /// Upserts one epoch's metrics for `split` (train or valid) and refreshes the heartbeat; a
   /// resumed trial re-logging an epoch overwrites instead of duplicating. Throws StoreError if
   /// the trial is not running under this owner.
-  void log_epoch(std::string_view trial_key, std::int64_t epoch, Split split,
+  void log_epoch(std::string_view trial_key, std::int64_t epoch, SplitName split,
                  const std::vector<Metric>& metrics);
 
   /// Deletes epoch metrics after `last_kept_epoch`: a trial resuming from the checkpoint of that

@@ -5,8 +5,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
-#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -357,74 +357,19 @@ std::string latin1_to_utf8(std::string_view s) {
   return out;
 }
 
-// --- hashing -------------------------------------------------------------------------------------
-
-namespace {
-
-constexpr std::uint64_t k1 = 0x9E3779B185EBCA87ULL;
-constexpr std::uint64_t k2 = 0xC2B2AE3D27D4EB4FULL;
-constexpr std::uint64_t k3 = 0x165667B19E3779F9ULL;
-constexpr std::uint64_t k4 = 0x85EBCA77C2B2AE63ULL;
-
-// Reads as little-endian whatever the host, so that fingerprints match across machines.
-inline std::uint64_t load64(const unsigned char* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
-
-inline std::uint64_t lane(std::uint64_t acc, std::uint64_t word) noexcept {
-  return std::rotl(acc + word * k2, 31) * k1;
-}
-
-inline std::uint64_t avalanche(std::uint64_t h) noexcept {
-  h ^= h >> 33;
-  h *= k2;
-  h ^= h >> 29;
-  h *= k3;
-  h ^= h >> 32;
-  return h;
-}
-
-}  // namespace
-
-std::uint64_t hash64(std::string_view bytes, std::uint64_t seed) noexcept {
-  // Four independent lanes over 32-byte blocks keep the multiplier pipelines busy: a file of
-  // 100 MB hashes in tens of milliseconds, so fingerprinting costs little next to parsing.
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const std::size_t n = bytes.size();
-  const auto* end = p + n;
-  std::uint64_t h;
-  if (n >= 32) {
-    std::uint64_t a = seed + k1 + k2, b = seed + k2, c = seed, d = seed - k1;
-    const auto* block_end = end - 32;
-    do {
-      a = lane(a, load64(p));
-      b = lane(b, load64(p + 8));
-      c = lane(c, load64(p + 16));
-      d = lane(d, load64(p + 24));
-      p += 32;
-    } while (p <= block_end);
-    h = std::rotl(a, 1) + std::rotl(b, 7) + std::rotl(c, 12) + std::rotl(d, 18);
-    for (std::uint64_t v : {a, b, c, d}) h = (h ^ lane(0, v)) * k1 + k4;
-  } else {
-    h = seed + k4;
-  }
-  h += static_cast<std::uint64_t>(n);
-  for (; p + 8 <= end; p += 8) h = std::rotl(h ^ lane(0, load64(p)), 27) * k1 + k4;
-  for (; p < end; ++p) h = std::rotl(h ^ (*p * k4), 11) * k1;
-  return avalanche(h);
-}
+// --- fingerprints --------------------------------------------------------------------------------
 
 void Fingerprint::add(std::string_view name, std::string_view contents) {
-  const std::uint64_t parts[3] = {hash64(name, 1), static_cast<std::uint64_t>(contents.size()),
-                                  hash64(contents, 2)};
-  std::uint64_t buf[4] = {state_, parts[0], parts[1], parts[2]};
-  unsigned char bytes[32];
-  for (int i = 0; i < 4; ++i)
-    for (int k = 0; k < 8; ++k) bytes[i * 8 + k] = static_cast<unsigned char>(buf[i] >> (8 * k));
-  state_ = hash64(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes), 3);
+  // Each file folds its name's hash, its size and its contents' hash into the state, which seeds
+  // the next step: the order of files matters and no two (name, contents) pairs run together.
+  // XXH3-64 (libxxhash) throughout; format version 2 (version 1 used a hand-written hash).
+  const std::uint64_t parts[3] = {XXH3_64bits(name.data(), name.size()),
+                                  static_cast<std::uint64_t>(contents.size()),
+                                  XXH3_64bits(contents.data(), contents.size())};
+  unsigned char bytes[sizeof parts];
+  for (int i = 0; i < 3; ++i)
+    for (int k = 0; k < 8; ++k) bytes[i * 8 + k] = static_cast<unsigned char>(parts[i] >> (8 * k));
+  state_ = XXH3_64bits_withSeed(bytes, sizeof bytes, state_);
 }
 
 std::string Fingerprint::hex() const { return fmt::format("{:016x}", state_); }

@@ -9,7 +9,7 @@
 #include <toml++/toml.h>
 
 #include "core/evaluator.hpp"
-#include "sweep/json_lite.hpp"
+#include "core/hash.hpp"
 
 namespace recrun::sweep {
 
@@ -23,86 +23,6 @@ std::string Origin::describe() const {
 
 ExperimentError::ExperimentError(const Origin& origin, const std::string& what)
     : Error(fmt::format("{}: {}", origin.describe(), what)), origin_(origin) {}
-
-std::string hash_hex(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return fmt::format("{:016x}", h);
-}
-
-// --- protocol --------------------------------------------------------------------------------
-
-std::string Protocol::canonical() const {
-  return fmt::format("split={};min_interactions={};metrics={};ks={};monitor={}", split,
-                     min_interactions, fmt::join(metrics, ","), fmt::join(ks, ","), monitor);
-}
-
-std::string Protocol::to_json(std::string_view data_source) const {
-  std::vector<std::string> m;
-  for (const auto& x : metrics) m.push_back(json::quote(x));
-  std::string out = fmt::format(
-      "{{\"split\":{},\"min_interactions\":{},\"metrics\":[{}],\"ks\":[{}],\"monitor\":{},"
-      "\"eval_batch_size\":{}",
-      json::quote(split), min_interactions, fmt::join(m, ","), fmt::join(ks, ","),
-      json::quote(monitor), eval_batch_size);
-  if (!data_source.empty()) out += fmt::format(",\"data_source\":{}", json::quote(data_source));
-  return out + "}";
-}
-
-std::string Protocol::data_source_from_json(std::string_view text) {
-  const auto obj = json::parse_flat_object(text);
-  const auto it = obj.find("data_source");
-  if (it == obj.end()) return "auto";
-  const auto* s = std::get_if<json::Scalar>(&it->second);
-  const auto* v = s ? std::get_if<std::string>(s) : nullptr;
-  return v ? *v : "auto";
-}
-
-Protocol Protocol::from_json(std::string_view text) {
-  Protocol p;
-  const auto obj = json::parse_flat_object(text);
-  const auto bad = [&](const std::string& key) {
-    return Error(fmt::format("protocol JSON: '{}' has the wrong type in '{}'", key, text));
-  };
-  const auto scalar = [&](const std::string& key) -> const json::Scalar* {
-    const auto it = obj.find(key);
-    if (it == obj.end()) return nullptr;
-    const auto* s = std::get_if<json::Scalar>(&it->second);
-    if (!s) throw bad(key);
-    return s;
-  };
-  const auto list = [&](const std::string& key) -> const std::vector<json::Scalar>* {
-    const auto it = obj.find(key);
-    if (it == obj.end()) return nullptr;
-    const auto* l = std::get_if<std::vector<json::Scalar>>(&it->second);
-    if (!l) throw bad(key);
-    return l;
-  };
-  const auto str = [&](const json::Scalar& s, const std::string& key) {
-    if (const auto* v = std::get_if<std::string>(&s)) return *v;
-    throw bad(key);
-  };
-  const auto num = [&](const json::Scalar& s, const std::string& key) {
-    if (const auto* v = std::get_if<double>(&s)) return static_cast<std::int64_t>(*v);
-    throw bad(key);
-  };
-  if (const auto* s = scalar("split")) p.split = str(*s, "split");
-  if (const auto* s = scalar("min_interactions")) p.min_interactions = num(*s, "min_interactions");
-  if (const auto* s = scalar("monitor")) p.monitor = str(*s, "monitor");
-  if (const auto* s = scalar("eval_batch_size")) p.eval_batch_size = num(*s, "eval_batch_size");
-  if (const auto* l = list("metrics")) {
-    p.metrics.clear();
-    for (const auto& s : *l) p.metrics.push_back(str(s, "metrics"));
-  }
-  if (const auto* l = list("ks")) {
-    p.ks.clear();
-    for (const auto& s : *l) p.ks.push_back(num(s, "ks"));
-  }
-  return p;
-}
 
 // --- overrides -------------------------------------------------------------------------------
 
@@ -415,7 +335,7 @@ class Parser {
 
   void set_protocol(const std::string& key, const toml::node& v, const Origin& o) {
     ValueReader r(v, o, "protocol." + key);
-    Protocol& p = x_.protocol;
+    trial::Protocol& p = x_.protocol;
     if (key == "split") {
       p.split = r.string();
     } else if (key == "min_interactions") {
@@ -589,7 +509,7 @@ class Parser {
   }
 
   void validate_protocol() {
-    Protocol& p = x_.protocol;
+    trial::Protocol& p = x_.protocol;
     const auto at = [&](const std::string& key) {
       const auto it = x_.protocol_origins.find(key);
       if (it != x_.protocol_origins.end()) return it->second;
@@ -612,11 +532,11 @@ class Parser {
                                         p.min_interactions));
     if (p.eval_batch_size < 1)
       throw ExperimentError(at("eval_batch_size"), "protocol.eval_batch_size must be >= 1");
-    host::EvalOptions eval;
+    core::EvalOptions eval;
     eval.metrics = p.metrics;
     eval.ks = p.ks;
     try {
-      host::validate(eval);
+      core::validate(eval);
     } catch (const Error& e) {
       throw ExperimentError(at(x_.protocol_origins.count("metrics") ? "metrics" : "ks"),
                             fmt::format("protocol: {}", e.what()));
@@ -670,7 +590,7 @@ Experiment parse_experiment(std::string_view text, const fs::path& file,
     x.text += "\n# command-line overrides:\n";
     for (const auto& s : overrides) x.text += fmt::format("# --set {}\n", s);
   }
-  x.hash = hash_hex(x.text);
+  x.hash = core::hash64_hex(x.text);
   return x;
 }
 

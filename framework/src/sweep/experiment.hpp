@@ -16,6 +16,7 @@
 
 #include "recrun/error.hpp"
 #include "recrun/params.hpp"
+#include "trial/protocol.hpp"
 
 namespace recrun::sweep {
 
@@ -95,32 +96,6 @@ struct Group {
   std::optional<std::vector<std::int64_t>> seeds;
 };
 
-/// The evaluation protocol every trial of an experiment shares.
-struct Protocol {
-  /// "leave_one_out" or "full".
-  std::string split = "leave_one_out";
-  /// Users with fewer interactions are dropped.
-  std::int64_t min_interactions = 3;
-  /// Metric families.
-  std::vector<std::string> metrics{"Hit", "NDCG", "MRR", "Recall"};
-  /// Cut-offs.
-  std::vector<std::int64_t> ks{10};
-  /// Validation metric that picks the best epoch.
-  std::string monitor = "NDCG@10";
-  /// Users per scoring call (results do not depend on it, so it is not part of trial keys).
-  std::int64_t eval_batch_size = 512;
-
-  /// Canonical text of everything that changes results; part of every trial key.
-  std::string canonical() const;
-  /// JSON object for the results store (protocol column): the protocol, eval_batch_size and,
-  /// when given, the data source that reads the data (so a worker can load it the same way).
-  std::string to_json(std::string_view data_source = {}) const;
-  /// Inverse of to_json(); throws Error on malformed text.
-  static Protocol from_json(std::string_view json);
-  /// The data source to_json() stored; "auto" when none.
-  static std::string data_source_from_json(std::string_view json);
-};
-
 /// How trials are executed; none of it changes results.
 struct Execution {
   /// Worker processes (`--jobs` overrides).
@@ -140,7 +115,7 @@ struct Experiment {
   std::filesystem::path file;
   /// File text plus the overrides, as stored in results.db.
   std::string text;
-  /// Hash of `text` (16 hex digits).
+  /// XXH3-64 of `text` (16 hex digits).
   std::string hash;
   /// [experiment] name.
   std::string name;
@@ -155,7 +130,7 @@ struct Experiment {
   /// Where [data] source is written.
   Origin source_origin;
   /// [protocol].
-  Protocol protocol;
+  trial::Protocol protocol;
   /// Where each [protocol] key is written (the table's own position under "").
   std::map<std::string, Origin> protocol_origins;
   /// Default seeds of every group.
@@ -191,8 +166,5 @@ Experiment load_experiment(const std::filesystem::path& file,
 /// resolve a relative data path.
 Experiment parse_experiment(std::string_view text, const std::filesystem::path& file,
                             const std::vector<std::string>& overrides = {});
-
-/// 64-bit FNV-1a of `text` as 16 lower-case hex digits: stable across runs and machines.
-std::string hash_hex(std::string_view text);
 
 }  // namespace recrun::sweep

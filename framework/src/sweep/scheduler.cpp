@@ -403,7 +403,7 @@ class Scheduler {
 
   static std::string protocol_monitor(const results::RunRow& row) {
     try {
-      return Protocol::from_json(row.protocol_json).monitor;
+      return trial::Protocol::from_json(row.protocol_json).monitor;
     } catch (const std::exception&) {
       return "NDCG@10";
     }

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "results/results_store.hpp"
-#include "sweep/layout.hpp"
+#include "trial/layout.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/trials.hpp"
 
@@ -30,7 +30,7 @@ struct SchedulerOptions {
   /// --plugin-dir arguments passed on to workers.
   std::vector<std::string> plugin_dirs;
   /// Results directory layout.
-  ResultsLayout layout;
+  trial::ResultsLayout layout;
   /// Experiment name (directories of logs, checkpoints, events).
   std::string experiment;
   /// Re-run failed trials.

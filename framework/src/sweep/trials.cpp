@@ -6,9 +6,6 @@
 #include <algorithm>
 #include <set>
 
-#include "core/trainer.hpp"
-#include "recrun/optim.hpp"
-#include "sweep/json_lite.hpp"
 
 namespace recrun::sweep {
 
@@ -18,10 +15,6 @@ std::string Trial::label() const {
     if (params.contains(k)) parts.push_back(fmt::format("{}={}", k, to_string(params.at(k))));
   parts.push_back(fmt::format("seed={}", seed));
   return fmt::format("{}", fmt::join(parts, " "));
-}
-
-std::vector<ParamSpec> full_schema(const ModelInfo& model) {
-  return concat(model.params, host::trainer_params());
 }
 
 namespace {
@@ -84,7 +77,7 @@ class GroupExpander {
     } catch (const Error& e) {
       throw ExperimentError(g_.model_origin, fmt::format("group '{}': {}", g_.name, e.what()));
     }
-    schema_ = full_schema(*info);
+    schema_ = trial::full_schema(*info);
     component_ = fmt::format("group '{}': model '{}'", g_.name, g_.model);
     const auto wild_it = x_.wildcard_keys.find(g_.name);
     const std::set<std::string> wild =
@@ -187,12 +180,6 @@ class GroupExpander {
   std::string component_;
 };
 
-std::string list_json(const std::vector<std::string>& list) {
-  std::vector<std::string> q;
-  for (const auto& s : list) q.push_back(json::quote(s));
-  return fmt::format("[{}]", fmt::join(q, ","));
-}
-
 }  // namespace
 
 std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& registry) {
@@ -247,32 +234,13 @@ void check_against_data(const std::vector<Trial>& trials, const Dataset& dataset
   }
 }
 
-std::string canonical_trial_text(const std::string& model, const Params& params,
-                                 const std::string& data_fingerprint, const Protocol& protocol,
-                                 std::int64_t seed) {
-  std::string text = "recrun-trial-v1\n";
-  text += fmt::format("model={}\n", model);
-  // Params::values() is ordered by name, so the text does not depend on file order.
-  for (const auto& [k, v] : params.values()) text += fmt::format("param.{}={}\n", k, to_string(v));
-  text += fmt::format("data={}\n", data_fingerprint);
-  text += fmt::format("protocol={}\n", protocol.canonical());
-  text += fmt::format("seed={}\n", seed);
-  return text;
-}
-
-std::string trial_key(const std::string& model, const Params& params,
-                      const std::string& data_fingerprint, const Protocol& protocol,
-                      std::int64_t seed) {
-  return hash_hex(canonical_trial_text(model, params, data_fingerprint, protocol, seed));
-}
-
 std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experiment& experiment,
                                      const std::string& data_fingerprint) {
   std::vector<std::string> warnings;
   std::map<std::string, std::size_t> seen;
   std::vector<Trial> kept;
   for (auto& t : trials) {
-    t.key = trial_key(t.model, t.params, data_fingerprint, experiment.protocol, t.seed);
+    t.key = trial::make_key(t.model, t.params, data_fingerprint, experiment.protocol, t.seed);
     const auto [it, inserted] = seen.emplace(t.key, kept.size());
     if (!inserted) {
       const Trial& first = kept[it->second];
@@ -305,42 +273,6 @@ bool matches(const Trial& trial, const std::string& pattern) {
   return false;
 }
 
-std::vector<results::Param> store_params(const Params& params,
-                                         const std::vector<ParamSpec>& schema) {
-  std::vector<results::Param> out;
-  for (const auto& [name, value] : params.values()) {
-    const ParamSpec* spec = find_spec(schema, name);
-    const ParamType type = spec ? spec->type : type_of(value);
-    switch (type) {
-      case ParamType::integer: out.push_back(results::Param::of_int(name, std::get<std::int64_t>(value))); break;
-      case ParamType::real: out.push_back(results::Param::of_float(name, std::get<double>(value))); break;
-      case ParamType::boolean: out.push_back(results::Param::of_bool(name, std::get<bool>(value))); break;
-      case ParamType::string: out.push_back(results::Param::of_string(name, std::get<std::string>(value))); break;
-      case ParamType::string_list:
-        out.push_back(results::Param::of_list(name, list_json(std::get<std::vector<std::string>>(value))));
-        break;
-    }
-    // The key hashes to_string(); store that exact text so the row reads back to the same key.
-    if (type != ParamType::string_list) out.back().value = to_string(value);
-  }
-  return out;
-}
-
-Params params_from_store(const std::vector<results::Param>& stored,
-                         const std::vector<ParamSpec>& schema, const std::string& component) {
-  std::map<std::string, ParamValue> raw;
-  for (const auto& p : stored) {
-    const ParamSpec* spec = find_spec(schema, p.name);
-    if (!spec)
-      throw ParamError(fmt::format("{}: the stored parameter '{}' is not in the plugin's schema "
-                                   "any more (was the plugin changed since the trial was "
-                                   "registered?)",
-                                   component, p.name));
-    raw[p.name] = parse_param_text(*spec, p.value, component);
-  }
-  return resolve_params(schema, raw, component);
-}
-
 results::TrialSpec trial_spec(const Trial& trial, const Experiment& experiment,
                               const std::string& data_fingerprint, const std::string& data_source,
                               const std::vector<ParamSpec>& schema,
@@ -353,7 +285,7 @@ results::TrialSpec trial_spec(const Trial& trial, const Experiment& experiment,
   spec.data_fingerprint = data_fingerprint;
   spec.protocol_json = experiment.protocol.to_json(data_source);
   spec.seed = trial.seed;
-  spec.params = store_params(trial.params, schema);
+  spec.params = trial::store_params(trial.params, schema);
   spec.experiment_id = experiment_id;
   return spec;
 }

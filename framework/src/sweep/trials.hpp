@@ -11,6 +11,7 @@
 #include "recrun/registry.hpp"
 #include "results/results_store.hpp"
 #include "sweep/experiment.hpp"
+#include "trial/key.hpp"
 
 namespace recrun::sweep {
 
@@ -47,17 +48,6 @@ std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& r
 void check_against_data(const std::vector<Trial>& trials, const Dataset& dataset,
                         const Registry& registry);
 
-/// The text a trial key hashes: format version, model, every resolved parameter (sorted, in
-/// canonical text), the data fingerprint, the protocol's canonical text and the seed.
-std::string canonical_trial_text(const std::string& model, const Params& params,
-                                 const std::string& data_fingerprint, const Protocol& protocol,
-                                 std::int64_t seed);
-
-/// 16 hex digits: hash_hex(canonical_trial_text(...)).
-std::string trial_key(const std::string& model, const Params& params,
-                      const std::string& data_fingerprint, const Protocol& protocol,
-                      std::int64_t seed);
-
 /// Sets every trial's key. Drops a trial whose key an earlier one already has (the same run
 /// written twice) and returns a warning line for each one dropped.
 std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experiment& experiment,
@@ -67,21 +57,10 @@ std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experimen
 /// plain substring when it has neither. Several patterns may be joined with ','.
 bool matches(const Trial& trial, const std::string& pattern);
 
-/// The resolved parameters as the results store keeps them (typed, canonical text).
-std::vector<results::Param> store_params(const Params& params, const std::vector<ParamSpec>& schema);
-
-/// Rebuilds resolved parameters from the store's rows (the inverse of store_params) against
-/// `schema`; throws ParamError if a stored name or value no longer fits the schema.
-Params params_from_store(const std::vector<results::Param>& stored,
-                         const std::vector<ParamSpec>& schema, const std::string& component);
-
 /// The row a trial gets in the results store. `data_source` is the resolved source name.
 results::TrialSpec trial_spec(const Trial& trial, const Experiment& experiment,
                               const std::string& data_fingerprint, const std::string& data_source,
                               const std::vector<ParamSpec>& schema,
                               std::optional<std::int64_t> experiment_id);
-
-/// The model's schema plus the trainer's parameters: what a trial's params are checked against.
-std::vector<ParamSpec> full_schema(const ModelInfo& model);
 
 }  // namespace recrun::sweep

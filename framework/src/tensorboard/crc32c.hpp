@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 
 /// Continues a CRC32C over `size` more bytes; pass the previous result as `crc` (0 to start).
 std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size);
@@ -36,4 +36,4 @@ constexpr std::uint32_t unmask_crc(std::uint32_t masked) {
 /// mask_crc(crc32c(bytes)): the checksum TFRecord stores.
 inline std::uint32_t masked_crc32c(std::string_view bytes) { return mask_crc(crc32c(bytes)); }
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

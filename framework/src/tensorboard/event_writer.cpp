@@ -13,7 +13,7 @@
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/proto_wire.hpp"
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 namespace {
 
 // Field numbers from tensorflow/core/util/event.proto and framework/summary.proto.
@@ -225,4 +225,4 @@ void EventWriter::flush(bool sync_to_disk) {
   }
 }
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

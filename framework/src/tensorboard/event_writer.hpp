@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 
 /// The first record of every event file carries this version string.
 inline constexpr std::string_view event_file_version = "brain.Event:2";
@@ -84,4 +84,4 @@ class EventWriter {
   std::set<std::string, std::less<>> tags_with_metadata_;
 };
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

@@ -9,7 +9,7 @@
 // and google/protobuf/struct.proto. Singular proto3 fields at their default are omitted, as
 // protobuf itself does; oneof members are always written because a oneof has presence.
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 namespace {
 
 constexpr std::string_view plugin_name = "hparams";
@@ -295,4 +295,4 @@ HParamsPluginData decode_hparams_plugin_data(std::string_view content) {
   return data;
 }
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

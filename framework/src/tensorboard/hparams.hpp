@@ -17,7 +17,7 @@
 #include <variant>
 #include <vector>
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 
 class EventWriter;
 
@@ -122,4 +122,4 @@ struct HParamsPluginData {
 /// malformed bytes.
 HParamsPluginData decode_hparams_plugin_data(std::string_view content);
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

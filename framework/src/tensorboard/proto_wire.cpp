@@ -4,7 +4,7 @@
 
 #include <bit>
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 namespace {
 
 const char* wire_type_name(WireType type) {
@@ -158,4 +158,4 @@ std::optional<ProtoField> ProtoReader::next() {
   return field;
 }
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace recrun::tb {
+namespace recrun::tensorboard {
 
 /// Protobuf wire types; groups (3, 4) are deliberately unsupported.
 enum class WireType : std::uint8_t {
@@ -101,4 +101,4 @@ class ProtoReader {
   std::size_t pos_ = 0;
 };
 
-}  // namespace recrun::tb
+}  // namespace recrun::tensorboard

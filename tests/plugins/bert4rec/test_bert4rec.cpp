@@ -142,7 +142,7 @@ class Bert4RecPlugin : public ::testing::Test {
     spec.min_len = 4;
     spec.max_len = 30;  // longer than max_len below: some histories are truncated
     dataset_ = genre_chain_dataset(spec);
-    split_ = host::make_split(dataset_, {});
+    split_ = core::make_split(dataset_, {});
   }
   std::map<std::string, ParamValue> params() const {
     return {{"hidden_units", std::int64_t{32}}, {"num_heads", std::int64_t{2}},
@@ -156,7 +156,7 @@ class Bert4RecPlugin : public ::testing::Test {
     return model.score(UserBatch(users, histories, dataset_.num_items()));
   }
   Dataset dataset_;
-  host::Split split_;
+  core::Split split_;
 };
 
 TEST_F(Bert4RecPlugin, ScoresDoNotDependOnBatchComposition) {

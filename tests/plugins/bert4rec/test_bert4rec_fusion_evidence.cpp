@@ -16,7 +16,7 @@ struct Outcome {
   std::map<std::string, double> diagnostics;
 };
 
-Outcome train(const Dataset& dataset, const host::Split& split, const std::string& fusion) {
+Outcome train(const Dataset& dataset, const core::Split& split, const std::string& fusion) {
   std::map<std::string, ParamValue> p{
       {"hidden_units", std::int64_t{32}}, {"num_heads", std::int64_t{2}},
       {"num_layers", std::int64_t{1}},    {"max_len", std::int64_t{24}},
@@ -28,22 +28,22 @@ Outcome train(const Dataset& dataset, const host::Split& split, const std::strin
     p["fusion"] = fusion;
   }
   auto model = make_model("bert4rec", dataset, p, 5);
-  host::TrainerOptions options;
+  core::TrainerOptions options;
   options.max_epochs = 12;
   options.patience = 0;
   options.threads = 1;  // a model this small runs fastest on one thread, even on a busy machine
   options.seed = 5;
   options.eval.ks = {10};
   options.eval.metrics = {"NDCG"};
-  host::RunObserver quiet;
-  const host::RunOutcome run = host::train_and_evaluate(*model, dataset, split, options, quiet);
+  core::RunObserver quiet;
+  const core::RunOutcome run = core::train_and_evaluate(*model, dataset, split, options, quiet);
   return {run.valid.at("NDCG@10"), run.diagnostics};
 }
 
 TEST(Bert4RecFusionEvidence, GenreFusionBeatsPlainAndTheGatePrefersGenreOverNoise) {
   const GenreChainSpec spec;  // 8 genres x 40 items, 600 users, genre runs (follow 0.9)
   const Dataset dataset = genre_chain_dataset(spec);
-  const host::Split split = host::make_split(dataset, {});
+  const core::Split split = core::make_split(dataset, {});
 
   const Outcome plain = train(dataset, split, "none");
   const Outcome gate = train(dataset, split, "gate");

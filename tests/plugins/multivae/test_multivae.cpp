@@ -32,27 +32,27 @@ Dataset clustered(std::uint64_t seed) {
   return b.build("clustered", {}, "fp");
 }
 
-host::RunOutcome run(const std::string& model, const std::map<std::string, ParamValue>& raw,
-                     const Dataset& d, const host::Split& split,
+core::RunOutcome run(const std::string& model, const std::map<std::string, ParamValue>& raw,
+                     const Dataset& d, const core::Split& split,
                      const std::filesystem::path& checkpoint_dir = {}, double checkpoint_every = 0) {
   const auto& info = test::test_registry().model(model);
-  const auto schema = concat(info.params, host::trainer_params());
+  const auto schema = concat(info.params, core::trainer_params());
   const Params p = resolve_params(schema, raw, model);
-  host::TrainerOptions opt;
-  host::apply_trainer_params(p, opt);
+  core::TrainerOptions opt;
+  core::apply_trainer_params(p, opt);
   opt.threads = 2;
   opt.seed = 3;
   opt.checkpoint_dir = checkpoint_dir;
   opt.checkpoint_every_s = checkpoint_every;
-  host::seed_and_threads(opt.seed, opt.threads);
+  core::seed_and_threads(opt.seed, opt.threads);
   auto m = info.make(p, ModelEnv{d, test::test_registry(), opt.seed});
-  host::RunObserver quiet;
-  return host::train_and_evaluate(*m, d, split, opt, quiet);
+  core::RunObserver quiet;
+  return core::train_and_evaluate(*m, d, split, opt, quiet);
 }
 
 TEST(MultiVae, LearnsClustersFarBeyondPopularity) {
   const Dataset d = clustered(5);
-  const host::Split split = host::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {"leave_one_out", 3});
   const auto pop = run("popularity", {}, d, split);
   const auto vae = run("multivae",
                        {{"hidden", std::int64_t{64}}, {"latent", std::int64_t{16}},
@@ -70,7 +70,7 @@ TEST(MultiVae, LearnsClustersFarBeyondPopularity) {
 // file) ends exactly where a straight 8-epoch run does.
 TEST(TrainerCheckpoints, AContinuedRunEndsExactlyWhereAStraightRunDoes) {
   const Dataset d = clustered(11);
-  const host::Split split = host::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {"leave_one_out", 3});
   const std::map<std::string, ParamValue> base = {
       {"hidden", std::int64_t{32}}, {"latent", std::int64_t{8}}, {"batch_size", std::int64_t{50}},
       {"total_anneal_steps", std::int64_t{40}}, {"lr", 3e-3}, {"patience", std::int64_t{0}}};
@@ -104,7 +104,7 @@ TEST(TrainerCheckpoints, AContinuedRunEndsExactlyWhereAStraightRunDoes) {
 
 TEST(MultiVae, SaveLoadRoundTripGivesIdenticalScores) {
   const Dataset d = clustered(9);
-  const host::Split split = host::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {"leave_one_out", 3});
   const auto& info = test::test_registry().model("multivae");
   const Params p = resolve_params(info.params, {{"hidden", std::int64_t{32}}, {"latent", std::int64_t{8}}}, "multivae");
   auto a = info.make(p, ModelEnv{d, test::test_registry(), 1});

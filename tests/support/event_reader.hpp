@@ -1,5 +1,6 @@
-// Reads TensorBoard event files back: used by tests, by tools that summarise runs, and to
-// check what a killed writer left behind.
+// Reads TensorBoard event files back, for the tests: they check what the host's writer
+// (framework/src/tensorboard/event_writer) wrote, and what a killed writer left behind. recrun
+// itself never reads event files, so this lives with the tests, not in the host library.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace recrun::tb {
+namespace recrun::test {
 
 /// The parts of a TensorProto that TensorBoard summaries use.
 struct Tensor {
@@ -77,4 +78,4 @@ EventFile read_event_file_detailed(const std::filesystem::path& path, ReadOption
 /// Reads and decodes every event of an event file.
 std::vector<Event> read_event_file(const std::filesystem::path& path, ReadOptions options = {});
 
-}  // namespace recrun::tb
+}  // namespace recrun::test

@@ -8,7 +8,7 @@
 #include "recrun/dataset.hpp"
 #include "recrun/registry.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 /// How load_dataset uses the binary cache.
 struct LoadOptions {
@@ -52,4 +52,4 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
 std::string resolve_source(const Registry& registry, const std::filesystem::path& dir,
                            const std::string& source);
 
-}  // namespace recrun::host
+}  // namespace recrun::data

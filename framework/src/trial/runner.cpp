@@ -1,4 +1,4 @@
-#include "sweep/trial_runner.hpp"
+#include "trial/runner.hpp"
 
 #include <fmt/format.h>
 
@@ -6,11 +6,11 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::sweep {
+namespace recrun::trial {
 
-host::TrainerOptions trainer_options(const TrialJob& job) {
-  host::TrainerOptions options;
-  host::apply_trainer_params(job.params, options);
+core::TrainerOptions trainer_options(const Job& job) {
+  core::TrainerOptions options;
+  core::apply_trainer_params(job.params, options);
   options.seed = static_cast<std::uint64_t>(job.seed);
   options.threads = job.threads;
   options.monitor = job.protocol.monitor;
@@ -23,13 +23,12 @@ host::TrainerOptions trainer_options(const TrialJob& job) {
   return options;
 }
 
-TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
-                          const host::Split& split, const TrialJob& job,
-                          results::ResultsStore& store) {
+JobResult execute(const Registry& registry, const Dataset& dataset,
+                  const core::Split& split, const Job& job, results::ResultsStore& store) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  TrialResult result;
-  const host::TrainerOptions options = trainer_options(job);
+  JobResult result;
+  const core::TrainerOptions options = trainer_options(job);
 
   const auto best_ckpt = job.checkpoint_dir.empty() ? std::filesystem::path{}
                                                      : job.checkpoint_dir / "best.ckpt";
@@ -53,10 +52,10 @@ TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
   try {
     recorder.begin();
     const ModelInfo& info = registry.model(job.model);
-    host::seed_and_threads(options.seed, options.threads);
+    core::seed_and_threads(options.seed, options.threads);
     auto model = info.make(job.params, ModelEnv{dataset, registry, options.seed});
     if (!model) throw PluginError(fmt::format("model '{}' returned no model", job.model));
-    result.outcome = host::train_and_evaluate(*model, dataset, split, options, recorder);
+    result.outcome = core::train_and_evaluate(*model, dataset, split, options, recorder);
   } catch (const results::StoreError&) {
     throw;  // the store is what would record the failure; let the caller decide
   } catch (const std::exception& e) {
@@ -78,7 +77,7 @@ TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
   }
 
   recorder.end(&result.outcome);
-  const host::RunOutcome& out = result.outcome;
+  const core::RunOutcome& out = result.outcome;
   results::FinishInfo info;
   info.best_epoch = out.best_epoch;
   info.epochs_run = out.epochs_run;
@@ -96,4 +95,4 @@ TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
   return result;
 }
 
-}  // namespace recrun::sweep
+}  // namespace recrun::trial

@@ -1,4 +1,4 @@
-#include "tensorboard/event_reader.hpp"
+#include "support/event_reader.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,9 @@
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/proto_wire.hpp"
 
-namespace recrun::tb {
+namespace recrun::test {
+
+using namespace recrun::tensorboard;
 namespace {
 
 constexpr std::size_t header_size = 12;  // uint64 length + uint32 masked CRC of it
@@ -244,4 +246,4 @@ std::vector<Event> read_event_file(const std::filesystem::path& path, ReadOption
   return read_event_file_detailed(path, options).events;
 }
 
-}  // namespace recrun::tb
+}  // namespace recrun::test

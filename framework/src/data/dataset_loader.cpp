@@ -1,4 +1,4 @@
-#include "core/dataset_loader.hpp"
+#include "data/dataset_loader.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include "data/title_embed.hpp"
 #include "recrun/error.hpp"
 
-namespace recrun::host {
+namespace recrun::data {
 
 std::string resolve_source(const Registry& registry, const std::filesystem::path& dir,
                            const std::string& source) {
@@ -87,7 +87,10 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
     primary = primary_cache_file(dir, result.source);
     fallback = fallback_cache_file(options.fallback_cache_dir, dir, result.source);
     for (const auto& file : {primary, fallback}) {
-      if (auto hit = read_cache(file, key)) {
+      std::string note;
+      auto hit = read_cache(file, key, &note);
+      if (!note.empty()) fmt::print(stderr, "note: {}\n", note);
+      if (hit) {
         result.dataset = std::move(hit->dataset);
         // The directory may be reached by another path than when the cache was written.
         result.dataset.source_dir = dir;
@@ -132,4 +135,4 @@ Dataset load_dataset(const Registry& registry, const std::filesystem::path& dir,
   return load_dataset(registry, dir, source, LoadOptions{}).dataset;
 }
 
-}  // namespace recrun::host
+}  // namespace recrun::data

@@ -15,12 +15,12 @@
 #include "recrun/registry.hpp"
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
-#include "sweep/experiment.hpp"
+#include "trial/protocol.hpp"
 
-namespace recrun::sweep {
+namespace recrun::trial {
 
 /// Everything one trial needs besides the data.
-struct TrialJob {
+struct Job {
   /// Trial key (the row must be running under the store's owner).
   std::string key;
   /// Group name (HParams grouping) and model plugin name.
@@ -50,24 +50,23 @@ struct TrialJob {
 };
 
 /// What running a trial produced.
-struct TrialResult {
+struct JobResult {
   /// True when the trial finished and was recorded as finished.
   bool finished = false;
   /// Why it failed (recorded in the store).
   std::string error;
   /// The trainer's outcome (valid when finished).
-  host::RunOutcome outcome;
+  core::RunOutcome outcome;
   /// Wall time of train_and_evaluate plus recording, seconds.
   double seconds = 0;
 };
 
 /// Trains and evaluates the trial and records finish() or fail(). Exceptions from the model
 /// (its plugin) or the trainer become a failed trial; only results-store errors propagate.
-TrialResult execute_trial(const Registry& registry, const Dataset& dataset,
-                          const host::Split& split, const TrialJob& job,
-                          results::ResultsStore& store);
+JobResult execute(const Registry& registry, const Dataset& dataset,
+                  const core::Split& split, const Job& job, results::ResultsStore& store);
 
 /// The trainer options of a job (its params, seed, threads, protocol, checkpoint dir).
-host::TrainerOptions trainer_options(const TrialJob& job);
+core::TrainerOptions trainer_options(const Job& job);
 
-}  // namespace recrun::sweep
+}  // namespace recrun::trial

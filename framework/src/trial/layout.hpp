@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-namespace recrun::sweep {
+namespace recrun::trial {
 
 /// The layout of a results directory (default results/).
 struct ResultsLayout {
@@ -35,4 +35,4 @@ struct ResultsLayout {
 /// The directory name runs made by `recrun run` (no experiment) are filed under.
 inline constexpr const char* kSingleRunExperiment = "runs";
 
-}  // namespace recrun::sweep
+}  // namespace recrun::trial
