@@ -12,7 +12,10 @@ if(RECRUN_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
       "${RECRUN_CCACHE}")
 endif()
 
+# The project's warning set. Exported as recrun::warnings (RecrunInstall.cmake), so out-of-tree
+# plugins and their tests compile with the same warnings as the tree; recrun_add_plugin links it.
 add_library(recrun_warnings INTERFACE)
+set_target_properties(recrun_warnings PROPERTIES EXPORT_NAME warnings)
 target_compile_options(recrun_warnings INTERFACE -Wall -Wextra -Wno-unused-parameter)
 
 # recrun_use_pch(<target>): reuse the one LibTorch PCH. Executables are compiled with -fPIC

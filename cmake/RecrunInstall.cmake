@@ -2,7 +2,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS recrun_sdk EXPORT recrunTargets
+# recrun::sdk (the library plugins link) and recrun::warnings (the project's warning flags).
+install(TARGETS recrun_sdk recrun_warnings EXPORT recrunTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS recrun RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -4,6 +4,10 @@
 # tree (output goes to the build's plugins/ folder, which the host scans by default) and out of
 # tree after find_package(recrun) (output goes to the caller's build folder, or
 # RECRUN_PLUGIN_OUTPUT_DIR if set; point recrun at it with --plugin-dir or RECRUN_PLUGIN_PATH).
+#
+# Both ways get the same flags: C++20 without GNU extensions, hidden visibility, PIC,
+# -Wl,--no-undefined and the project's warnings (recrun_warnings in the tree, recrun::warnings
+# out of it). Out of tree, recrun's package config also defaults CMAKE_BUILD_TYPE to Release.
 function(recrun_add_plugin name)
   if(NOT ARGN)
     message(FATAL_ERROR "recrun_add_plugin(${name}): no source files given")
@@ -15,7 +19,8 @@ function(recrun_add_plugin name)
     PREFIX lib
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
-    POSITION_INDEPENDENT_CODE ON)
+    POSITION_INDEPENDENT_CODE ON
+    CXX_EXTENSIONS OFF)
   if(DEFINED RECRUN_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${RECRUN_PLUGIN_OUTPUT_DIR}")
   endif()
@@ -30,6 +35,6 @@ function(recrun_add_plugin name)
       install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/recrun/plugins)
     endif()
   else()
-    target_link_libraries(${target} PRIVATE recrun::sdk)
+    target_link_libraries(${target} PRIVATE recrun::sdk recrun::warnings)
   endif()
 endfunction()
