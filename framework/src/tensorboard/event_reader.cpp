@@ -6,6 +6,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "core/safe_file.hpp"
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/proto_wire.hpp"
 
@@ -23,16 +24,9 @@ std::uint64_t load_le(std::string_view bytes, std::size_t offset, std::size_t wi
   return v;
 }
 
+// Event files are named by users (and tools); a FIFO or /dev/zero must not hang or exhaust memory.
 std::string read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw std::runtime_error(fmt::format("cannot open event file '{}'", path.string()));
-  const std::streamoff size = in.tellg();
-  std::string bytes(static_cast<std::size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), size)) {
-    throw std::runtime_error(fmt::format("cannot read event file '{}'", path.string()));
-  }
-  return bytes;
+  return host::read_regular_file(path, std::uintmax_t{16} << 30, "event file");
 }
 
 // Repeated float/double fields may arrive packed (one length-delimited run) or one per tag;
