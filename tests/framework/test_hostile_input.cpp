@@ -85,7 +85,8 @@ TEST(HostileInput, ALineOverTheBoundIsRefusedWithFileAndLine) {
   EXPECT_NE(e.find(file.string() + ":2:"), std::string::npos) << e;
   EXPECT_NE(e.find("longer than"), std::string::npos) << e;
   // A line exactly at the bound is fine.
-  text::LineReader exact(std::string_view(std::string(100, 'y')), file, 100);
+  const std::string hundred(100, 'y');
+  text::LineReader exact(hundred, file, 100);
   EXPECT_TRUE(exact.next(line));
   EXPECT_EQ(line.size(), 100u);
 }

@@ -135,7 +135,8 @@ bool LineReader::next(std::string_view& line) {
   if (pos_ >= end_) return false;
   // Searching at most one byte past the bound keeps a file without line breaks from being
   // scanned (and then split) whole.
-  const auto window = std::min<std::size_t>(static_cast<std::size_t>(end_ - pos_), max_line_ + 1);
+  const auto left = static_cast<std::size_t>(end_ - pos_);
+  const std::size_t window = left > max_line_ ? max_line_ + 1 : left;
   const char* nl = static_cast<const char*>(std::memchr(pos_, '\n', window));
   if (!nl && window > max_line_) {
     const Location at{file_, line_no_ + 1};
