@@ -129,7 +129,10 @@ TEST_F(IntegrityE2E, RunRefusesAnotherTrialsCheckpointAndARerunLeavesOneEventFil
   ASSERT_EQ(files.size(), 1u);
   std::map<std::pair<std::string, std::int64_t>, int> seen;
   for (const auto& e : recrun::tb::read_event_file(files[0]))
-    for (const auto& v : e.values) EXPECT_EQ(++seen[{v.tag, e.step}], 1) << v.tag << " " << e.step;
+    for (const auto& v : e.values) {
+      const int n = ++seen[std::make_pair(v.tag, e.step)];
+      EXPECT_EQ(n, 1) << v.tag << " " << e.step;
+    }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/trainer.hpp"
 #include "recrun/archive.hpp"
 #include "recrun/error.hpp"
+#include "recrun/optim.hpp"
 #include "recrun/registry.hpp"
 #include "support/plugins.hpp"
 
