@@ -22,7 +22,7 @@
 
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
-#include "support/event_reader.hpp"
+#include "tensorboard/event_reader.hpp"
 #include "tensorboard/hparams.hpp"
 
 namespace fs = std::filesystem;
@@ -138,16 +138,16 @@ recrun::results::StatusCounts counts(const fs::path& db) {
 }
 
 // Every event in every file of a run directory (a killed attempt may have a cut-off tail).
-std::vector<recrun::test::Event> run_events(const fs::path& dir) {
-  std::vector<recrun::test::Event> events;
+std::vector<recrun::tensorboard::Event> run_events(const fs::path& dir) {
+  std::vector<recrun::tensorboard::Event> events;
   for (const auto& f : fs::directory_iterator(dir)) {
-    auto part = recrun::test::read_event_file(f.path(), {.allow_truncated_tail = true});
+    auto part = recrun::tensorboard::read_event_file(f.path(), {.allow_truncated_tail = true});
     events.insert(events.end(), part.begin(), part.end());
   }
   return events;
 }
 
-bool has_tag(const std::vector<recrun::test::Event>& events, const std::string& tag) {
+bool has_tag(const std::vector<recrun::tensorboard::Event>& events, const std::string& tag) {
   for (const auto& e : events)
     for (const auto& v : e.values)
       if (v.tag == tag) return true;
@@ -280,7 +280,7 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   bool config = false;
   for (const auto& f : fs::directory_iterator(results_ / "tensorboard" / "killtest"))
     if (f.is_regular_file())
-      config |= has_tag(recrun::test::read_event_file(f.path()),
+      config |= has_tag(recrun::tensorboard::read_event_file(f.path()),
                         std::string(recrun::tensorboard::hparams_experiment_tag));
   EXPECT_TRUE(config);
 

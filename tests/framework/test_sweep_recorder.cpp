@@ -10,7 +10,7 @@
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
-#include "support/event_reader.hpp"
+#include "tensorboard/event_reader.hpp"
 #include "tensorboard/hparams.hpp"
 
 namespace fs = std::filesystem;
@@ -18,17 +18,17 @@ using namespace recrun;
 
 namespace {
 
-std::vector<test::Event> events_in(const fs::path& dir) {
-  std::vector<test::Event> out;
+std::vector<tensorboard::Event> events_in(const fs::path& dir) {
+  std::vector<tensorboard::Event> out;
   for (const auto& f : fs::directory_iterator(dir)) {
     if (!f.is_regular_file()) continue;
-    auto part = test::read_event_file(f.path());
+    auto part = tensorboard::read_event_file(f.path());
     out.insert(out.end(), part.begin(), part.end());
   }
   return out;
 }
 
-std::set<std::string> tags_of(const std::vector<test::Event>& events) {
+std::set<std::string> tags_of(const std::vector<tensorboard::Event>& events) {
   std::set<std::string> tags;
   for (const auto& e : events)
     for (const auto& v : e.values) tags.insert(v.tag);

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "tensorboard/crc32c.hpp"
-#include "support/event_reader.hpp"
+#include "tensorboard/event_reader.hpp"
 #include "tensorboard/event_writer.hpp"
 #include "tensorboard/hparams.hpp"
 #include "tensorboard/proto_wire.hpp"

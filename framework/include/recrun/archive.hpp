@@ -36,10 +36,24 @@ class Archive {
   /// Every string key, in order.
   std::vector<std::string> text_keys() const;
 
-  /// Writes the archive to a file atomically (temporary file + rename).
+  /// Writes the archive to a file atomically (temporary file + rename). Every tensor and text
+  /// record carries an XXH3-64 checksum of its name, shape and bytes (format 3).
   void save_file(const std::filesystem::path& path) const;
-  /// Reads an archive written by save_file(); throws recrun::Error naming the file.
+  /// Reads an archive written by save_file(); throws recrun::Error naming the file, and on a
+  /// checksum mismatch the damaged tensor or text. Files of the earlier formats (2, and the
+  /// pickle format before it) have no checksums and load unverified.
   static Archive load_file(const std::filesystem::path& path);
+
+  /// How a file is written or read; the defaults are what save_file(path)/load_file(path) do.
+  struct FileOptions {
+    /// Write format 3 with per-record checksums; false writes format 2 (no checksums), which
+    /// exists for benchmarks and compatibility tests.
+    bool checksums = true;
+    /// Verify the checksums of a format-3 file on load; false skips it (benchmarks).
+    bool verify = true;
+  };
+  void save_file(const std::filesystem::path& path, const FileOptions& options) const;
+  static Archive load_file(const std::filesystem::path& path, const FileOptions& options);
 
  private:
   std::map<std::string, torch::Tensor> tensors_;

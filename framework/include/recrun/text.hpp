@@ -43,7 +43,9 @@ struct Location {
 /// Read-only; views into it stay valid while the object lives.
 class FileBytes {
  public:
-  /// Opens `path`; throws DataError naming it when it is missing or unreadable.
+  /// Opens `path` (symlinks followed); throws DataError naming it when it is missing,
+  /// unreadable or not a regular file (a device such as /dev/zero, a FIFO, a socket), so that
+  /// hostile input can neither grow without bound nor block for ever.
   explicit FileBytes(const std::filesystem::path& path);
   ~FileBytes();
   FileBytes(FileBytes&& other) noexcept;
@@ -67,12 +69,20 @@ class FileBytes {
 
 /// Walks the lines of a buffer. Lines end with '\n' or "\r\n"; the last one may lack an ending;
 /// a leading UTF-8 byte-order mark is skipped. Blank lines are returned like any other.
+/// A line longer than max_line_bytes throws DataError at its file and line (a binary file or
+/// one without line breaks is not a data file, and every field of it would be copied).
 class LineReader {
  public:
+  /// The default bound on one line's length: 16 MiB.
+  static constexpr std::size_t default_max_line_bytes = std::size_t{16} << 20;
   /// Reads `data`, which must outlive the reader.
   explicit LineReader(std::string_view data) noexcept;
+  /// Reads `data`, the contents of `file` (which must outlive the reader, and is named in errors).
+  LineReader(std::string_view data, const std::filesystem::path& file,
+             std::size_t max_line_bytes = default_max_line_bytes) noexcept;
   /// Stores the next line, without its ending, in `line`; false once the buffer is exhausted.
-  bool next(std::string_view& line) noexcept;
+  /// Throws DataError for a line over the bound.
+  bool next(std::string_view& line);
   /// 1-based number of the line last returned (0 before the first).
   std::int64_t line_no() const noexcept { return line_no_; }
   /// Where the line last returned is, in `file`.
@@ -82,6 +92,8 @@ class LineReader {
   const char* pos_;
   const char* end_;
   std::int64_t line_no_ = 0;
+  const std::filesystem::path* file_ = nullptr;
+  std::size_t max_line_ = default_max_line_bytes;
 };
 
 /// Splits `line` at every `delim` into `out` (cleared first) and returns the field count.
@@ -140,6 +152,16 @@ void parse_floats(std::string_view field, const Location& at, std::string_view c
 /// trimmed), or nothing.
 std::optional<std::size_t> find_column(std::span<const std::string_view> header,
                                        std::span<const std::string_view> names);
+/// Like find_column, but a header where more than one field matches `names` (a duplicated
+/// column such as "user,user", or two spellings of one role such as "user,userId") throws
+/// DataError at `at` naming both columns: which of them holds the data would be a guess.
+std::optional<std::size_t> find_column(std::span<const std::string_view> header,
+                                       std::span<const std::string_view> names,
+                                       const Location& at);
+
+/// Throws DataError at `at` when two header fields have the same name (ASCII case-insensitive,
+/// blanks trimmed; empty names are not compared), naming the column and both positions.
+void check_unique_columns(std::span<const std::string_view> header, const Location& at);
 
 /// Whether `s` is well-formed UTF-8.
 bool is_utf8(std::string_view s) noexcept;

@@ -23,6 +23,14 @@ double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// A numeric flag below its least sensible value (or NaN) is refused, naming the flag; boost
+// already refuses text that is not a number of the flag's type.
+template <class T>
+void require_at_least(const char* flag, T value, T least, const char* meaning = "") {
+  if (!(value >= least))  // also catches NaN
+    throw ParamError(fmt::format("{} must be at least {}{} (got {})", flag, least, meaning, value));
+}
+
 // Refuses to write a data set over another one unless asked to.
 void check_output_dir(const fs::path& out, bool force) {
   std::error_code ec;
@@ -124,6 +132,7 @@ int data_convert(const Args& args) {
       "force", "overwrite a data set already in --to");
   const auto vm = parse(desc, args, "recrun data convert --from DIR --to DIR");
   if (vm.count("help")) return 0;
+  require_at_least<std::int64_t>("--title-dim", title.dim, 0, " (0: no title embeddings)");
   std::error_code ec;
   if (fs::exists(to, ec) && fs::equivalent(from, to, ec))
     throw Error("--from and --to are the same directory; write the seed layout elsewhere");
@@ -166,6 +175,7 @@ int data_stats(const Args& args) {
   pos.add("dir", 1);
   const auto vm = parse(desc, args, "recrun data stats DIR [--top N]", &pos);
   if (vm.count("help")) return 0;
+  require_at_least<std::int64_t>("--top", top, 1);
   Registry registry;
   load_registry(host, registry, false);
   const auto t0 = std::chrono::steady_clock::now();
@@ -194,6 +204,7 @@ int data_bench(const Args& args) {
   pos.add("dir", 1);
   const auto vm = parse(desc, args, "recrun data bench DIR [--repeat N]", &pos);
   if (vm.count("help")) return 0;
+  require_at_least("--repeat", options.repeats, 1);
   options.naive = vm.count("no-naive") == 0;
   Registry registry;
   load_registry(host, registry, false);
@@ -218,13 +229,27 @@ int data_embed_titles(const Args& args) {
   pos.add("dir", 1);
   const auto vm = parse(desc, args, "recrun data embed-titles DIR [--dim 64] [--out FILE]", &pos);
   if (vm.count("help")) return 0;
-  const fs::path path = out.empty() ? fs::path(dir) / "title_embeddings.tsv" : fs::path(out);
+  require_at_least<std::int64_t>("--dim", o.dim, 1);
+  require_at_least<std::int64_t>("--buckets", o.buckets, 16);
+  const fs::path default_path = fs::path(dir) / "title_embeddings.tsv";
+  const fs::path path = out.empty() ? default_path : fs::path(out);
+  Registry registry;
+  load_registry(host, registry, false);
   std::error_code ec;
+  // Never over the data set's own inputs (its interactions, titles, ...), --force or not; the
+  // title vectors this command makes are the one input it may replace.
+  if (fs::exists(path, ec) && !fs::equivalent(path, default_path, ec)) {
+    const std::string source_name = data::resolve_source(registry, dir, source);
+    for (const auto& input : registry.data_source(source_name).make()->inputs(dir))
+      if (fs::equivalent(path, input, ec))
+        throw Error(fmt::format("--out '{}' is {}, an input file of the data set in '{}' (source "
+                                "'{}'); writing there would destroy it, --force or not; choose "
+                                "another --out",
+                                path.string(), input.string(), dir, source_name));
+  }
   if (vm.count("force") == 0 && fs::exists(path, ec))
     throw Error(fmt::format("'{}' already exists; pass --force to overwrite it or choose --out",
                             path.string()));
-  Registry registry;
-  load_registry(host, registry, false);
   data::LoadOptions options;
   options.use_cache = false;  // the output changes the data set: never read a stale cache
   options.derive_title_vectors = false;

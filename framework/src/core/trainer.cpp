@@ -107,6 +107,22 @@ LoopState read_state(const Archive& a, std::mt19937_64& rng) {
   return s;
 }
 
+// The trial a last.ckpt belongs to. Resuming another trial's checkpoint (other parameters, data
+// or seed) would record a mixture of two runs as this one; checkpoints written before the key was
+// recorded carry none and are resumed as before.
+constexpr const char* kTrialKey = "__trainer__.trial_key";
+
+void check_trial_key(const Archive& last, const std::string& key, const std::filesystem::path& file) {
+  if (key.empty() || !last.contains(kTrialKey)) return;
+  const std::string& recorded = last.read_text(kTrialKey);
+  if (recorded == key) return;
+  throw Error(fmt::format(
+      "{} belongs to trial {}, not to this run (trial {}): it was written with other parameters, "
+      "data or seed, so resuming it would record a mixture of two runs; give this run its own "
+      "--checkpoint-dir, or delete that last.ckpt if trial {} need not be resumed",
+      file.string(), recorded, key, recorded));
+}
+
 }  // namespace
 
 namespace {
@@ -196,6 +212,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
 
   if (on_disk && options.resume && std::filesystem::exists(ckpt("last.ckpt"))) {
     const Archive last = Archive::load_file(ckpt("last.ckpt"));
+    check_trial_key(last, options.trial_key, ckpt("last.ckpt"));
     model.load(last);
     state = read_state(last, ctx.rng());
     if (auto embedded = embedded_best(last)) {
@@ -260,6 +277,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       Archive last;
       save_model(model, last);
       write_state(last, state, ctx.rng());
+      if (!options.trial_key.empty()) last.write_text(kTrialKey, options.trial_key);
       if (have_best) embed_best(last, best);
       last.save_file(ckpt("last.ckpt"));
       last_saved = Clock::now();

@@ -41,6 +41,9 @@ struct TrainerOptions {
   double checkpoint_every_s = 30;
   /// Continue from checkpoint_dir/last.ckpt when it exists.
   bool resume = true;
+  /// The trial this run is; recorded in last.ckpt, and a last.ckpt of another trial is refused
+  /// instead of resumed. Empty: not recorded, not checked.
+  std::string trial_key;
 };
 
 /// The framework's per-run parameters, accepted beside every model's own:

@@ -9,12 +9,14 @@
 #include <ctime>
 
 #include "data/dataset_loader.hpp"
+#include "core/safe_file.hpp"
 #include "recrun/error.hpp"
 
 namespace recrun::data {
 namespace fs = std::filesystem;
 
 Dataset naive_load_csv(const fs::path& file) {
+  check_regular_file(file, "data file");  // std::getline would read /dev/zero for ever
   std::ifstream in(file);
   if (!in) throw DataError(file, 0, "cannot open");
   std::string line;

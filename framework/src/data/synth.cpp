@@ -1,10 +1,12 @@
 #include "data/synth.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "recrun/error.hpp"
@@ -172,6 +174,29 @@ void validate(const SynthOptions& o) {
     need(v >= 0.0 && v <= 1.0, fmt::format("{} must be a probability in [0, 1] (got {})", name, v));
   need(o.popularity >= 0.0 && o.popularity <= 4.0,
        fmt::format("--popularity must be in [0, 4] (got {})", o.popularity));
+  // Sizes that cannot fit: item ids are 32-bit, and the whole data set is built in memory
+  // (a bare std::bad_alloc half-way through helps nobody).
+  constexpr std::int64_t max_id = std::numeric_limits<std::int32_t>::max();
+  need(o.items <= max_id, fmt::format("--items must be at most {} (got {})", max_id, o.items));
+  need(o.users <= max_id, fmt::format("--users must be at most {} (got {})", max_id, o.users));
+  need(std::isfinite(o.interactions_per_user),
+       fmt::format("--interactions-per-user must be a finite number (got {})", o.interactions_per_user));
+  const double interactions = static_cast<double>(o.users) * o.interactions_per_user;
+  // Bytes per interaction (ids, times, the builder's staging and the written rows), per user and
+  // per item (features, titles, pools): a generous estimate, checked against physical memory.
+  const double bytes = interactions * 64.0 + static_cast<double>(o.users) * 96.0 +
+                       static_cast<double>(o.items) * (512.0 + 8.0 * static_cast<double>(o.title_dim));
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+  const auto gib = [](double b) { return b / static_cast<double>(1ULL << 30); };
+  if (memory > 0 && bytes > memory) {
+    const char* flag = o.users * o.interactions_per_user >= o.items * 512.0 ? "--users" : "--items";
+    need(false, fmt::format("{} is too large: --users {} x --interactions-per-user {} is {:.3g} "
+                            "interactions, about {:.3g} GiB in memory, and this machine has {:.1f} "
+                            "GiB; lower {} (or --interactions-per-user)",
+                            flag, o.users, o.interactions_per_user, interactions, gib(bytes),
+                            gib(memory), flag));
+  }
 }
 
 SynthResult synthesize(const SynthOptions& o) {

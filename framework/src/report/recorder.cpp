@@ -8,6 +8,8 @@
 #include <set>
 #include <type_traits>
 
+#include "tensorboard/event_reader.hpp"
+
 namespace recrun::report {
 
 namespace fs = std::filesystem;
@@ -89,18 +91,93 @@ void Recorder::scalar(const std::string& tag, double value, std::int64_t step) {
   if (writer_ && std::isfinite(value)) writer_->add_scalar(tag, value, step);
 }
 
+namespace {
+
+bool is_event_file(const fs::directory_entry& entry) {
+  std::error_code ec;
+  return entry.is_regular_file(ec) &&
+         entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+}
+
+// The event files an earlier attempt left in the run directory (not `own`), oldest name first.
+std::vector<fs::path> earlier_event_files(const fs::path& dir, const fs::path& own) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (is_event_file(entry) && entry.path() != own) out.push_back(entry.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Curve points a resumed run keeps from an earlier attempt: its scalars up to the checkpoint.
+// The HParams session (start and end) and the test metrics belong to the attempt that ends the
+// run, and it writes them itself.
+bool keep_on_resume(const tensorboard::Event& e, std::int64_t epoch) {
+  if (!e.has_summary || e.values.empty() || e.step > epoch) return false;
+  for (const auto& v : e.values)
+    if (v.tag.rfind("_hparams_/", 0) == 0 || v.tag.rfind("test/", 0) == 0) return false;
+  return true;
+}
+
+}  // namespace
+
 // The first event of an attempt decides what happens to curves an earlier attempt stored: a
-// resumed run keeps them up to its checkpoint (on_resume), a fresh one starts them over.
+// resumed run keeps them up to its checkpoint (on_resume), a fresh one starts them over. Event
+// files follow the store: a fresh attempt removes the earlier attempts' files (TensorBoard would
+// draw both curves), a resumed one folds the points they hold up to its checkpoint into its own
+// file, so that the run directory holds one file and every point once.
 void Recorder::first_event() {
   if (started_) return;
   started_ = true;
-  if (options_.store && !resumed_) options_.store->truncate_epochs(options_.trial_key, -1);
+  if (resumed_) return;
+  if (options_.store) options_.store->truncate_epochs(options_.trial_key, -1);
+  if (writer_) {
+    std::error_code ec;
+    for (const auto& old : earlier_event_files(options_.tensorboard_dir, writer_->path()))
+      fs::remove(old, ec);
+  }
+}
+
+void Recorder::adopt_earlier_events(std::int64_t epoch) {
+  const auto earlier = earlier_event_files(options_.tensorboard_dir, writer_->path());
+  if (earlier.empty()) return;
+  // Each (tag, step) once: an attempt killed while folding may have left two files holding it.
+  std::set<std::pair<std::string, std::int64_t>> seen;
+  std::vector<fs::path> folded;
+  for (const auto& file : earlier) {
+    std::vector<std::string> records;
+    try {
+      // A writer killed with -9 may have left half a record at the end.
+      records = tensorboard::read_records(file, {.allow_truncated_tail = true});
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "warning: {}; the file is left as it is\n", e.what());
+      continue;
+    }
+    folded.push_back(file);
+    for (const auto& record : records) {
+      tensorboard::Event e;
+      try {
+        e = tensorboard::decode_event(record);
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (!keep_on_resume(e, epoch)) continue;
+      bool fresh = false;
+      for (const auto& v : e.values) fresh |= seen.emplace(v.tag, e.step).second;
+      if (fresh) writer_->write_event(record);
+    }
+  }
+  // Only once the points are safely in this attempt's file do the old files go.
+  writer_->flush(/*sync_to_disk=*/true);
+  std::error_code ec;
+  for (const auto& file : folded) fs::remove(file, ec);
 }
 
 void Recorder::on_resume(std::int64_t epoch) {
   resumed_ = true;
   started_ = true;
   if (options_.store) options_.store->truncate_epochs(options_.trial_key, epoch);
+  if (writer_) adopt_earlier_events(epoch);
   if (options_.progress) options_.progress(format_progress({'R', epoch}));
   if (options_.console) fmt::print("resumed after epoch {} from the last checkpoint\n", epoch);
 }

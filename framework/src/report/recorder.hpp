@@ -86,6 +86,9 @@ class Recorder final : public core::RunObserver {
 
  private:
   void first_event();
+  /// Copies the earlier attempts' curve points up to `epoch` into this attempt's event file and
+  /// removes their files.
+  void adopt_earlier_events(std::int64_t epoch);
   void scalar(const std::string& tag, double value, std::int64_t step);
 
   RecorderOptions options_;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -25,7 +27,8 @@ void Location::fail(const std::string& message) const {
 // --- FileBytes -----------------------------------------------------------------------------------
 
 FileBytes::FileBytes(const std::filesystem::path& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     throw DataError(path, 0,
@@ -33,11 +36,26 @@ FileBytes::FileBytes(const std::filesystem::path& path) : path_(path) {
                                 err == ENOENT ? " (check the data directory and file name)" : ""));
   }
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw DataError(path, 0, fmt::format("cannot stat: {}", std::strerror(err)));
+  }
+  if (S_ISDIR(st.st_mode)) {
     ::close(fd);
     throw DataError(path, 0, "is a directory, expected a file");
   }
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    const char* kind = S_ISCHR(st.st_mode)    ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a special file";
+    throw DataError(path, 0,
+                    fmt::format("is not a regular file ({}); data files must be regular files", kind));
+  }
+  if (st.st_size > 0) {
     // MAP_POPULATE maps the whole file in one go: far cheaper than a page fault per 4 KiB
     // when every byte is about to be read anyway.
     void* map = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ,
@@ -51,7 +69,9 @@ FileBytes::FileBytes(const std::filesystem::path& path) : path_(path) {
       return;
     }
   }
-  // Not mappable (empty, a pipe, a special file system): read it the slow way.
+  // Not mappable (empty, a special file system): read it the slow way, never past the size
+  // fstat reported (plus one block, to notice a file that grows while it is read).
+  const auto limit = static_cast<std::size_t>(st.st_size) + (1 << 16);
   char buf[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -63,6 +83,10 @@ FileBytes::FileBytes(const std::filesystem::path& path) : path_(path) {
     }
     if (n == 0) break;
     owned_.append(buf, static_cast<std::size_t>(n));
+    if (owned_.size() > limit) {
+      ::close(fd);
+      throw DataError(path, 0, "grew while it was read; data files must not change during loading");
+    }
   }
   ::close(fd);
   data_ = owned_.data();
@@ -101,9 +125,26 @@ LineReader::LineReader(std::string_view data) noexcept
   if (data.size() >= 3 && std::memcmp(data.data(), "\xEF\xBB\xBF", 3) == 0) pos_ += 3;
 }
 
-bool LineReader::next(std::string_view& line) noexcept {
+LineReader::LineReader(std::string_view data, const std::filesystem::path& file,
+                       std::size_t max_line_bytes) noexcept
+    : LineReader(data) {
+  file_ = &file;
+  max_line_ = max_line_bytes;
+}
+
+bool LineReader::next(std::string_view& line) {
   if (pos_ >= end_) return false;
-  const char* nl = static_cast<const char*>(std::memchr(pos_, '\n', end_ - pos_));
+  // Searching at most one byte past the bound keeps a file without line breaks from being
+  // scanned (and then split) whole.
+  const auto left = static_cast<std::size_t>(end_ - pos_);
+  const std::size_t window = left > max_line_ ? max_line_ + 1 : left;
+  const char* nl = static_cast<const char*>(std::memchr(pos_, '\n', window));
+  if (!nl && window > max_line_) {
+    const Location at{file_, line_no_ + 1};
+    at.fail(fmt::format("line is longer than {} MiB (is this a text data file? a binary file or "
+                        "one without line breaks cannot be read line by line)",
+                        max_line_ >> 20));
+  }
   const char* stop = nl ? nl : end_;
   const char* last = stop;
   if (last > pos_ && last[-1] == '\r') --last;
@@ -310,6 +351,45 @@ std::optional<std::size_t> find_column(std::span<const std::string_view> header,
     for (std::string_view n : names)
       if (iequal(trim(header[i]), n)) return i;
   return std::nullopt;
+}
+
+namespace {
+bool iequal_trimmed(std::string_view a, std::string_view b) {
+  a = trim(a);
+  b = trim(b);
+  if (a.size() != b.size()) return false;
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+}  // namespace
+
+std::optional<std::size_t> find_column(std::span<const std::string_view> header,
+                                       std::span<const std::string_view> names,
+                                       const Location& at) {
+  std::optional<std::size_t> found;
+  for (std::size_t i = 0; i < header.size(); ++i)
+    for (std::string_view n : names)
+      if (iequal_trimmed(header[i], n)) {
+        if (found && *found != i)
+          at.fail(fmt::format("columns {} '{}' and {} '{}' of the header name the same thing; keep "
+                              "one of them",
+                              *found + 1, trim(header[*found]), i + 1, trim(header[i])));
+        found = i;
+      }
+  return found;
+}
+
+void check_unique_columns(std::span<const std::string_view> header, const Location& at) {
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    if (trim(header[i]).empty()) continue;
+    for (std::size_t j = 0; j < i; ++j)
+      if (iequal_trimmed(header[i], header[j]))
+        at.fail(fmt::format("duplicated column '{}' in the header (columns {} and {}); every "
+                            "column name must be unique",
+                            trim(header[i]), j + 1, i + 1));
+  }
 }
 
 // --- encodings -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ core::TrainerOptions trainer_options(const Job& job) {
   options.checkpoint_dir = job.checkpoint_dir;
   options.checkpoint_every_s = job.checkpoint_every_s;
   options.resume = true;
+  options.trial_key = job.key;
   return options;
 }
 

@@ -122,7 +122,7 @@ class MovieLens final : public recrun::DataSource {
   static std::size_t column(std::span<const std::string_view> header,
                             std::span<const std::string_view> names, std::string_view role,
                             const tx::Location& at) {
-    if (auto c = tx::find_column(header, names)) return *c;
+    if (auto c = tx::find_column(header, names, at)) return *c;
     std::vector<std::string> have;
     for (auto f : header) have.emplace_back(tx::trim(f));
     at.fail(fmt::format("missing column '{}' (the header has: {}); name it one of: {}", role,
@@ -133,13 +133,14 @@ class MovieLens final : public recrun::DataSource {
                                tx::Fingerprint& fingerprint) {
     const tx::FileBytes bytes(file);
     fingerprint.add("ratings.csv", bytes.view());
-    tx::LineReader lines(bytes.view());
+    tx::LineReader lines(bytes.view(), file);
     std::string_view line;
     if (!lines.next(line) || is_blank(line))
       empty_file(file, "the header 'userId,movieId,rating,timestamp' and one row per rating");
     tx::CsvSplitter csv;
     const tx::Location header_at = lines.at(file);
     const auto& header = csv.split(line, header_at);
+    tx::check_unique_columns(header, header_at);
     const std::size_t user_col = column(header, kUserNames, "userId", header_at);
     const std::size_t item_col = column(header, kItemNames, "movieId", header_at);
     const std::size_t time_col = column(header, kTimeNames, "timestamp", header_at);
@@ -167,7 +168,7 @@ class MovieLens final : public recrun::DataSource {
     fingerprint.add("ratings.dat", bytes.view());
     const auto text = bytes.view();
     builder.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
-    tx::LineReader lines(text);
+    tx::LineReader lines(text, file);
     std::vector<std::string_view> f;
     std::string user_buf, item_buf;
     std::int64_t rows = 0;
@@ -217,13 +218,14 @@ class MovieLens final : public recrun::DataSource {
                               std::vector<std::uint8_t>& seen) {
     const tx::FileBytes bytes(file);
     fingerprint.add("movies.csv", bytes.view());
-    tx::LineReader lines(bytes.view());
+    tx::LineReader lines(bytes.view(), file);
     std::string_view line;
     if (!lines.next(line) || is_blank(line))
       empty_file(file, "the header 'movieId,title,genres' and one row per movie");
     tx::CsvSplitter csv;
     const tx::Location header_at = lines.at(file);
     const auto& header = csv.split(line, header_at);
+    tx::check_unique_columns(header, header_at);
     const std::size_t item_col = column(header, kItemNames, "movieId", header_at);
     const std::size_t title_col = column(header, kTitleNames, "title", header_at);
     const std::size_t genre_col = column(header, kGenreNames, "genres", header_at);
@@ -248,7 +250,7 @@ class MovieLens final : public recrun::DataSource {
     // ml-1m ships latin-1 titles; a file that is already valid UTF-8 (a re-encoded copy) is kept
     // as it is, so converting never mangles it twice.
     const bool latin1 = !tx::is_utf8(text);
-    tx::LineReader lines(text);
+    tx::LineReader lines(text, file);
     std::string id_buf, title_buf;
     std::int64_t rows = 0;
     for (std::string_view line; lines.next(line);) {

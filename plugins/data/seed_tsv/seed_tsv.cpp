@@ -84,7 +84,7 @@ class SeedTsv final : public recrun::DataSource {
                            tx::Fingerprint& fingerprint) {
     const tx::FileBytes bytes(file);
     fingerprint.add(kRatingsFile, bytes.view());
-    tx::LineReader lines(bytes.view());
+    tx::LineReader lines(bytes.view(), file);
     std::string_view header;
     if (!lines.next(header) || is_blank(header))
       tx::Location{&file, 1}.fail(
@@ -97,8 +97,9 @@ class SeedTsv final : public recrun::DataSource {
             : ',';
     std::vector<std::string_view> fields;
     tx::split(header, delim, fields);
+    tx::check_unique_columns(fields, header_at);
     const auto column = [&](std::span<const std::string_view> names, std::string_view role) {
-      if (auto c = tx::find_column(fields, names)) return *c;
+      if (auto c = tx::find_column(fields, names, header_at)) return *c;
       std::vector<std::string> have;
       for (auto f : fields) have.emplace_back(tx::trim(f));
       header_at.fail(fmt::format(
@@ -140,7 +141,7 @@ class SeedTsv final : public recrun::DataSource {
                         tx::Fingerprint& fingerprint, tx::SkipReporter& skips) {
     const tx::FileBytes bytes(file);
     fingerprint.add(meta.file, bytes.view());
-    tx::LineReader lines(bytes.view());
+    tx::LineReader lines(bytes.view(), file);
     const std::string feature(meta.feature);
     std::vector<std::string_view> fields;
     std::vector<float> vec;

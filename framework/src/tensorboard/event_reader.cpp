@@ -1,4 +1,4 @@
-#include "support/event_reader.hpp"
+#include "tensorboard/event_reader.hpp"
 
 #include <fmt/format.h>
 
@@ -6,10 +6,11 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "core/safe_file.hpp"
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/proto_wire.hpp"
 
-namespace recrun::test {
+namespace recrun::tensorboard {
 
 using namespace recrun::tensorboard;
 namespace {
@@ -25,16 +26,9 @@ std::uint64_t load_le(std::string_view bytes, std::size_t offset, std::size_t wi
   return v;
 }
 
+// Event files are named by users (and tools); a FIFO or /dev/zero must not hang or exhaust memory.
 std::string read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw std::runtime_error(fmt::format("cannot open event file '{}'", path.string()));
-  const std::streamoff size = in.tellg();
-  std::string bytes(static_cast<std::size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), size)) {
-    throw std::runtime_error(fmt::format("cannot read event file '{}'", path.string()));
-  }
-  return bytes;
+  return core::read_regular_file(path, std::uintmax_t{16} << 30, "event file");
 }
 
 // Repeated float/double fields may arrive packed (one length-delimited run) or one per tag;
@@ -246,4 +240,4 @@ std::vector<Event> read_event_file(const std::filesystem::path& path, ReadOption
   return read_event_file_detailed(path, options).events;
 }
 
-}  // namespace recrun::test
+}  // namespace recrun::tensorboard

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace recrun::test {
+namespace recrun::tensorboard {
 
 /// The parts of a TensorProto that TensorBoard summaries use.
 struct Tensor {
@@ -78,4 +78,4 @@ EventFile read_event_file_detailed(const std::filesystem::path& path, ReadOption
 /// Reads and decodes every event of an event file.
 std::vector<Event> read_event_file(const std::filesystem::path& path, ReadOptions options = {});
 
-}  // namespace recrun::test
+}  // namespace recrun::tensorboard
