@@ -21,7 +21,6 @@
 
 namespace fs = std::filesystem;
 using namespace recrun::tensorboard;
-using namespace recrun::test;
 
 namespace {
 
