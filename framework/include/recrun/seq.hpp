@@ -9,11 +9,19 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <random>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "recrun/feature.hpp"
+
+namespace recrun {
+class Registry;
+}
 
 // The LibTorch precompiled header is built with hidden visibility, so torch's module holders
 // (torch::nn::Linear, ...) count as hidden types inside the SDK, and GCC warns that these exported
@@ -79,6 +87,14 @@ RowIndex row_index(const torch::Tensor& mask);
 
 // --- transformer -----------------------------------------------------------------------------------
 
+/// Non-linearity of a transformer block's feed-forward sublayer.
+enum class Activation {
+  /// GELU (tanh-free, exact erf form): BERT, BERT4Rec.
+  gelu,
+  /// ReLU: the original Transformer and SASRec.
+  relu,
+};
+
 /// Settings of a TransformerEncoder.
 struct TransformerOptions {
   TransformerOptions(std::int64_t hidden, std::int64_t heads) : hidden_(hidden), heads_(heads) {}
@@ -99,6 +115,8 @@ struct TransformerOptions {
   TORCH_ARG(bool, causal) = false;
   /// Pre-LayerNorm blocks (LN before each sublayer, plus a final LN) instead of post-LN (BERT).
   TORCH_ARG(bool, norm_first) = false;
+  /// Non-linearity of the feed-forward sublayer.
+  TORCH_ARG(Activation, activation) = Activation::gelu;
 };
 
 /// Multi-head attention with one fused Q/K/V projection.
@@ -118,8 +136,8 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MultiHeadAttention);
 
-/// One transformer block: self-attention and a GELU feed-forward, each with a residual and
-/// LayerNorm.
+/// One transformer block: self-attention and a feed-forward (GELU or ReLU), each with a
+/// residual and LayerNorm.
 class TransformerBlockImpl : public torch::nn::Module {
  public:
   explicit TransformerBlockImpl(const TransformerOptions& options);
@@ -131,6 +149,7 @@ class TransformerBlockImpl : public torch::nn::Module {
  private:
   torch::Tensor feed_forward(const torch::Tensor& x);
   bool norm_first_;
+  Activation activation_;
   double dropout_;
   MultiHeadAttention attention_{nullptr};
   torch::nn::Linear ffn_in_{nullptr}, ffn_out_{nullptr};
@@ -191,6 +210,59 @@ class ItemBagEncoderImpl : public FeatureEncoderImpl {
   torch::nn::Embedding table_{nullptr};
 };
 TORCH_MODULE(ItemBagEncoder);
+
+/// Item-feature encoders and the fusion that combines them with an item embedding, built by name
+/// through the registry (make_item_features). A model registers them as its own submodules
+/// (register_with), so they train, save and load with it, and calls fuse() where it embeds items.
+/// Empty (no encoders, no fusion) for a plain model.
+struct ItemFeatures {
+  /// Feature names, in the order given.
+  std::vector<std::string> names;
+  /// One encoder per name.
+  std::vector<std::shared_ptr<FeatureEncoderImpl>> encoders;
+  /// The fusion; null when there are no features.
+  std::shared_ptr<FusionImpl> fusion;
+
+  /// True for a plain model (no features).
+  bool empty() const { return encoders.empty(); }
+
+  /// Registers the encoders as `feature_<name>` and the fusion as `fusion` under `owner`.
+  void register_with(torch::nn::Module& owner) const {
+    for (std::size_t i = 0; i < encoders.size(); ++i)
+      owner.register_module("feature_" + names.at(i), encoders[i]);
+    if (fusion) owner.register_module("fusion", fusion);
+  }
+
+  /// Fuses `item_embedding` [..., H] with the features of `items` [...] (dense ids, any value
+  /// where `real` is false). Feature vectors are zeroed where `real` (bool [...]) is false, so
+  /// padding and special tokens (e.g. [MASK]) carry no metadata; `real` also tells the fusion
+  /// which positions to count in its diagnostics. Returns `item_embedding` itself when empty.
+  torch::Tensor fuse(const torch::Tensor& item_embedding, const torch::Tensor& items,
+                     const torch::Tensor& real) const {
+    if (!fusion) return item_embedding;
+    const torch::Tensor keep = real.unsqueeze(-1).to(item_embedding.scalar_type());
+    std::vector<torch::Tensor> inputs{item_embedding};
+    for (const auto& f : encoders) inputs.push_back(f->forward(items) * keep);
+    return fusion->forward(inputs, real);
+  }
+
+  /// The fusion's diagnostics (e.g. gate/<source>), reset on return; empty without a fusion.
+  std::map<std::string, double> diagnostics() const {
+    return fusion ? fusion->diagnostics() : std::map<std::string, double>{};
+  }
+};
+
+/// Builds the encoders named in `features` (each once) and the fusion `fusion` through
+/// `registry`, at width `hidden`, with `metadata_dropout` on the feature embeddings. With no
+/// features the result is empty whatever `fusion` says (so a sweep may cross fusions with an
+/// empty feature set). Errors name `model`: an unknown feature or fusion (PluginError with a
+/// did-you-mean), a repeated feature or features with fusion "none" (ParamError listing the
+/// loaded fusions), a feature the data set lacks (DataError, from the encoder).
+__attribute__((visibility("default")))
+ItemFeatures make_item_features(const Registry& registry, const Dataset& dataset,
+                                const std::vector<std::string>& features,
+                                const std::string& fusion, std::int64_t hidden,
+                                double metadata_dropout, std::string_view model);
 
 }  // namespace recrun
 

@@ -8,7 +8,10 @@
 #include <cmath>
 #include <numeric>
 
+#include <set>
+
 #include "recrun/error.hpp"
+#include "recrun/registry.hpp"
 
 namespace recrun {
 namespace {
@@ -207,7 +210,7 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& queries,
 }
 
 TransformerBlockImpl::TransformerBlockImpl(const TransformerOptions& o)
-    : norm_first_(o.norm_first()), dropout_(o.dropout()) {
+    : norm_first_(o.norm_first()), activation_(o.activation()), dropout_(o.dropout()) {
   attention_ = register_module("attention", MultiHeadAttention(o));
   ffn_in_ = register_module("ffn_in", torch::nn::Linear(o.hidden(), o.ffn_mult() * o.hidden()));
   ffn_out_ = register_module("ffn_out", torch::nn::Linear(o.ffn_mult() * o.hidden(), o.hidden()));
@@ -218,7 +221,8 @@ TransformerBlockImpl::TransformerBlockImpl(const TransformerOptions& o)
 }
 
 torch::Tensor TransformerBlockImpl::feed_forward(const torch::Tensor& x) {
-  return ffn_out_(torch::gelu(ffn_in_(x)));
+  const torch::Tensor inner = ffn_in_(x);
+  return ffn_out_(activation_ == Activation::relu ? torch::relu(inner) : torch::gelu(inner));
 }
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& queries,
@@ -356,6 +360,39 @@ torch::Tensor ItemBagEncoderImpl::forward(const torch::Tensor& items) {
   shape.push_back(out.size(1));
   out = out.view(shape);
   return recrun::dropout(out, dropout_, is_training());
+}
+
+// --- item features ------------------------------------------------------------------------------
+
+ItemFeatures make_item_features(const Registry& registry, const Dataset& dataset,
+                                const std::vector<std::string>& features,
+                                const std::string& fusion, std::int64_t hidden,
+                                double metadata_dropout, std::string_view model) {
+  ItemFeatures out;
+  if (features.empty()) return out;
+  if (fusion == "none") {
+    std::vector<std::string> names;
+    for (const auto& f : registry.fusions()) names.push_back(f.name);
+    throw ParamError(fmt::format(
+        "{}: features [{}] need a fusion to combine them with the item embedding; set fusion to "
+        "one of: {}",
+        model, fmt::join(features, ", "),
+        names.empty() ? std::string("(no fusion plugin loaded)")
+                      : fmt::format("{}", fmt::join(names, ", "))));
+  }
+  std::set<std::string> seen;
+  FusionEnv fusion_env{.hidden = hidden, .sources = {"item"}};
+  for (const auto& name : features) {
+    if (!seen.insert(name).second)
+      throw ParamError(fmt::format("{}: feature '{}' is listed twice in features", model, name));
+    const FeatureInfo& info = registry.feature(name);  // throws did-you-mean
+    out.encoders.push_back(info.make(
+        FeatureEnv{.dataset = dataset, .hidden = hidden, .metadata_dropout = metadata_dropout}));
+    out.names.push_back(name);
+    fusion_env.sources.push_back(name);
+  }
+  out.fusion = registry.fusion(fusion).make(fusion_env);
+  return out;
 }
 
 }  // namespace recrun

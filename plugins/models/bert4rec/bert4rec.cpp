@@ -10,7 +10,6 @@
 #include <recrun/seq.hpp>
 
 #include <algorithm>
-#include <set>
 
 #include "bert4rec_net.hpp"
 
@@ -85,32 +84,12 @@ class Bert4Rec final : public recrun::Model {
           "bert4rec: hidden_units ({}) must be a multiple of num_heads ({})", options_.net.hidden,
           options_.net.heads));
 
-    std::vector<std::shared_ptr<recrun::FeatureEncoderImpl>> encoders;
-    std::shared_ptr<recrun::FusionImpl> fusion;
-    if (!options_.features.empty()) {
-      if (options_.fusion == "none")
-        throw recrun::ParamError(fmt::format(
-            "bert4rec: features [{}] need a fusion to combine them with the item embedding; set "
-            "fusion to one of: {}",
-            fmt::join(options_.features, ", "), fusion_names(env.registry)));
-      std::set<std::string> seen;
-      recrun::FusionEnv fusion_env{.hidden = options_.net.hidden, .sources = {"item"}};
-      for (const auto& name : options_.features) {
-        if (!seen.insert(name).second)
-          throw recrun::ParamError(
-              fmt::format("bert4rec: feature '{}' is listed twice in features", name));
-        const recrun::FeatureInfo& info = env.registry.feature(name);  // throws did-you-mean
-        encoders.push_back(info.make(recrun::FeatureEnv{.dataset = env.dataset,
-                                                        .hidden = options_.net.hidden,
-                                                        .metadata_dropout =
-                                                            options_.metadata_dropout}));
-        fusion_env.sources.push_back(name);
-      }
-      fusion = env.registry.fusion(options_.fusion).make(fusion_env);
-    }
     // With no features the model is plain BERT4Rec whatever `fusion` says, so a sweep over
     // fusion x feature sets may include the empty set.
-    net_ = Bert4RecNet(options_.net, options_.features, std::move(encoders), std::move(fusion));
+    net_ = Bert4RecNet(options_.net,
+                       recrun::make_item_features(env.registry, env.dataset, options_.features,
+                                                  options_.fusion, options_.net.hidden,
+                                                  options_.metadata_dropout, "bert4rec"));
     optimizer_ = recrun::make_optimizer(options_.optimizer, net_->parameters());
   }
 
@@ -193,12 +172,6 @@ class Bert4Rec final : public recrun::Model {
   }
 
  private:
-  static std::string fusion_names(const recrun::Registry& registry) {
-    std::vector<std::string> names;
-    for (const auto& f : registry.fusions()) names.push_back(f.name);
-    return names.empty() ? "(no fusion plugin loaded)" : fmt::format("{}", fmt::join(names, ", "));
-  }
-
   Bert4RecOptions options_;
   Bert4RecNet net_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

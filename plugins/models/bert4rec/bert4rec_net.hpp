@@ -82,20 +82,15 @@ inline Cloze cloze_mask(const torch::Tensor& tokens, const torch::Tensor& length
 /// bidirectional transformer encoder, and an output layer over the catalogue.
 class Bert4RecNetImpl : public torch::nn::Module {
  public:
-  /// `features` (named `feature_names`) are fused with the item embedding by `fusion`; pass
-  /// none of either for the plain model.
-  Bert4RecNetImpl(NetOptions o, std::vector<std::string> feature_names,
-                  std::vector<std::shared_ptr<FeatureEncoderImpl>> features,
-                  std::shared_ptr<FusionImpl> fusion)
-      : options_(o), features_(std::move(features)), fusion_(std::move(fusion)) {
-    TORCH_CHECK(features_.empty() == (fusion_ == nullptr), "features need a fusion and back");
+  /// `features` (recrun::make_item_features) are fused with the item embedding; pass an empty
+  /// ItemFeatures for the plain model.
+  Bert4RecNetImpl(NetOptions o, ItemFeatures features)
+      : options_(o), features_(std::move(features)) {
     item_emb_ = register_module("item_emb", torch::nn::Embedding(o.num_items + 2, o.hidden));
     pos_emb_ = register_module("pos_emb", torch::nn::Embedding(o.max_len, o.hidden));
     emb_norm_ = register_module(
         "emb_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden}).eps(1e-12)));
-    for (std::size_t i = 0; i < features_.size(); ++i)
-      register_module("feature_" + feature_names.at(i), features_[i]);
-    if (fusion_) register_module("fusion", fusion_);
+    features_.register_with(*this);
     encoder_ = register_module(
         "encoder", TransformerEncoder(TransformerOptions(o.hidden, o.heads)
                                           .layers(o.layers)
@@ -117,14 +112,14 @@ class Bert4RecNetImpl : public torch::nn::Module {
   }
 
   /// The plain model, without item features.
-  explicit Bert4RecNetImpl(NetOptions o) : Bert4RecNetImpl(o, {}, {}, nullptr) {}
+  explicit Bert4RecNetImpl(NetOptions o) : Bert4RecNetImpl(o, ItemFeatures{}) {}
 
   /// Token of [MASK].
   std::int64_t mask_token() const { return options_.num_items + 1; }
   /// The settings it was built with.
   const NetOptions& options() const { return options_; }
   /// The fusion, if any (for diagnostics).
-  const std::shared_ptr<FusionImpl>& fusion() const { return fusion_; }
+  const std::shared_ptr<FusionImpl>& fusion() const { return features_.fusion; }
 
   /// bool [B, T]: columns holding a real token (item or [MASK]).
   static torch::Tensor valid_mask(const torch::Tensor& tokens, const torch::Tensor& lengths) {
@@ -135,15 +130,12 @@ class Bert4RecNetImpl : public torch::nn::Module {
   torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& lengths,
                       const torch::Tensor& valid) {
     torch::Tensor x = item_emb_(tokens);
-    if (fusion_) {
+    if (!features_.empty()) {
       // Features describe real items only; padding and [MASK] get zeros, so a masked
       // position's metadata cannot leak the item it hides.
       const torch::Tensor real = valid.logical_and(tokens.ne(mask_token()));
       const torch::Tensor items = (tokens - 1).clamp_(0, options_.num_items - 1);
-      const torch::Tensor keep = real.unsqueeze(-1).to(x.scalar_type());
-      std::vector<torch::Tensor> inputs{x};
-      for (const auto& f : features_) inputs.push_back(f->forward(items) * keep);
-      x = fusion_->forward(inputs, real);
+      x = features_.fuse(x, items, real);
     }
     const std::int64_t t = tokens.size(1);
     const torch::Tensor positions =
@@ -190,8 +182,7 @@ class Bert4RecNetImpl : public torch::nn::Module {
 
  private:
   NetOptions options_;
-  std::vector<std::shared_ptr<FeatureEncoderImpl>> features_;
-  std::shared_ptr<FusionImpl> fusion_;
+  ItemFeatures features_;
   torch::nn::Embedding item_emb_{nullptr}, pos_emb_{nullptr};
   torch::nn::LayerNorm emb_norm_{nullptr};
   TransformerEncoder encoder_{nullptr};
