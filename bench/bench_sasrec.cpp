@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
 
   auto t = Clock::now();
   const recrun::Dataset data = ml1m_shaped(args.seed);
-  const recrun::host::Split split = recrun::host::make_split(data, {});
+  const recrun::core::Split split = recrun::core::make_split(data, {});
   fmt::print("data: {} users, {} items, {} interactions ({:.1f} s)\n", data.num_users(),
              data.num_items(), data.num_interactions(), since(t));
   const double peak = sgemm_gflops();

@@ -38,23 +38,23 @@ Dataset taste_groups(std::uint64_t seed) {
   return b.build("taste-groups", {}, "taste-groups");
 }
 
-host::RunOutcome run(const std::string& model, const std::map<std::string, ParamValue>& raw,
-                     const Dataset& d, const host::Split& split) {
+core::RunOutcome run(const std::string& model, const std::map<std::string, ParamValue>& raw,
+                     const Dataset& d, const core::Split& split) {
   const auto& info = test::test_registry().model(model);
-  const Params p = resolve_params(concat(info.params, host::trainer_params()), raw, model);
-  host::TrainerOptions opt;
-  host::apply_trainer_params(p, opt);
+  const Params p = resolve_params(concat(info.params, core::trainer_params()), raw, model);
+  core::TrainerOptions opt;
+  core::apply_trainer_params(p, opt);
   opt.threads = 2;
   opt.seed = 3;
-  host::seed_and_threads(opt.seed, opt.threads);
+  core::seed_and_threads(opt.seed, opt.threads);
   auto m = info.make(p, ModelEnv{d, test::test_registry(), opt.seed});
-  host::RunObserver quiet;
-  return host::train_and_evaluate(*m, d, split, opt, quiet);
+  core::RunObserver quiet;
+  return core::train_and_evaluate(*m, d, split, opt, quiet);
 }
 
 TEST(MultiDae, LearnsTasteGroupsFarBeyondPopularity) {
   const Dataset d = taste_groups(5);
-  const host::Split split = host::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {"leave_one_out", 3});
   const auto pop = run("popularity", {}, d, split);
   const auto dae = run("multidae",
                        {{"hidden", std::int64_t{64}}, {"batch_size", std::int64_t{50}},
@@ -78,7 +78,7 @@ std::vector<std::span<const std::int32_t>> histories(const Interactions& train,
 
 TEST(MultiDae, SaveLoadRoundTripAndResumeAreExact) {
   const Dataset d = taste_groups(9);
-  const host::Split split = host::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {"leave_one_out", 3});
   const auto& info = test::test_registry().model("multidae");
   const Params p =
       resolve_params(info.params, {{"hidden", std::int64_t{32}}, {"batch_size", std::int64_t{64}}},

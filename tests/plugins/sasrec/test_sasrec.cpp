@@ -267,7 +267,7 @@ class SasrecPlugin : public ::testing::Test {
     spec.min_len = 4;
     spec.max_len = 30;  // longer than max_len below: some histories are truncated
     dataset_ = genre_chain_dataset(spec);
-    split_ = host::make_split(dataset_, {});
+    split_ = core::make_split(dataset_, {});
   }
   std::map<std::string, ParamValue> params(const std::string& loss = "ce") const {
     return {{"hidden_units", std::int64_t{32}}, {"num_heads", std::int64_t{2}},
@@ -281,7 +281,7 @@ class SasrecPlugin : public ::testing::Test {
     return model.score(UserBatch(users, histories, dataset_.num_items()));
   }
   Dataset dataset_;
-  host::Split split_;
+  core::Split split_;
 };
 
 TEST_F(SasrecPlugin, ScoresDoNotDependOnBatchComposition) {
@@ -461,25 +461,25 @@ Dataset chains(std::uint64_t seed) {
   return b.build("chains", {}, "chains");
 }
 
-host::RunOutcome run(const std::string& model, const std::map<std::string, ParamValue>& raw,
-                     const Dataset& d, const host::Split& split) {
+core::RunOutcome run(const std::string& model, const std::map<std::string, ParamValue>& raw,
+                     const Dataset& d, const core::Split& split) {
   const auto& info = test_registry().model(model);
-  const Params p = resolve_params(recrun::concat(info.params, host::trainer_params()), raw, model);
-  host::TrainerOptions opt;
-  host::apply_trainer_params(p, opt);
+  const Params p = resolve_params(recrun::concat(info.params, core::trainer_params()), raw, model);
+  core::TrainerOptions opt;
+  core::apply_trainer_params(p, opt);
   opt.threads = 2;
   opt.seed = 3;
   opt.eval.ks = {10};
   opt.eval.metrics = {"Hit", "NDCG"};
-  host::seed_and_threads(opt.seed, opt.threads);
+  core::seed_and_threads(opt.seed, opt.threads);
   auto m = info.make(p, ModelEnv{d, test_registry(), opt.seed});
-  host::RunObserver quiet;
-  return host::train_and_evaluate(*m, d, split, opt, quiet);
+  core::RunObserver quiet;
+  return core::train_and_evaluate(*m, d, split, opt, quiet);
 }
 
 TEST(SasrecLearning, EveryLossLearnsPlantedChainsFarBeyondPopularity) {
   const Dataset d = chains(5);
-  const host::Split split = host::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {"leave_one_out", 3});
   const auto pop = run("popularity", {}, d, split);
   std::cout << fmt::format("popularity: Hit@10 {:.3f} NDCG@10 {:.3f}\n", pop.test.at("Hit@10"),
                            pop.test.at("NDCG@10"));
