@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <iostream>
 #include <thread>
@@ -46,6 +48,37 @@ void check_threads(int threads) {
     throw Error(fmt::format("--threads {}: must be 0 (all {} cores) or 1..{}: this machine has {} "
                             "core{}, and more threads than cores only slow LibTorch down",
                             threads, cores, cores, cores, cores == 1 ? "" : "s"));
+}
+
+int max_workers() {
+  return 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void check_writable_results(const std::filesystem::path& root) {
+  namespace fs = std::filesystem;
+  const auto fix = [&](const fs::path& p) {
+    return fmt::format("make it writable (chmod u+w '{}') or choose another directory with "
+                       "--results DIR",
+                       p.string());
+  };
+  std::error_code ec;
+  const fs::path db = root / "results.db";
+  if (fs::exists(root, ec) && !fs::is_directory(root, ec))
+    throw Error(fmt::format("--results '{}' is not a directory; choose another with --results DIR",
+                            root.string()));
+  if (fs::exists(db, ec) && ::access(db.c_str(), R_OK | W_OK) != 0)
+    throw Error(fmt::format("results database '{}' is not writable: {}", db.string(), fix(db)));
+  // The nearest directory that exists must let us create files (results.db's WAL and journal,
+  // logs/, checkpoints/, tensorboard/, or the missing directories themselves).
+  fs::path dir = root.empty() ? fs::path(".") : root;
+  while (!fs::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir)
+    dir = dir.parent_path();
+  if (fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw Error(fmt::format("results directory '{}' is not writable{}: {}", dir.string(),
+                            dir == root ? std::string()
+                                        : fmt::format(" (so '{}' cannot be created there)",
+                                                      root.string()),
+                            fix(dir)));
 }
 
 void load_registry(const HostOptions& host, Registry& registry, bool verbose) {
