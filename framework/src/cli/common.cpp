@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <iostream>
@@ -56,29 +60,41 @@ int max_workers() {
 
 void check_writable_results(const std::filesystem::path& root) {
   namespace fs = std::filesystem;
-  const auto fix = [&](const fs::path& p) {
+  const auto fix = [](const fs::path& p) {
     return fmt::format("make it writable (chmod u+w '{}') or choose another directory with "
                        "--results DIR",
                        p.string());
   };
   std::error_code ec;
-  const fs::path db = root / "results.db";
   if (fs::exists(root, ec) && !fs::is_directory(root, ec))
     throw Error(fmt::format("--results '{}' is not a directory; choose another with --results DIR",
                             root.string()));
-  if (fs::exists(db, ec) && ::access(db.c_str(), R_OK | W_OK) != 0)
-    throw Error(fmt::format("results database '{}' is not writable: {}", db.string(), fix(db)));
-  // The nearest directory that exists must let us create files (results.db's WAL and journal,
-  // logs/, checkpoints/, tensorboard/, or the missing directories themselves).
-  fs::path dir = root.empty() ? fs::path(".") : root;
-  while (!fs::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir)
-    dir = dir.parent_path();
-  if (fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw Error(fmt::format("results directory '{}' is not writable{}: {}", dir.string(),
-                            dir == root ? std::string()
-                                        : fmt::format(" (so '{}' cannot be created there)",
-                                                      root.string()),
-                            fix(dir)));
+  fs::create_directories(root, ec);
+  if (ec)
+    throw Error(fmt::format("results directory '{}' cannot be created ({}); choose another with "
+                            "--results DIR",
+                            root.string(), ec.message()));
+  const fs::path db = root / "results.db";
+  if (fs::exists(db, ec)) {
+    if (!fs::is_regular_file(db, ec))
+      throw Error(fmt::format("results database '{}' is not a regular file; move it away or "
+                              "choose another directory with --results DIR",
+                              db.string()));
+    const int fd = ::open(db.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+      throw Error(fmt::format("results database '{}' is not writable ({}): {}", db.string(),
+                              std::strerror(errno), fix(db)));
+    ::close(fd);
+  }
+  // SQLite creates results.db-wal and -shm next to it; logs/, checkpoints/ and tensorboard/ go
+  // here too. Try it rather than guess from permission bits.
+  const fs::path probe = root / fmt::format(".recrun-write-test-{}", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    throw Error(fmt::format("results directory '{}' is not writable ({}): {}", root.string(),
+                            std::strerror(errno), fix(root)));
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 void load_registry(const HostOptions& host, Registry& registry, bool verbose) {
