@@ -21,6 +21,10 @@ using recrun::test::shell_quote;
 
 namespace {
 
+bool has(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
 class SweepHostileE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -46,17 +50,14 @@ class SweepHostileE2E : public ::testing::Test {
   }
   recrun::test::CommandResult sweep(const fs::path& file, const std::string& extra) {
     return run_command(fmt::format(
-        "cd {} && timeout 120 {} sweep {} --results {} --plugin-dir {} --threads 1 {}",
+        "cd {} && timeout 120 {} sweep {} --results {} --plugin-dir {} {} {}",
         shell_quote(dir_.string()), recrun::test::recrun_bin(), shell_quote(file.string()),
         shell_quote(results_.string()),
-        shell_quote(recrun::test::fixture_plugin_dir().string()), extra));
+        shell_quote(recrun::test::fixture_plugin_dir().string()),
+        has(extra, "--threads") ? "" : "--threads 1", extra));
   }
   fs::path dir_, results_;
 };
-
-bool has(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
 
 }  // namespace
 
