@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/plugins.hpp"
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/event_reader.hpp"
 #include "tensorboard/event_writer.hpp"

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "sweep/trials.hpp"
 #include "core/split.hpp"
 #include "core/trainer.hpp"
 #include "data/dataset_loader.hpp"
@@ -88,6 +89,8 @@ int cmd_run(const Args& args) {
   const std::string component = fmt::format("model '{}'", model_name);
   const auto schema = concat(info.params, core::trainer_params());
   const auto raw = parse_sets(sets, schema, component);
+  for (const auto& [key, value] : raw)  // fusion=gat is refused here, not by a failed run
+    sweep::check_component_param(key, value, registry, component);
   const Params params = resolve_params(schema, raw, component);
 
   trial::Protocol protocol;

@@ -62,6 +62,7 @@ int cmd_sweep(const Args& args) {
   std::string file, only, results_dir;
   std::vector<std::string> sets;
   int jobs = 0;
+  std::int64_t max_trials = static_cast<std::int64_t>(sweep::kDefaultMaxTrials);
   bool dry_run = false, retry_failed = false, no_live = false;
   auto desc = host_options(host);
   desc.add_options()("experiment", po::value(&file)->required(), "experiment TOML file")(
@@ -69,8 +70,10 @@ int cmd_sweep(const Args& args) {
       "set,s", po::value(&sets)->composing(),
       "override GROUP.KEY=VALUE ('*.KEY' for every group that has KEY; also experiment., data., "
       "protocol., execution.); repeatable")(
-      "jobs,j", po::value(&jobs)->default_value(0),
-      "worker processes (default: [execution] jobs, else 1)")(
+      "jobs,j", po::value(&jobs),
+      "worker processes, 1 to 4 x the cores (default: [execution] jobs, else 1)")(
+      "max-trials", po::value(&max_trials)->default_value(max_trials),
+      "refuse an experiment that expands into more trials than this")(
       "only", po::value(&only),
       "run only trials whose group, model, key or params match (glob with * or substring; "
       "comma-separated alternatives)")(
@@ -85,13 +88,26 @@ int cmd_sweep(const Args& args) {
                         "[--only PATTERN] [--retry-failed] [--results DIR]",
                         &pos);
   if (vm.count("help")) return 0;
-  if (jobs < 0) throw Error("--jobs must be >= 1");
+  const int max_jobs = max_workers();
+  if (vm.count("jobs") && (jobs < 1 || jobs > max_jobs))
+    throw Error(fmt::format("--jobs {}: must be 1..{} (4 x this machine's {} cores; each worker "
+                            "is a process with at least one thread, and more only thrash)",
+                            jobs, max_jobs, max_jobs / 4));
+  if (max_trials < 1)
+    throw Error(fmt::format("--max-trials {}: must be >= 1", max_trials));
 
   // 1. Everything that can be checked without data, before anything runs or loads.
   const sweep::Experiment x = sweep::load_experiment(file, sets);
+  if (!vm.count("jobs") && x.execution.jobs > max_jobs)
+    throw sweep::ExperimentError(
+        x.execution.jobs_origin,
+        fmt::format("execution.jobs = {}: must be 1..{} (4 x this machine's {} cores); --jobs "
+                    "overrides it",
+                    x.execution.jobs, max_jobs, max_jobs / 4));
   Registry registry;
   load_registry(host, registry, false);
-  std::vector<sweep::Trial> trials = sweep::expand_trials(x, registry);
+  std::vector<sweep::Trial> trials =
+      sweep::expand_trials(x, registry, static_cast<std::uint64_t>(max_trials));
 
   // 2. The data, once: its fingerprint is part of every trial key.
   const auto t_data = Clock::now();
@@ -123,7 +139,16 @@ int cmd_sweep(const Args& args) {
   const trial::ResultsLayout layout{results_dir};
   if (dry_run) {
     std::map<std::string, results::RunRow> rows;
-    if (fs::exists(layout.db())) rows = rows_of(results::ResultsStore(layout.db()), selected);
+    // A dry run writes nothing; a results.db it cannot open (a read-only directory) only costs
+    // the status column.
+    if (fs::exists(layout.db())) {
+      try {
+        rows = rows_of(results::ResultsStore(layout.db()), selected);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "note: cannot read {} ({}); statuses are not shown\n",
+                   layout.db().string(), e.what());
+      }
+    }
     fmt::print("protocol: {}; seeds per group as listed\n", x.protocol.canonical());
     print_trial_table(selected, rows);
     fmt::print("{} trials{}; dry run: nothing was run\n", selected.size(),
@@ -132,6 +157,7 @@ int cmd_sweep(const Args& args) {
   }
 
   // 3. Register, recover what a dead sweep left running, decide what to run.
+  check_writable_results(layout.root);
   results::ResultsStore store(layout.db());
   const std::int64_t experiment_id = store.upsert_experiment(x.name, x.text, x.hash);
   if (const auto old = trial::count_legacy_keys(store.runs(x.name)); old > 0)
@@ -205,6 +231,9 @@ int cmd_sweep(const Args& args) {
     std::fflush(stdout);
     sweep::ProgressDisplay display(stdout, ::isatty(STDOUT_FILENO) && !no_live, so.jobs,
                                    queue.size(), x.protocol.monitor);
+    std::map<std::string, std::size_t> per_model;
+    for (const auto* t : queue) ++per_model[t->model];
+    display.plan(per_model);
     schedule = sweep::run_trials(store, queue, so, display);
     display.close();
   }

@@ -2,6 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <iostream>
 #include <thread>
@@ -46,6 +52,49 @@ void check_threads(int threads) {
     throw Error(fmt::format("--threads {}: must be 0 (all {} cores) or 1..{}: this machine has {} "
                             "core{}, and more threads than cores only slow LibTorch down",
                             threads, cores, cores, cores, cores == 1 ? "" : "s"));
+}
+
+int max_workers() {
+  return 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void check_writable_results(const std::filesystem::path& root) {
+  namespace fs = std::filesystem;
+  const auto fix = [](const fs::path& p) {
+    return fmt::format("make it writable (chmod u+w '{}') or choose another directory with "
+                       "--results DIR",
+                       p.string());
+  };
+  std::error_code ec;
+  if (fs::exists(root, ec) && !fs::is_directory(root, ec))
+    throw Error(fmt::format("--results '{}' is not a directory; choose another with --results DIR",
+                            root.string()));
+  fs::create_directories(root, ec);
+  if (ec)
+    throw Error(fmt::format("results directory '{}' cannot be created ({}); choose another with "
+                            "--results DIR",
+                            root.string(), ec.message()));
+  const fs::path db = root / "results.db";
+  if (fs::exists(db, ec)) {
+    if (!fs::is_regular_file(db, ec))
+      throw Error(fmt::format("results database '{}' is not a regular file; move it away or "
+                              "choose another directory with --results DIR",
+                              db.string()));
+    const int fd = ::open(db.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+      throw Error(fmt::format("results database '{}' is not writable ({}): {}", db.string(),
+                              std::strerror(errno), fix(db)));
+    ::close(fd);
+  }
+  // SQLite creates results.db-wal and -shm next to it; logs/, checkpoints/ and tensorboard/ go
+  // here too. Try it rather than guess from permission bits.
+  const fs::path probe = root / fmt::format(".recrun-write-test-{}", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    throw Error(fmt::format("results directory '{}' is not writable ({}): {}", root.string(),
+                            std::strerror(errno), fix(root)));
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 void load_registry(const HostOptions& host, Registry& registry, bool verbose) {

@@ -22,6 +22,13 @@ struct HostOptions {
 /// Refuses a --threads value outside 0 (all cores) .. the machine's core count, naming the flag.
 void check_threads(int threads);
 
+/// The most worker processes a sweep may start: 4 x the machine's cores.
+int max_workers();
+
+/// Refuses a results directory the sweep cannot write (results.db, its WAL files, logs and
+/// checkpoints go there), naming the directory or file and how to fix it.
+void check_writable_results(const std::filesystem::path& root);
+
 /// A description with --help, --plugin-dir and --threads bound to `host`.
 po::options_description host_options(HostOptions& host);
 

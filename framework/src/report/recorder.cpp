@@ -206,6 +206,7 @@ void Recorder::on_epoch(std::int64_t epoch, const EpochResult& r,
     options_.store->log_epoch(options_.trial_key, epoch, results::SplitName::train, metrics);
   if (options_.progress)
     options_.progress(format_progress({'E', epoch, r.loss, seconds, static_cast<double>(r.examples)}));
+  if (options_.progress && r.converged) options_.progress(format_progress({'C', epoch}));
   if (options_.console && !r.converged)
     fmt::print("epoch {:>4}  loss {:.5f}  {:.1f}s  {:.0f} ex/s\n", epoch, r.loss, seconds,
                throughput);

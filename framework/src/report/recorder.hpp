@@ -49,7 +49,7 @@ struct RecorderOptions {
 /// One progress event, as a worker sends it to its sweep (one text line each).
 struct ProgressEvent {
   /// 'S' start (a = max epochs), 'R' resumed (epoch), 'E' epoch (a = loss, b = seconds,
-  /// c = examples), 'V' validation (a = monitor value, c = 1 if improved), 'T' test
+  /// c = examples), 'C' converged (a closed-form fit is complete), 'V' validation (a = monitor value, c = 1 if improved), 'T' test
   /// (a = monitor value).
   char kind = '?';
   std::int64_t epoch = -1;

@@ -10,6 +10,7 @@
 
 #include "core/evaluator.hpp"
 #include "core/hash.hpp"
+#include "core/safe_file.hpp"
 
 namespace recrun::sweep {
 
@@ -23,6 +24,105 @@ std::string Origin::describe() const {
 
 ExperimentError::ExperimentError(const Origin& origin, const std::string& what)
     : Error(fmt::format("{}: {}", origin.describe(), what)), origin_(origin) {}
+
+// --- limits ----------------------------------------------------------------------------------
+
+namespace {
+
+// toml++ parses nested arrays, inline tables and dotted keys by recursion: a file nested some
+// ten thousand levels deep overflows the stack. No experiment needs more than a handful of
+// levels, so a cheap scan refuses deep files before the parser sees them. It follows TOML's
+// strings (basic, literal, multi-line, with escapes) and comments, so brackets and dots inside
+// them do not count.
+void check_toml_nesting(std::string_view text, const Origin& where) {
+  std::int64_t line = 1, column = 0;
+  int depth = 0;           // nesting of the current list or table
+  std::vector<int> open;   // depth outside each open [ or {
+  int dots = 0;            // dots of the key (or table header) being read
+  int key_dots = 0;        // dots of the key whose value is being read
+  const auto refuse = [&](std::string_view what) {
+    Origin o = where;
+    if (o.override_text.empty()) {
+      o.line = line;
+      o.column = column;
+    }
+    throw ExperimentError(
+        o, fmt::format("{} nest more than {} levels deep here; an experiment file needs a few "
+                       "(this limit keeps the TOML parser, which recurses, from overflowing the "
+                       "stack)",
+                       what, kMaxTomlNesting));
+  };
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  const auto starts = [&](std::size_t at, std::string_view s) {
+    return text.substr(at, s.size()) == s;
+  };
+  const auto advance = [&](std::size_t to) {  // moves to `to`, counting lines
+    for (; i < to && i < n; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 0;
+      } else {
+        ++column;
+      }
+    }
+  };
+  while (i < n) {
+    const char c = text[i];
+    if (c == '#') {  // comment: to the end of the line
+      const auto eol = text.find('\n', i);
+      advance(eol == std::string_view::npos ? n : eol);
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      const bool basic = c == '"';
+      const std::string_view triple = basic ? "\"\"\"" : "'''";
+      if (starts(i, triple)) {
+        advance(i + 3);
+        while (i < n && !starts(i, triple)) advance(i + (basic && text[i] == '\\' ? 2 : 1));
+        advance(i + 3);
+        while (i < n && text[i] == c) advance(i + 1);  // """a"""" ends with quotes in the string
+      } else {
+        advance(i + 1);
+        while (i < n && text[i] != c && text[i] != '\n')
+          advance(i + (basic && text[i] == '\\' ? 2 : 1));
+        advance(i + 1);
+      }
+      continue;
+    }
+    if (c == '[' || c == '{') {
+      // A value nests as deep as its container plus the dotted parts of its key.
+      ++column;
+      open.push_back(depth);
+      depth += key_dots + 1;
+      if (depth > kMaxTomlNesting) refuse("lists, tables and dotted keys");
+      dots = key_dots = 0;
+      ++i;
+      continue;
+    }
+    if (c == ']' || c == '}') {
+      if (!open.empty()) {
+        depth = open.back();
+        open.pop_back();
+      }
+      dots = key_dots = 0;
+    } else if (c == '.') {
+      // Each dot of a key (a.b.c = 1, [a.b.c]) opens a table; a number has one.
+      ++column;
+      if (depth + ++dots > kMaxTomlNesting) refuse("lists, tables and dotted keys");
+      ++i;
+      continue;
+    } else if (c == '=') {
+      key_dots = dots;
+      dots = 0;
+    } else if (c == ',' || c == '\n') {
+      dots = key_dots = 0;
+    }
+    advance(i + 1);
+  }
+}
+
+}  // namespace
 
 // --- overrides -------------------------------------------------------------------------------
 
@@ -177,9 +277,21 @@ ParamValue to_param_value(const toml::node& n, const Origin& o, const std::strin
 // Parses the value of a --set override as TOML ("500", "[1, 2]", "\"x\""); bare words that are
 // not TOML become strings, so --set protocol.monitor=Hit@20 works without quotes.
 toml::table parse_override_value(const Override& ov) {
+  Origin o;
+  o.override_text = fmt::format("--set {}", ov.original);
+  check_toml_nesting(ov.text, o);
   try {
     return toml::parse("v = " + ov.text);
-  } catch (const toml::parse_error&) {
+  } catch (const toml::parse_error& e) {
+    // A value that starts like TOML ([list], {table}, "string", 'string') was meant as TOML:
+    // say what is wrong with it rather than taking it for a bare word.
+    const auto first = ov.text.find_first_not_of(" \t");
+    if (first != std::string::npos && std::string_view("[{\"'").find(ov.text[first]) !=
+                                           std::string_view::npos)
+      throw ExperimentError(o, fmt::format("the value '{}' is not valid TOML: {} (write lists as "
+                                           "[5, 10] and strings as \"text\"; quote the whole "
+                                           "argument for the shell)",
+                                           ov.text, e.description()));
     toml::table t;
     t.insert("v", ov.text);
     return t;
@@ -359,19 +471,24 @@ class Parser {
 
   void set_execution(const std::string& key, const toml::node& v, const Origin& o) {
     ValueReader r(v, o, "execution." + key);
+    // NaN passes every comparison but `!(v >= 0)`; infinity is no limit written as one.
+    const auto seconds_or_mib = [&](std::string_view zero_means) {
+      const double v = r.number();
+      if (!(v >= 0) || !(v <= 1e9))
+        r.fail(fmt::format("must be a number from 0 to 1e9, got {} (0 = {})", v, zero_means));
+      return v;
+    };
     if (key == "jobs") {
       const auto j = r.integer();
       if (j < 1 || j > 1024) r.fail(fmt::format("must be between 1 and 1024, got {}", j));
       x_.execution.jobs = static_cast<int>(j);
+      x_.execution.jobs_origin = o;
     } else if (key == "trial_timeout") {
-      x_.execution.trial_timeout_s = r.number();
-      if (x_.execution.trial_timeout_s < 0) r.fail("must be >= 0 (0 = no limit)");
+      x_.execution.trial_timeout_s = seconds_or_mib("no limit");
     } else if (key == "memory_limit_mb") {
-      x_.execution.memory_limit_mb = r.number();
-      if (x_.execution.memory_limit_mb < 0) r.fail("must be >= 0 (0 = no limit)");
+      x_.execution.memory_limit_mb = seconds_or_mib("no limit");
     } else if (key == "checkpoint_every") {
-      x_.execution.checkpoint_every_s = r.number();
-      if (x_.execution.checkpoint_every_s < 0) r.fail("must be >= 0 (0 = after every epoch)");
+      x_.execution.checkpoint_every_s = seconds_or_mib("after every epoch");
     } else {
       throw ExperimentError(o, unknown_key_message("[execution]", key,
                                                    {"jobs", "trial_timeout", "memory_limit_mb",
@@ -570,6 +687,15 @@ Experiment parse_experiment(std::string_view text, const fs::path& file,
                             const std::vector<std::string>& overrides) {
   Experiment x;
   x.file = file;
+  x.execution.jobs_origin.file = file;
+  Origin whole;
+  whole.file = file;
+  if (text.size() > kMaxExperimentFileBytes)
+    throw ExperimentError(whole, fmt::format("the experiment file has {} bytes; the limit is {} "
+                                             "(an experiment file names data and grids; it "
+                                             "never needs megabytes)",
+                                             text.size(), kMaxExperimentFileBytes));
+  check_toml_nesting(text, whole);
   toml::table root;
   try {
     root = toml::parse(text, file.string());
@@ -595,15 +721,16 @@ Experiment parse_experiment(std::string_view text, const fs::path& file,
 }
 
 Experiment load_experiment(const fs::path& file, const std::vector<std::string>& overrides) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+  std::string text;
+  try {
+    // A directory, a FIFO or /dev/zero is refused here, by name, instead of read (for ever).
+    text = core::read_regular_file(file, kMaxExperimentFileBytes, "experiment file");
+  } catch (const Error& e) {
     Origin o;
     o.file = file;
-    throw ExperimentError(o, "cannot read the experiment file (does it exist?)");
+    throw ExperimentError(o, e.what());
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_experiment(ss.str(), file, overrides);
+  return parse_experiment(text, file, overrides);
 }
 
 }  // namespace recrun::sweep

@@ -100,6 +100,8 @@ struct Group {
 struct Execution {
   /// Worker processes (`--jobs` overrides).
   int jobs = 1;
+  /// Where `jobs` is written (the file when it is not).
+  Origin jobs_origin;
   /// Hard wall-clock limit per trial in seconds (the worker is killed and the trial fails);
   /// 0 = none. The trainer's `time_budget` parameter is the graceful limit.
   double trial_timeout_s = 0;
@@ -152,6 +154,11 @@ struct Override {
   /// The whole argument, for messages.
   std::string original;
 };
+
+/// The largest experiment file load_experiment() reads.
+inline constexpr std::size_t kMaxExperimentFileBytes = 4u << 20;
+/// How deep lists, tables and dotted keys may nest in an experiment file or a --set value.
+inline constexpr int kMaxTomlNesting = 64;
 
 /// Parses "target.key=value"; throws ExperimentError on malformed text.
 Override parse_override(const std::string& text);

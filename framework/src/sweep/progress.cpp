@@ -31,10 +31,15 @@ int ProgressDisplay::width() const {
   return 120;
 }
 
+void ProgressDisplay::plan(const std::map<std::string, std::size_t>& trials_per_model) {
+  for (const auto& [model, n] : trials_per_model) models_[model].planned = n;
+}
+
 void ProgressDisplay::started(int slot, const std::string& key, const std::string& title,
-                              bool resuming) {
+                              bool resuming, const std::string& model) {
   Slot& s = slots_.at(static_cast<std::size_t>(slot));
   s = Slot{};
+  s.model = model;
   s.busy = true;
   s.key = key;
   s.title = title;
@@ -71,6 +76,10 @@ void ProgressDisplay::event(int slot, const report::ProgressEvent& e) {
                         std::isfinite(s.loss) ? fmt::format("loss {:.4f}  ", s.loss) : "",
                         monitor_, e.a, e.c > 0.5 ? " *" : ""));
       break;
+    case 'C':
+      s.converged = true;
+      s.phase = "fitted";
+      break;
     case 'T':
       s.phase = "testing";
       break;
@@ -83,12 +92,16 @@ void ProgressDisplay::event(int slot, const report::ProgressEvent& e) {
 void ProgressDisplay::ended(int slot, const std::string& status, const std::string& detail,
                             double seconds) {
   Slot& s = slots_.at(static_cast<std::size_t>(slot));
+  ModelTimes& m = models_[s.model];
   if (status == "finished") {
     ++done_;
     finished_seconds_sum_ += seconds;
+    ++m.finished;
+    m.finished_seconds += seconds;
   } else if (status == "failed") {
     ++failed_;
   }
+  if (status != "interrupted") ++m.ended;
   const std::string line = fmt::format("[{}/{}] {:<8} {} {}  {}  ({})", done_ + failed_, total_,
                                        status, s.key, s.title, detail, format_duration(seconds));
   s.busy = false;
@@ -102,27 +115,49 @@ void ProgressDisplay::log(const std::string& line) {
   std::fflush(out_);
 }
 
-std::string ProgressDisplay::header_line() const {
-  const std::size_t ended = done_ + failed_;
-  const std::size_t remaining = total_ > ended ? total_ - ended : 0;
-  std::string eta = "?";
-  if (done_ > 0) {
-    std::size_t busy = 0;
-    for (const auto& s : slots_) busy += s.busy;
-    const double per = finished_seconds_sum_ / static_cast<double>(done_);
-    eta = format_duration(per * static_cast<double>(remaining) /
-                          static_cast<double>(std::max<std::size_t>(1, slots_.size())));
+std::string ProgressDisplay::eta() const {
+  // Work left, per model: its trials not yet ended times the mean wall time of its finished
+  // ones (a 1-second EASE fit says nothing about a BERT4Rec trial), less what the running ones
+  // have already spent; spread over the workers.
+  double work = 0;
+  std::vector<std::string> unknown;
+  for (const auto& [model, m] : models_) {
+    const std::size_t left = m.planned > m.ended ? m.planned - m.ended : 0;
+    if (left == 0) continue;
+    if (m.finished == 0) {
+      unknown.push_back(model.empty() ? std::string("trials") : model);
+      continue;
+    }
+    work += m.finished_seconds / static_cast<double>(m.finished) * static_cast<double>(left);
   }
+  if (models_.empty()) return "?";
+  if (!unknown.empty())
+    return fmt::format("? (no {} trial finished yet)", fmt::join(unknown, ", "));
+  const auto now = Clock::now();
+  for (const auto& s : slots_) {
+    if (!s.busy) continue;
+    const auto it = models_.find(s.model);
+    if (it == models_.end() || it->second.finished == 0) continue;
+    const double mean = it->second.finished_seconds / static_cast<double>(it->second.finished);
+    work -= std::min(mean, std::chrono::duration<double>(now - s.start).count());
+  }
+  return format_duration(std::max(0.0, work) /
+                         static_cast<double>(std::max<std::size_t>(1, slots_.size())));
+}
+
+std::string ProgressDisplay::header_line() const {
   return fmt::format("sweep: {}/{} done, {} failed, elapsed {}, ETA {}", done_, total_, failed_,
                      format_duration(std::chrono::duration<double>(Clock::now() - begin_).count()),
-                     eta);
+                     eta());
 }
 
 std::string ProgressDisplay::slot_line(int index, const Slot& s) const {
   if (!s.busy) return fmt::format("  w{} idle", index + 1);
   const double elapsed = std::chrono::duration<double>(Clock::now() - s.start).count();
   std::string progress = s.phase;
-  if (s.epoch >= 0) {
+  if (s.converged) {
+    progress = s.phase;  // closed form: one fit, no epochs to count
+  } else if (s.epoch >= 0) {
     progress = s.max_epochs > 0 ? fmt::format("ep {}/{}", s.epoch + 1, s.max_epochs)
                                 : fmt::format("ep {}", s.epoch + 1);
     if (std::isfinite(s.loss)) progress += fmt::format("  loss {:.4f}", s.loss);
@@ -130,7 +165,7 @@ std::string ProgressDisplay::slot_line(int index, const Slot& s) const {
   if (std::isfinite(s.best)) progress += fmt::format("  best {} {:.4f}", monitor_, s.best);
   // An upper bound: early stopping may end the trial sooner.
   std::string eta;
-  if (s.epochs_timed > 0 && s.max_epochs > s.epoch + 1) {
+  if (!s.converged && s.epochs_timed > 0 && s.max_epochs > s.epoch + 1) {
     const double per = s.epoch_seconds_sum / static_cast<double>(s.epochs_timed);
     eta = fmt::format("  ETA <={}", format_duration(per * static_cast<double>(s.max_epochs - s.epoch - 1)));
   }

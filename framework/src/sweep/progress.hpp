@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +23,14 @@ class ProgressDisplay {
   ProgressDisplay(std::FILE* out, bool live, int slots, std::size_t total, std::string monitor);
   ~ProgressDisplay();
 
-  /// A worker slot started a trial.
-  void started(int slot, const std::string& key, const std::string& title, bool resuming);
+  /// The trials this sweep runs, per model: the ETA is estimated per model, from the wall time of
+  /// its finished trials, and shows "?" while a model with trials left has finished none.
+  void plan(const std::map<std::string, std::size_t>& trials_per_model);
+  /// A worker slot started a trial of `model`.
+  void started(int slot, const std::string& key, const std::string& title, bool resuming,
+               const std::string& model = "");
+  /// The header's ETA: "?" until it can be estimated (see plan()).
+  std::string eta() const;
   /// A progress event arrived from a slot's worker.
   void event(int slot, const report::ProgressEvent& e);
   /// A slot's trial ended: `status` is "finished", "failed" or "interrupted"; `detail` the
@@ -49,6 +56,15 @@ class ProgressDisplay {
     double epoch_seconds_sum = 0;
     std::int64_t epochs_timed = 0;
     std::string phase = "starting";
+    std::string model;
+    // A closed-form fit said it is complete: no epochs/max_epochs, no epoch ETA.
+    bool converged = false;
+  };
+  struct ModelTimes {
+    std::size_t planned = 0;
+    std::size_t ended = 0;
+    std::size_t finished = 0;
+    double finished_seconds = 0;
   };
   std::string header_line() const;
   std::string slot_line(int index, const Slot& s) const;
@@ -64,6 +80,7 @@ class ProgressDisplay {
   std::size_t failed_ = 0;
   std::size_t started_ = 0;
   double finished_seconds_sum_ = 0;
+  std::map<std::string, ModelTimes> models_;
   std::string monitor_;
   std::chrono::steady_clock::time_point begin_;
   std::chrono::steady_clock::time_point last_draw_{};

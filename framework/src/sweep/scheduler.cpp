@@ -263,7 +263,8 @@ class Scheduler {
     w.resumed = resuming;
     w.progress_fd = pipe_fds[0];
     w.start = Clock::now();
-    display_.started(w.slot, trial.key, fmt::format("{} {}", trial.group, trial.label()), resuming);
+    display_.started(w.slot, trial.key, fmt::format("{} {}", trial.group, trial.label()), resuming,
+                     trial.model);
     workers_.push_back(std::move(w));
   }
 

@@ -31,33 +31,40 @@ std::vector<std::string> names_of(const std::vector<ParamSpec>& schema) {
   return out;
 }
 
-// Checks the names a model's "features" and "fusion" parameters refer to against the plugins
-// that are loaded: a schema cannot list them, since any plugin may add one.
-void check_component_names(const std::string& key, const ParamValue& value, const Origin& origin,
-                           const Registry& registry, const std::string& component) {
-  const auto known = [](const auto& infos) {
-    std::vector<std::string> n;
-    for (const auto& i : infos) n.push_back(i.name);
-    return n;
+enum class ComponentKind { feature, fusion, model };
+
+// Parameters whose values name plugins: a schema cannot list the choices, since any plugin may
+// add one, so they are checked against the registry before anything runs.
+struct ComponentParam {
+  std::string_view param;
+  ComponentKind kind;
+  // Values that name no plugin and are always accepted.
+  std::vector<std::string_view> reserved;
+};
+
+const std::vector<ComponentParam>& component_params() {
+  static const std::vector<ComponentParam> table = {
+      {"features", ComponentKind::feature, {}},
+      {"fusion", ComponentKind::fusion, {"none", ""}},
+      {"members", ComponentKind::model, {}},  // ensembles
   };
-  const auto check = [&](const std::string& name, const std::vector<std::string>& names,
-                         std::string_view kind) {
-    if (std::find(names.begin(), names.end(), name) != names.end()) return;
-    std::string hint;
-    if (auto m = did_you_mean(name, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
-    throw ExperimentError(
-        origin, fmt::format("{}: parameter '{}': no {} plugin named '{}'{}; loaded: {}", component,
-                            key, kind, name, hint,
-                            names.empty() ? std::string("none")
-                                          : fmt::format("{}", fmt::join(names, ", "))));
+  return table;
+}
+
+// A parameter rewritten to `canonical` when `when_empty` is an empty list: it cannot change
+// what the model computes then.
+struct CanonicalRule {
+  std::string_view when_empty;
+  std::string_view param;
+  std::string_view canonical;
+  std::string_view why;
+};
+
+const std::vector<CanonicalRule>& canonical_rules() {
+  static const std::vector<CanonicalRule> table = {
+      {"features", "fusion", "none", "fusion has no effect without features"},
   };
-  if (key == "features") {
-    if (const auto* list = std::get_if<std::vector<std::string>>(&value))
-      for (const auto& f : *list) check(f, known(registry.features()), "feature");
-  } else if (key == "fusion") {
-    if (const auto* s = std::get_if<std::string>(&value))
-      if (!s->empty() && *s != "none") check(*s, known(registry.fusions()), "fusion");
-  }
+  return table;
 }
 
 struct CheckedValue {
@@ -128,8 +135,10 @@ class GroupExpander {
       } catch (const Error& e) {
         throw ExperimentError(g_.origin, e.what());
       }
+      const auto notes = canonicalise_params(params);
       for (const auto seed : seeds) {
         Trial t;
+        t.canonical_note = fmt::format("{}", fmt::join(notes, "; "));
         t.group = g_.name;
         t.model = g_.model;
         t.params = params;
@@ -169,7 +178,11 @@ class GroupExpander {
     } catch (const Error& e) {
       throw ExperimentError(v.origin, e.what());
     }
-    check_component_names(key, value, v.origin, registry_, component_);
+    try {
+      check_component_param(key, value, registry_, component_);
+    } catch (const Error& e) {
+      throw ExperimentError(v.origin, e.what());
+    }
     return {std::move(value), v.origin};
   }
 
@@ -180,10 +193,116 @@ class GroupExpander {
   std::string component_;
 };
 
+std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+std::string grid_shape(const Group& g, const Experiment& x) {
+  std::vector<std::string> parts;
+  if (!g.sets.empty()) parts.push_back(fmt::format("{} sets", g.sets.size()));
+  for (const auto& a : g.grid) parts.push_back(fmt::format("{} ({})", a.key, a.values.size()));
+  const auto seeds = (g.seeds ? *g.seeds : x.seeds).size();
+  parts.push_back(fmt::format("{} seed{}", seeds, seeds == 1 ? "" : "s"));
+  return fmt::format("{}", fmt::join(parts, " x "));
+}
+
+std::string count_text(std::uint64_t n) {
+  return n == UINT64_MAX ? std::string("more than 2^64") : fmt::format("{}", n);
+}
+
 }  // namespace
 
-std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& registry) {
+std::uint64_t count_trials(const Group& g, const Experiment& x) {
+  std::uint64_t n = std::max<std::uint64_t>(1, g.sets.size());
+  for (const auto& a : g.grid) n = saturating_mul(n, a.values.size());
+  return saturating_mul(n, (g.seeds ? *g.seeds : x.seeds).size());
+}
+
+void check_component_param(const std::string& key, const ParamValue& value,
+                           const Registry& registry, const std::string& component) {
+  const auto rule = std::find_if(component_params().begin(), component_params().end(),
+                                 [&](const ComponentParam& c) { return c.param == key; });
+  if (rule == component_params().end()) return;
+  std::vector<std::string> names;
+  std::string_view kind;
+  switch (rule->kind) {
+    case ComponentKind::feature:
+      for (const auto& i : registry.features()) names.push_back(i.name);
+      kind = "feature";
+      break;
+    case ComponentKind::fusion:
+      for (const auto& i : registry.fusions()) names.push_back(i.name);
+      kind = "fusion";
+      break;
+    case ComponentKind::model:
+      for (const auto& i : registry.models()) names.push_back(i.name);
+      kind = "model";
+      break;
+  }
+  const auto check = [&](const std::string& name) {
+    for (const auto r : rule->reserved)
+      if (name == r) return;
+    if (std::find(names.begin(), names.end(), name) != names.end()) return;
+    std::vector<std::string> choices = names;
+    for (const auto r : rule->reserved)
+      if (!r.empty()) choices.emplace_back(r);
+    std::string hint;
+    if (auto m = did_you_mean(name, choices)) hint = fmt::format(" (did you mean '{}'?)", *m);
+    throw Error(fmt::format("{}: parameter '{}': no {} plugin named '{}'{}; loaded: {}{}",
+                            component, key, kind, name, hint,
+                            names.empty() ? std::string("none")
+                                          : fmt::format("{}", fmt::join(names, ", ")),
+                            rule->reserved.empty()
+                                ? std::string()
+                                : fmt::format(" (or '{}')", rule->reserved.front())));
+  };
+  if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
+    for (const auto& n : *list) check(n);
+  } else if (const auto* s = std::get_if<std::string>(&value)) {
+    check(*s);
+  }
+}
+
+std::vector<std::string> canonicalise_params(Params& params) {
+  std::vector<std::string> notes;
+  for (const auto& r : canonical_rules()) {
+    if (!params.contains(r.when_empty) || !params.contains(r.param)) continue;
+    const auto* list = std::get_if<std::vector<std::string>>(&params.at(r.when_empty));
+    const auto* value = std::get_if<std::string>(&params.at(r.param));
+    if (!list || !list->empty() || !value || *value == r.canonical) continue;
+    params.set(std::string(r.param), std::string(r.canonical));
+    notes.emplace_back(r.why);
+  }
+  return notes;
+}
+
+std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& registry,
+                                 std::uint64_t max_trials) {
+  // Count first: a grid of 1000 x 1000 x 1000 must be refused, not expanded until memory ends.
+  std::uint64_t total = 0;
+  std::vector<std::string> per_group;
+  for (const auto& g : experiment.groups) {
+    const std::uint64_t n = count_trials(g, experiment);
+    if (n > max_trials)
+      throw ExperimentError(
+          g.origin, fmt::format("group '{}' has {} trials ({}), more than --max-trials {}; "
+                                "shrink its grid (or split it into groups and run them with "
+                                "--only), or raise --max-trials",
+                                g.name, count_text(n), grid_shape(g, experiment), max_trials));
+    total = total + n < total ? UINT64_MAX : total + n;
+    per_group.push_back(fmt::format("{}: {}", g.name, n));
+  }
+  if (total > max_trials) {
+    Origin o;
+    o.file = experiment.file;
+    throw ExperimentError(o, fmt::format("the experiment has {} trials ({}), more than "
+                                         "--max-trials {}; shrink the grids or raise --max-trials",
+                                         count_text(total), fmt::join(per_group, ", "),
+                                         max_trials));
+  }
   std::vector<Trial> out;
+  out.reserve(static_cast<std::size_t>(total));
   for (const auto& g : experiment.groups) GroupExpander(g, experiment, registry).expand(out);
   // A '*.key=value' override that no model accepts is a typo, not a no-op.
   std::map<std::string, bool> used;
@@ -239,17 +358,33 @@ std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experimen
   std::vector<std::string> warnings;
   std::map<std::string, std::size_t> seen;
   std::vector<Trial> kept;
+  // Trials that became one through canonical parameters: key -> how many, in kept order.
+  std::map<std::string, std::pair<std::size_t, std::string>> collapsed;  // count, why
+  std::vector<std::string> collapsed_order;
   for (auto& t : trials) {
     t.key = trial::make_key(t.model, t.params, data_fingerprint, experiment.protocol, t.seed);
     const auto [it, inserted] = seen.emplace(t.key, kept.size());
     if (!inserted) {
       const Trial& first = kept[it->second];
+      if (!t.canonical_note.empty() && t.group == first.group) {
+        auto& [count, why] = collapsed[t.key];
+        if (count++ == 0) collapsed_order.push_back(t.key);
+        why = t.canonical_note;
+        continue;
+      }
       warnings.push_back(fmt::format(
           "group '{}' trial '{}' is the same run as group '{}' trial '{}' (key {}); it runs once",
           t.group, t.label(), first.group, first.label(), t.key));
       continue;
     }
     kept.push_back(std::move(t));
+  }
+  for (const auto& key : collapsed_order) {
+    const Trial& t = kept[seen.at(key)];
+    const auto& [count, why] = collapsed.at(key);
+    warnings.push_back(fmt::format("group '{}': {} trials collapse into 1: {} ({} runs once, key "
+                                   "{})",
+                                   t.group, count + 1, why, t.label(), key));
   }
   trials = std::move(kept);
   return warnings;

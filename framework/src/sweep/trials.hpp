@@ -31,16 +31,41 @@ struct Trial {
   std::map<std::string, Origin> origins;
   /// Stable key (set by assign_keys()).
   std::string key;
+  /// Why a parameter was canonicalised (e.g. "fusion has no effect without features"); empty
+  /// when no rule applied. Trials that collapse into one are reported with it.
+  std::string canonical_note;
 
   /// Short human text: the varying parameters and the seed, e.g. "lambda=500 seed=1".
   std::string label() const;
 };
 
+/// The default of `recrun sweep --max-trials`.
+inline constexpr std::uint64_t kDefaultMaxTrials = 100000;
+
+/// The number of trials a group expands into (sets x grid x seeds), computed without expanding
+/// them; saturates at UINT64_MAX instead of overflowing.
+std::uint64_t count_trials(const Group& group, const Experiment& experiment);
+
+/// Checks the names a plugin-name parameter refers to against the registry, for any component
+/// that has one: `features` (each a feature plugin), `fusion` (a fusion plugin or "none"),
+/// `members` (each a model plugin). Other keys pass. Throws recrun::Error naming `component`,
+/// the parameter and the unknown name, with a did-you-mean and the loaded names.
+void check_component_param(const std::string& key, const ParamValue& value,
+                           const Registry& registry, const std::string& component);
+
+/// Rewrites parameters that have no effect to one canonical value, so that trials which run the
+/// same model get the same key (docs/experiments.md, "Parameters without effect"). Returns why,
+/// for each rule that changed something; empty when nothing changed.
+std::vector<std::string> canonicalise_params(Params& params);
+
 /// Expands every group into trials (sets x grid x seeds over the fixed parameters) and validates
 /// each against its model's schema plus the trainer's: unknown keys (with a did-you-mean), wrong
 /// types, out-of-range values, unknown models, feature and fusion names that no plugin provides.
-/// Throws ExperimentError naming the file, line and key of the first mistake.
-std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& registry);
+/// Throws ExperimentError naming the file, line and key of the first mistake. Refuses, before
+/// expanding anything, an experiment of more than `max_trials` trials, naming the group and its
+/// grid's axes with their lengths.
+std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& registry,
+                                 std::uint64_t max_trials = kDefaultMaxTrials);
 
 /// Checks what needs the data: every feature encoder a trial asks for can be built on the data
 /// set (each is built once, tiny, and dropped). Throws ExperimentError at the line that asks for
