@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
 
   // --- Mult-DAE vs Mult-VAE ---------------------------------------------------------------------
   recrun::Registry registry;
-  const auto report = recrun::host::load_plugins({RECRUN_BUILD_PLUGIN_DIR}, registry);
+  const auto report = recrun::core::load_plugins({RECRUN_BUILD_PLUGIN_DIR}, registry);
   for (const auto& w : report.warnings) fmt::print("warning: {}\n", w);
   std::vector<std::int64_t> everyone;
   for (std::int64_t u = 0; u < split.train.num_users(); ++u) everyone.push_back(u);
