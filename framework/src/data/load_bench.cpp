@@ -16,7 +16,7 @@ namespace recrun::data {
 namespace fs = std::filesystem;
 
 Dataset naive_load_csv(const fs::path& file) {
-  check_regular_file(file, "data file");  // std::getline would read /dev/zero for ever
+  core::check_regular_file(file, "data file");  // std::getline would read /dev/zero for ever
   std::ifstream in(file);
   if (!in) throw DataError(file, 0, "cannot open");
   std::string line;
