@@ -372,10 +372,17 @@ class Parser {
     } else if (key == "checkpoint_every") {
       x_.execution.checkpoint_every_s = r.number();
       if (x_.execution.checkpoint_every_s < 0) r.fail("must be >= 0 (0 = after every epoch)");
+    } else if (key == "checkpoints") {
+      x_.execution.checkpoints = r.string();
+      if (x_.execution.checkpoints != "best" && x_.execution.checkpoints != "last" &&
+          x_.execution.checkpoints != "none")
+        r.fail(fmt::format("'{}': must be \"best\" (keep best.ckpt), \"last\" (best.ckpt and "
+                           "last.ckpt) or \"none\" (keep no checkpoint)",
+                           x_.execution.checkpoints));
     } else {
       throw ExperimentError(o, unknown_key_message("[execution]", key,
                                                    {"jobs", "trial_timeout", "memory_limit_mb",
-                                                    "checkpoint_every"}));
+                                                    "checkpoint_every", "checkpoints"}));
     }
   }
 
