@@ -1,6 +1,6 @@
 // The real binary: `recrun data ...` refuses sizes and counts that make no sense naming the flag,
 // embed-titles never writes over the data set's own files, `recrun run` refuses another trial's
-// last.ckpt, and running a run again leaves one event file in its run directory.
+// last.ckpt, and running a run again (--force) leaves one event file in its run directory.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -98,12 +98,14 @@ TEST_F(IntegrityE2E, EmbedTitlesNeverWritesOverTheDataSetsInputs) {
 TEST_F(IntegrityE2E, RunRefusesAnotherTrialsCheckpointAndARerunLeavesOneEventFile) {
   const fs::path results = dir_ / "results";
   const fs::path ckpt = dir_ / "ckpt";
-  const auto run = [&](const std::string& lr, std::int64_t epochs, bool with_ckpt) {
+  const auto run = [&](const std::string& lr, std::int64_t epochs, bool with_ckpt,
+                       bool force = false) {
     return recrun_cmd(fmt::format(
         "run --model multivae --data {} --set lr={} --set epochs={} --set hidden=16 --set latent=4 "
-        "--set batch_size=20 --checkpoint-every 0 --results {}{}",
+        "--set batch_size=20 --checkpoint-every 0 --results {}{}{}",
         shell_quote(data_.string()), lr, epochs, shell_quote(results.string()),
-        with_ckpt ? " --checkpoint-dir " + shell_quote(ckpt.string()) : std::string()));
+        with_ckpt ? " --checkpoint-dir " + shell_quote(ckpt.string()) : std::string(),
+        force ? " --force" : ""));
   };
   auto first = run("0.003", 2, true);
   ASSERT_EQ(first.exit_code, 0) << first.output;
@@ -112,10 +114,11 @@ TEST_F(IntegrityE2E, RunRefusesAnotherTrialsCheckpointAndARerunLeavesOneEventFil
   EXPECT_NE(other.output.find((ckpt / "last.ckpt").string()), std::string::npos) << other.output;
   EXPECT_NE(other.output.find("belongs to trial"), std::string::npos) << other.output;
 
-  // The same run twice (fresh each time, no --checkpoint-dir): one event file, each point once.
+  // The same run twice (the second with --force: a finished run is otherwise only reported):
+  // one event file, each point once.
   fs::path tb_dir;
   for (int i = 0; i < 2; ++i) {
-    const auto r = run("0.02", 2, false);
+    const auto r = run("0.02", 2, false, /*force=*/i == 1);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     // "...; events in DIR"
     const auto at = r.output.rfind("events in ");

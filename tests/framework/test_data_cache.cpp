@@ -144,6 +144,28 @@ TEST(DataCache, AnEditedFileInvalidatesTheCache) {
   EXPECT_TRUE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
 }
 
+TEST(DataCache, ASameLengthEditWithItsMtimeRestoredIsSeen) {
+  const auto dir = make_data("restored-mtime");
+  const auto fallback = dir.parent_path() / "fallback";
+  const auto train = dir / "train_ratings.csv";
+  const auto first = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  ASSERT_TRUE(data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback)).from_cache);
+  // Same length, same mtime (as rsync -t, tar or cp -p leave it): only the content differs.
+  const auto mtime = fs::last_write_time(train);
+  const auto size = fs::file_size(train);
+  write(train, "user,item,time\n1,1,1\n1,3,2\n2,2,1\n2,3,5\n");
+  fs::last_write_time(train, mtime);
+  ASSERT_EQ(fs::file_size(train), size);
+  ASSERT_EQ(fs::last_write_time(train), mtime);
+  const auto r = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  EXPECT_FALSE(r.from_cache);
+  EXPECT_NE(r.dataset.fingerprint, first.dataset.fingerprint);
+  EXPECT_NE(r.dataset.items, first.dataset.items);
+  const auto again = data::load_dataset(test::test_registry(), dir, "auto", quiet(fallback));
+  EXPECT_TRUE(again.from_cache);
+  EXPECT_EQ(again.dataset.items, r.dataset.items);
+}
+
 TEST(DataCache, ACorruptCacheIsSilentlyRebuilt) {
   const auto dir = make_data("corrupt");
   const auto fallback = dir.parent_path() / "fallback";

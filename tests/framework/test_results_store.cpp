@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -621,3 +623,117 @@ TEST_F(ResultsStoreTest, ManyProcessesWriteOneDatabase) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------ replacing a finished result
+
+namespace {
+
+class ReplacementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::path(::testing::TempDir()) / "recrun_replace_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    db_ = dir_ / "results.db";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  fs::path dir_, db_;
+};
+
+}  // namespace
+
+TEST_F(ReplacementTest, AStagedAttemptReplacesTheResultOnlyWhenItFinishes) {
+  ResultsStore store(db_);
+  ASSERT_EQ(store.begin_trial(make_spec("k")), ClaimResult::claimed);
+  store.log_epoch("k", 0, SplitName::valid, {{"NDCG@10", 0.1}});
+  auto first = make_finish(0.1);
+  first.checkpoint_path = "/old/best.ckpt";
+  store.finish("k", first);
+  const auto before = *store.find("k");
+
+  // A staged attempt that fails leaves everything as it was, and is not listed anywhere.
+  auto rep = store.begin_replacement("k");
+  ASSERT_EQ(rep.result, ClaimResult::claimed);
+  EXPECT_EQ(rep.attempt, 2);
+  store.log_epoch(rep.staging_key, 0, SplitName::valid, {{"NDCG@10", 0.9}});
+  store.log_epoch(rep.staging_key, 1, SplitName::valid, {{"NDCG@10", 0.9}});
+  EXPECT_EQ(store.runs().size(), 1u);
+  EXPECT_EQ(store.status_counts().total(), 1);
+  EXPECT_TRUE(store.fail(rep.staging_key, "boom"));
+  auto after = *store.find("k");
+  EXPECT_EQ(after.status, RunStatus::finished);
+  EXPECT_EQ(after.attempts, 1);
+  EXPECT_EQ(after.checkpoint_path, "/old/best.ckpt");
+  EXPECT_EQ(after.test_metrics.size(), before.test_metrics.size());
+  EXPECT_EQ(store.epoch_metrics("k").size(), 1u);
+  EXPECT_EQ(store.runs().size(), 1u);
+
+  // One that finishes replaces outcome, metrics and curve in one step, and disappears.
+  rep = store.begin_replacement("k");
+  ASSERT_EQ(rep.result, ClaimResult::claimed);
+  EXPECT_FALSE(store.find(rep.staging_key + "x"));
+  store.log_epoch(rep.staging_key, 0, SplitName::valid, {{"NDCG@10", 0.5}});
+  store.log_epoch(rep.staging_key, 1, SplitName::valid, {{"NDCG@10", 0.6}});
+  auto second = make_finish(0.6);
+  second.checkpoint_path = "/new/best.ckpt";
+  store.finish(rep.staging_key, second);
+  EXPECT_FALSE(store.find(rep.staging_key));
+  after = *store.find("k");
+  EXPECT_EQ(after.status, RunStatus::finished);
+  EXPECT_EQ(after.attempts, 2);
+  EXPECT_EQ(after.checkpoint_path, "/new/best.ckpt");
+  EXPECT_EQ(after.params, before.params);
+  EXPECT_EQ(store.epoch_metrics("k").size(), 2u);
+  EXPECT_EQ(store.runs().size(), 1u);
+
+  // Only a finished trial is replaced.
+  store.register_trials({make_spec("p")});
+  EXPECT_THROW(store.begin_replacement("p"), StoreError);
+}
+
+TEST_F(ReplacementTest, AStagedAttemptOfALiveWorkerIsNotTakenOver) {
+  ResultsStore store(db_);
+  ASSERT_EQ(store.begin_trial(make_spec("k")), ClaimResult::claimed);
+  store.finish("k", make_finish(0.1));
+  ASSERT_EQ(store.begin_replacement("k").result, ClaimResult::claimed);
+  StoreOptions other;
+  other.owner = Owner{Owner::current().host, static_cast<std::int64_t>(::getppid())};
+  ResultsStore store2(db_, other);
+  EXPECT_EQ(store2.begin_replacement("k").result, ClaimResult::owned_by_live_worker);
+}
+
+TEST_F(ReplacementTest, ASchemaVersion1FileIsMigratedAndKeepsItsRows) {
+  {
+    Database db(db_, std::chrono::milliseconds(10'000));
+    std::ifstream in(std::string(RECRUN_TEST_FIXTURES) + "/results_schema_v1.sql");
+    std::stringstream sql;
+    sql << in.rdbuf();
+    ASSERT_FALSE(sql.str().empty());
+    db.exec(sql.str());
+    db.exec("PRAGMA user_version = 1");
+    db.exec("INSERT INTO runs (trial_key, model, seed, status, attempts, checkpoint_path) "
+            "VALUES ('old', 'ease', 42, 'finished', 1, '/x/best.ckpt')");
+    db.exec("INSERT INTO run_metrics VALUES (1, 'test', 'NDCG@10', 0.25)");
+  }
+  ResultsStore store(db_);
+  const auto row = store.find("old");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->status, RunStatus::finished);
+  ASSERT_EQ(row->test_metrics.size(), 1u);
+  EXPECT_EQ(store.runs().size(), 1u);
+  {
+    Database db(db_, std::chrono::milliseconds(10'000));
+    auto v = db.prepare("PRAGMA user_version");
+    ASSERT_TRUE(v.step());
+    EXPECT_EQ(v.int64(0), 2);
+    auto q = db.prepare("SELECT \"test_ndcg@10\" FROM v_runs WHERE trial_key = 'old'");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.real(0), 0.25);
+  }
+  const auto rep = store.begin_replacement("old");
+  EXPECT_EQ(rep.result, ClaimResult::claimed);
+  EXPECT_EQ(store.runs().size(), 1u);
+}

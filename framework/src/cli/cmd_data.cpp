@@ -19,6 +19,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A double default as a person writes it (0.8), not as program_options prints it
+// (0.80000000000000004): the shortest text that reads back as the same value.
+std::string shown(double v) { return fmt::format("{}", v); }
+
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -72,7 +76,7 @@ int data_synth(const Args& args) {
       "out,o", po::value(&out)->required(), "output directory (created)")(
       "users", po::value(&o.users)->default_value(o.users), "number of users")(
       "items", po::value(&o.items)->default_value(o.items), "number of items")(
-      "interactions-per-user", po::value(&o.interactions_per_user)->default_value(o.interactions_per_user),
+      "interactions-per-user", po::value(&o.interactions_per_user)->default_value(o.interactions_per_user, shown(o.interactions_per_user)),
       "mean sequence length")(
       "min-length", po::value(&o.min_length)->default_value(o.min_length), "shortest sequence")(
       "clusters", po::value(&o.clusters)->default_value(o.clusters), "taste clusters")(
@@ -85,15 +89,15 @@ int data_synth(const Args& args) {
       "signal", po::value(&o.signal)->default_value(o.signal),
       "what drives the next item: item (Markov successor), genre (genre chain), director (same "
       "director), writer (same writer) or none")(
-      "sequential", po::value(&o.sequential)->default_value(o.sequential),
+      "sequential", po::value(&o.sequential)->default_value(o.sequential, shown(o.sequential)),
       "probability that a step follows the signal")(
-      "affinity", po::value(&o.affinity)->default_value(o.affinity),
+      "affinity", po::value(&o.affinity)->default_value(o.affinity, shown(o.affinity)),
       "probability that any other step stays in the user's cluster")(
-      "purity", po::value(&o.purity)->default_value(o.purity),
+      "purity", po::value(&o.purity)->default_value(o.purity, shown(o.purity)),
       "probability that a genre/director/writer comes from the item's cluster's pool")(
-      "popularity", po::value(&o.popularity)->default_value(o.popularity),
+      "popularity", po::value(&o.popularity)->default_value(o.popularity, shown(o.popularity)),
       "Zipf exponent of item popularity (0: uniform)")(
-      "tie-rate", po::value(&o.tie_rate)->default_value(o.tie_rate),
+      "tie-rate", po::value(&o.tie_rate)->default_value(o.tie_rate, shown(o.tie_rate)),
       "probability that an interaction repeats the previous timestamp")(
       "force", "overwrite a data set already in --out");
   const auto vm = parse(desc, args, "recrun data synth --out DIR [--users N --items N ...]");

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -18,6 +20,8 @@
 
 namespace recrun::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 std::vector<std::int64_t> parse_ks(const std::string& text) {
   std::vector<std::int64_t> ks;
@@ -54,7 +58,8 @@ int cmd_run(const Args& args) {
   HostOptions host;
   std::string model_name, data_dir, source, split_mode, ks_text, metrics_text, monitor, ckpt_dir;
   double checkpoint_every = 30;
-  std::string results_dir;
+  std::string results_dir, checkpoints = "best";
+  bool force = false;
   std::vector<std::string> sets;
   std::int64_t min_interactions = 3, eval_batch = 512;
   std::uint64_t seed = 42;
@@ -73,13 +78,18 @@ int cmd_run(const Args& args) {
       "metric families")("monitor", po::value(&monitor)->default_value("NDCG@10"),
                          "validation metric that picks the best epoch")(
       "eval-batch-size", po::value(&eval_batch)->default_value(512), "users per scoring call")(
-      "checkpoint-every", po::value(&checkpoint_every)->default_value(30.0),
+      "checkpoint-every", po::value(&checkpoint_every)->default_value(30.0, "30"),
       "seconds between resumable checkpoints (last.ckpt); 0 = after every epoch")(
       "checkpoint-dir", po::value(&ckpt_dir),
       "write best.ckpt/last.ckpt here and resume from last.ckpt "
       "(default: RESULTS/checkpoints/runs/<trial>/, started afresh)")(
       "results", po::value(&results_dir)->default_value("results"),
-      "results directory: the run is recorded in results.db, its curves under tensorboard/runs/");
+      "results directory: the run is recorded in results.db, its curves under tensorboard/runs/")(
+      "checkpoints", po::value(&checkpoints)->default_value("best"),
+      "checkpoints kept after the run finishes: best (best.ckpt), last (best.ckpt and "
+      "last.ckpt) or none")(
+      "force", po::bool_switch(&force),
+      "run a finished run again; its result is replaced only when the new attempt finishes");
   const auto vm = parse(desc, args, "recrun run --model NAME --data DIR [--set key=value ...]");
   if (vm.count("help")) return 0;
 
@@ -111,6 +121,7 @@ int cmd_run(const Args& args) {
       throw ParamError(fmt::format(
           "--checkpoint-every {}: must be a finite number of seconds >= 0 (0 = after every epoch)",
           checkpoint_every));
+    trial::parse_checkpoint_policy(checkpoints, "--checkpoints");
     if (seed_text.find_first_not_of("0123456789") != std::string::npos || seed_text.empty() ||
         seed_text.size() > 18)
       throw ParamError(fmt::format("--seed '{}': must be an integer in [0, 10^18)", seed_text));
@@ -171,22 +182,72 @@ int cmd_run(const Args& args) {
   spec.seed = seed_i;
   spec.params = trial::store_params(params, schema);
   results::ResultsStore store(layout.db());
-  auto claim = store.begin_trial(spec, /*retry_failed=*/true);
-  bool rerun = false;
-  if (claim == results::ClaimResult::already_finished) {
-    // Asking for a run again means running it again; the row is replaced, not duplicated.
-    store.reset_trial(key);
-    claim = store.claim(key);
-    rerun = true;
+  if (const auto reaped = store.reap_dead_owners(); reaped > 0)
+    fmt::print("note: {} run(s) in {} whose process had died are now marked interrupted\n",
+               reaped, layout.db().string());
+  store.register_trials({spec});
+  const auto existing = store.find(key);
+  const bool finished_before = existing && existing->status == results::RunStatus::finished;
+  if (finished_before && !force) {
+    // A finished result is immutable: asking for it again reports it.
+    const auto& row = *existing;
+    fmt::print("\nrun {} is already finished in {} (attempt {}, finished {}); not running it "
+               "again (--force re-runs it and replaces the result only once the new attempt "
+               "finishes)\n",
+               key, layout.db().string(), row.attempts, row.finished_at);
+    if (!row.valid_metrics.empty() || !row.test_metrics.empty()) {
+      fmt::print("  {:<12} {:>10} {:>10}\n", "metric", "valid", "test");
+      std::map<std::string, std::pair<std::optional<double>, std::optional<double>>> table;
+      for (const auto& m : row.valid_metrics) table[m.name].first = m.value;
+      for (const auto& m : row.test_metrics) table[m.name].second = m.value;
+      const auto cell = [](const std::optional<double>& v) {
+        return v ? fmt::format("{:.4f}", *v) : std::string("-");
+      };
+      for (const auto& [name, v] : table)
+        fmt::print("  {:<12} {:>10} {:>10}\n", name, cell(v.first), cell(v.second));
+    }
+    fmt::print("  checkpoint: {}\n  events: {}\n",
+               row.checkpoint_path.empty() ? "(none kept)" : row.checkpoint_path,
+               row.tensorboard_path.empty() ? "(none)" : row.tensorboard_path);
+    return 0;
   }
-  if (claim != results::ClaimResult::claimed)
-    throw Error(fmt::format("run {} is being run by another process right now ({}); wait for it "
-                            "or pick another seed",
-                            key, results::to_string(claim)));
 
   trial::Job job;
-  job.checkpoint_every_s = checkpoint_every;
   job.key = key;
+  job.tensorboard_dir = layout.tensorboard(trial::kSingleRunExperiment, key);
+  job.checkpoint_dir =
+      ckpt_dir.empty() ? layout.checkpoints(trial::kSingleRunExperiment, key) : fs::path(ckpt_dir);
+  std::int64_t attempt = 0;
+  if (finished_before) {
+    // --force: the new attempt runs under a hidden staging row with its own files, and replaces
+    // the finished one (one transaction) only when it finishes.
+    const auto rep = store.begin_replacement(key);
+    if (rep.result != results::ClaimResult::claimed)
+      throw Error(fmt::format("run {} is being re-run by another process right now; wait for it",
+                              key));
+    attempt = rep.attempt;
+    job.key = rep.staging_key;
+    const std::string sub = fmt::format("attempt-{}", attempt);
+    job.tensorboard_dir /= sub;
+    job.checkpoint_dir /= sub;
+    std::error_code ec;
+    fs::remove_all(job.tensorboard_dir, ec);
+    fs::remove_all(job.checkpoint_dir, ec);
+  } else {
+    const auto claim = store.claim(key, /*retry_failed=*/true);
+    if (claim != results::ClaimResult::claimed)
+      throw Error(fmt::format("run {} is being run by another process right now ({}); wait for "
+                              "it or pick another seed",
+                              key, results::to_string(claim)));
+    if (ckpt_dir.empty()) {
+      // A fresh run; resuming is what `recrun trial` and sweeps do.
+      std::error_code ec;
+      fs::remove_all(job.checkpoint_dir, ec);
+    }
+  }
+
+  job.checkpoint_every_s = checkpoint_every;
+  job.checkpoints = trial::parse_checkpoint_policy(checkpoints, "--checkpoints");
   job.group = "";
   job.model = model_name;
   job.params = params;
@@ -194,19 +255,37 @@ int cmd_run(const Args& args) {
   job.protocol = protocol;
   job.threads = host.threads;
   job.console = true;
-  job.tensorboard_dir = layout.tensorboard(trial::kSingleRunExperiment, key);
-  if (ckpt_dir.empty()) {
-    job.checkpoint_dir = layout.checkpoints(trial::kSingleRunExperiment, key);
-    // A fresh run; resuming is what `recrun trial` and sweeps do.
-    std::error_code ec;
-    std::filesystem::remove_all(job.checkpoint_dir, ec);
-  } else {
-    job.checkpoint_dir = ckpt_dir;
-  }
   const trial::JobResult result = trial::execute(registry, dataset, split, job, store);
-  if (!result.finished)
+  if (!result.finished) {
+    if (finished_before) {
+      store.discard_replacement(job.key);
+      std::error_code ec;
+      fs::remove_all(job.checkpoint_dir, ec);
+      throw Error(fmt::format("run {} (attempt {}, --force) failed: {}; the earlier finished "
+                              "result in {} is kept unchanged",
+                              key, attempt, result.error, layout.db().string()));
+    }
     throw Error(fmt::format("run {} failed: {} (recorded in {})", key, result.error,
                             layout.db().string()));
+  }
+  if (finished_before) {
+    // The new attempt is in place: remove the files of the one it replaced.
+    std::error_code ec;
+    if (!existing->checkpoint_path.empty()) {
+      const fs::path old_ckpt = existing->checkpoint_path;
+      fs::remove(old_ckpt, ec);
+      fs::remove(old_ckpt.parent_path() / "last.ckpt", ec);
+      fs::remove(old_ckpt.parent_path(), ec);  // only if empty
+    }
+    if (!existing->tensorboard_path.empty()) {
+      const fs::path old_tb = existing->tensorboard_path;
+      for (const auto& entry : fs::directory_iterator(old_tb, ec))
+        if (entry.is_regular_file(ec) &&
+            entry.path().filename().string().rfind("events.out.tfevents", 0) == 0)
+          fs::remove(entry.path(), ec);
+      fs::remove(old_tb, ec);  // only if empty
+    }
+  }
   const core::RunOutcome& out = result.outcome;
 
   fmt::print("\n{} (best epoch {}, {} epochs, stop: {}, fit {:.2f}s, eval {:.2f}s)\n", model_name,
@@ -216,7 +295,8 @@ int cmd_run(const Args& args) {
     for (const auto& [k, v] : out.valid)
       fmt::print("  {:<12} {:>10.4f} {:>10.4f}\n", k, v, out.test.count(k) ? out.test.at(k) : 0.0);
   }
-  fmt::print("recorded as run {}{} in {}; events in {}\n", key, rerun ? " (replacing the earlier one)" : "",
+  fmt::print("recorded as run {}{} in {}; events in {}\n", key,
+             finished_before ? fmt::format(" (attempt {}, replacing the earlier one)", attempt) : "",
              layout.db().string(), job.tensorboard_dir.string());
   return 0;
 }

@@ -226,6 +226,7 @@ int cmd_sweep(const Args& args) {
     so.trial_timeout_s = x.execution.trial_timeout_s;
     so.memory_limit_mb = x.execution.memory_limit_mb;
     so.checkpoint_every_s = x.execution.checkpoint_every_s;
+    so.checkpoints = x.execution.checkpoints;
     fmt::print("running {} trial(s) with {} worker(s) x {} thread(s); logs in {}\n", queue.size(),
                so.jobs, so.threads_per_worker, (layout.root / "logs" / x.name).string());
     std::fflush(stdout);

@@ -96,26 +96,37 @@ int cmd_trial(const Args& args) {
   int progress_fd = -1;
   double checkpoint_every = 30;
   bool retry_failed = false;
+  std::string checkpoints = "best";
   auto desc = host_options(host);
   desc.add_options()("key", po::value(&key)->required(), "trial key (see `recrun sweep --dry-run`)")(
       "results", po::value(&results_dir)->default_value("results"), "results directory")(
       "retry-failed", po::bool_switch(&retry_failed), "run the trial even if it failed before")(
-      "owner-pid", po::value(&owner_pid)->default_value(0),
-      "internal: the sweep that claimed the trial (workers write as that owner)")(
-      "checkpoint-every", po::value(&checkpoint_every)->default_value(30.0),
+      "checkpoint-every", po::value(&checkpoint_every)->default_value(30.0, "30"),
       "seconds between resumable checkpoints (last.ckpt); 0 = after every epoch")(
+      "checkpoints", po::value(&checkpoints)->default_value("best"),
+      "checkpoints kept after the trial finishes: best, last (best.ckpt and last.ckpt) or none");
+  // Flags only a sweep passes to its workers: accepted, not shown by --help.
+  po::options_description internal("internal");
+  internal.add_options()("owner-pid", po::value(&owner_pid)->default_value(0),
+                         "the sweep that claimed the trial (workers write as that owner)")(
       "progress-fd", po::value(&progress_fd)->default_value(-1),
-      "internal: write progress lines to this file descriptor");
+      "write progress lines to this file descriptor");
   po::positional_options_description pos;
   pos.add("key", 1);
-  const auto vm = parse(desc, args, "recrun trial KEY [--results DIR] [--threads N]", &pos);
+  const auto vm =
+      parse(desc, args, "recrun trial KEY [--results DIR] [--threads N]", &pos, &internal);
   if (vm.count("help")) return 0;
+  const auto policy = trial::parse_checkpoint_policy(checkpoints, "--checkpoints");
 
   const trial::ResultsLayout layout{results_dir};
   const auto t_store = Clock::now();
   results::StoreOptions store_options;
   if (owner_pid > 0) store_options.owner.pid = owner_pid;
   results::ResultsStore store(layout.db(), store_options);
+  // A process that died (a crashed plugin, a full disk) must not leave its row running for ever.
+  if (const auto reaped = store.reap_dead_owners(); reaped > 0)
+    fmt::print(stderr, "note: {} run(s) whose process had died are now marked interrupted\n",
+               reaped);
   const auto row = store.find(key);
   if (!row)
     throw Error(fmt::format("no trial with key '{}' in {} (keys come from `recrun sweep`; "
@@ -156,6 +167,7 @@ int cmd_trial(const Args& args) {
   job.threads = host.threads;
   job.checkpoint_dir = layout.checkpoints(experiment, key);
   job.checkpoint_every_s = checkpoint_every;
+  job.checkpoints = policy;
   job.tensorboard_dir = layout.tensorboard(experiment, key);
   job.console = progress_out == nullptr;
   if (progress_out) {

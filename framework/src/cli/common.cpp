@@ -29,10 +29,14 @@ po::options_description host_options(HostOptions& host) {
 }
 
 po::variables_map parse(const po::options_description& desc, const Args& args,
-                        const std::string& usage, const po::positional_options_description* pos) {
+                        const std::string& usage, const po::positional_options_description* pos,
+                        const po::options_description* hidden) {
   po::variables_map vm;
   try {
-    auto parser = po::command_line_parser(args).options(desc);
+    po::options_description all;
+    all.add(desc);
+    if (hidden) all.add(*hidden);
+    auto parser = po::command_line_parser(args).options(all);
     if (pos) parser.positional(*pos);
     po::store(parser.run(), vm);
     if (vm.count("help")) {

@@ -33,10 +33,12 @@ void check_writable_results(const std::filesystem::path& root);
 po::options_description host_options(HostOptions& host);
 
 /// Parses `args`; on --help prints `usage` and the options and leaves "help" in the map.
-/// Unknown options throw recrun::Error naming them.
+/// Unknown options throw recrun::Error naming them. `hidden` options are accepted but left out
+/// of --help (internal flags a sweep passes to its workers).
 po::variables_map parse(const po::options_description& desc, const Args& args,
                         const std::string& usage,
-                        const po::positional_options_description* positional = nullptr);
+                        const po::positional_options_description* positional = nullptr,
+                        const po::options_description* hidden = nullptr);
 
 /// Loads plugins into `registry`, printing one warning line per refused library to stderr.
 void load_registry(const HostOptions& host, Registry& registry, bool verbose);

@@ -210,6 +210,21 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   const auto ckpt = [&](const char* name) { return options.checkpoint_dir / name; };
   const bool on_disk = !options.checkpoint_dir.empty();
 
+  if (on_disk) {
+    // A directory (or a device) where a checkpoint belongs would read as a "truncated
+    // checkpoint" or fail only when the first checkpoint is written: say what and where now.
+    for (const char* name : {"last.ckpt", "best.ckpt"}) {
+      std::error_code ec;
+      const auto st = std::filesystem::status(ckpt(name), ec);
+      if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+        throw Error(fmt::format(
+            "{} is {}, not a checkpoint file: remove it (rm -r {}) so that the trial can write "
+            "its checkpoints there, or pass another checkpoint directory",
+            ckpt(name).string(),
+            std::filesystem::is_directory(st) ? "a directory" : "not a regular file",
+            ckpt(name).string()));
+    }
+  }
   if (on_disk && options.resume && std::filesystem::exists(ckpt("last.ckpt"))) {
     const Archive last = Archive::load_file(ckpt("last.ckpt"));
     check_trial_key(last, options.trial_key, ckpt("last.ckpt"));

@@ -2,7 +2,7 @@
 // (each trial of a sweep, each worker process) reads it back in a fraction of the parse time.
 //
 // A cache file is keyed by the data source's name, the source plugin library's size and mtime
-// and every input file's name, size and mtime (nanoseconds). It lives in
+// and every input file's name, size, mtime (nanoseconds) and content hash (XXH3-64). It lives in
 // <data_dir>/.recrun-cache/<source>.dataset, or under a fallback directory (results/cache by
 // default) when the data directory is read-only. A cache that is stale, truncated or corrupt is
 // ignored and rebuilt: a cache can make loading faster, never different.
@@ -36,8 +36,13 @@ struct CachedDataset {
   WarningCounts warnings;
 };
 
+/// XXH3-64 of a file's content, read in 1 MiB blocks; nothing when it cannot be read.
+std::optional<std::uint64_t> file_content_hash(const std::filesystem::path& file);
+
 /// The text that identifies one state of a data directory: `source`, the plugin library (may be
-/// empty) and the inputs' names, sizes and modification times (or "missing").
+/// empty; by size and mtime) and the inputs' names, sizes, modification times and content
+/// hashes (XXH3-64; or "missing"). Only the content hash is trusted: a same-length edit with
+/// its mtime restored changes the key.
 std::string cache_key(const std::string& source, const std::filesystem::path& plugin_library,
                       const std::vector<std::filesystem::path>& inputs);
 

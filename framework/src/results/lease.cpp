@@ -194,6 +194,108 @@ void ResultsStore::finish(std::string_view trial_key, const FinishInfo& info) {
   s.db.write_transaction([&] {
     const std::int64_t run_id = s.require_owned(trial_key, "finish");
     s.write_outcome(run_id, info, s.options.owner, 1);
+    s.promote_if_staging(run_id);
+  });
+}
+
+void ResultsStore::State::promote_if_staging(std::int64_t run_id) {
+  std::optional<std::int64_t> target;
+  {
+    auto select = db.prepare("SELECT staging_for FROM runs WHERE id = ?1");
+    select.bind_all(run_id);
+    if (select.step()) target = select.opt_int64(0);
+  }
+  if (!target) return;
+  for (const char* table : {"run_metrics", "epoch_metrics", "run_params"}) {
+    db.prepare(fmt::format("DELETE FROM {} WHERE run_id = ?1", table)).bind_all(*target).execute();
+    db.prepare(fmt::format("UPDATE {} SET run_id = ?1 WHERE run_id = ?2", table))
+        .bind_all(*target, run_id)
+        .execute();
+  }
+  db.prepare(
+        "UPDATE runs SET (status, attempts, owner_host, owner_pid, heartbeat_at, started_at, "
+        "finished_at, fit_seconds, eval_seconds, total_seconds, best_epoch, epochs_run, "
+        "checkpoint_path, tensorboard_path, error) = (SELECT status, attempts, owner_host, "
+        "owner_pid, heartbeat_at, started_at, finished_at, fit_seconds, eval_seconds, "
+        "total_seconds, best_epoch, epochs_run, checkpoint_path, tensorboard_path, error "
+        "FROM runs WHERE id = ?2) WHERE id = ?1")
+      .bind_all(*target, run_id)
+      .execute();
+  db.prepare("DELETE FROM runs WHERE id = ?1").bind_all(run_id).execute();
+}
+
+Replacement ResultsStore::begin_replacement(std::string_view trial_key) {
+  State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  return s.db.write_transaction([&] {
+    const RowState row = s.require_row(trial_key, "replace");
+    if (row.status != RunStatus::finished) {
+      s.throw_misuse(fmt::format("cannot replace trial '{}': it is '{}', not finished (claim() "
+                                 "it instead)",
+                                 trial_key, to_string(row.status)));
+    }
+    std::vector<RowState> staged;
+    {
+      auto select = s.db.prepare(
+          "SELECT id, status, owner_host, owner_pid, "
+          "(julianday('now') - julianday(heartbeat_at)) * 86400.0 "
+          "FROM runs WHERE staging_for = ?1");
+      select.bind_all(row.id);
+      while (select.step()) {
+        staged.push_back(RowState{select.int64(0), parse_run_status(select.text(1)),
+                                  Owner{select.text(2), select.opt_int64(3).value_or(0)},
+                                  select.opt_real(4)});
+      }
+    }
+    Replacement out;
+    for (const RowState& st : staged) {
+      if (st.status == RunStatus::running && st.owner != s.options.owner && !s.owner_gone(st)) {
+        out.result = ClaimResult::owned_by_live_worker;
+        return out;
+      }
+    }
+    for (const RowState& st : staged)
+      s.db.prepare("DELETE FROM runs WHERE id = ?1").bind_all(st.id).execute();
+    std::int64_t attempts = 0;
+    {
+      auto select = s.db.prepare("SELECT attempts FROM runs WHERE id = ?1");
+      select.bind_all(row.id);
+      if (select.step()) attempts = select.int64(0);
+    }
+    out.attempt = attempts + 1;
+    out.staging_key = fmt::format("{}~attempt-{}", trial_key, out.attempt);
+    const std::string now = utc_now_iso();
+    s.db.prepare(
+          "INSERT INTO runs (trial_key, experiment_id, group_name, model, data_path, "
+          "data_fingerprint, protocol, seed, status, attempts, owner_host, owner_pid, "
+          "heartbeat_at, started_at, staging_for) "
+          "SELECT ?2, experiment_id, group_name, model, data_path, data_fingerprint, protocol, "
+          "seed, 'running', ?3, ?4, ?5, ?6, ?6, id FROM runs WHERE id = ?1")
+        .bind_all(row.id, out.staging_key, out.attempt, s.options.owner.host,
+                  s.options.owner.pid, now)
+        .execute();
+    const std::int64_t staging_id = s.db.last_insert_rowid();
+    s.db.prepare(
+          "INSERT INTO run_params (run_id, name, value, type, num_value) "
+          "SELECT ?1, name, value, type, num_value FROM run_params WHERE run_id = ?2")
+        .bind_all(staging_id, row.id)
+        .execute();
+    return out;
+  });
+}
+
+bool ResultsStore::discard_replacement(std::string_view staging_key) {
+  State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  return s.db.write_transaction([&] {
+    const auto row = s.row_state(staging_key);
+    if (!row) return false;
+    if (row->status == RunStatus::running && row->owner != s.options.owner && !s.owner_gone(*row))
+      return false;
+    s.db.prepare("DELETE FROM runs WHERE id = ?1 AND staging_for IS NOT NULL")
+        .bind_all(row->id)
+        .execute();
+    return s.db.changes() == 1;
   });
 }
 

@@ -2,7 +2,11 @@
 // Who may change a run row (the trial lease) is decided in lease.cpp.
 #include "results/results_store.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <ctime>
 #include <limits>
@@ -203,14 +207,25 @@ void ResultsStore::State::open() {
     const int version = schema_version();
     if (version == 0) {
       db.exec(schema_sql());
+      db.exec(views_sql());
       db.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
-    } else if (version > kSchemaVersion) {
+      return;
+    }
+    if (version > kSchemaVersion) {
       throw_misuse(fmt::format(
           "the database has schema version {} but this recrun understands up to {}; "
           "use a newer recrun or another results file",
           version, kSchemaVersion));
     }
-    // Versions between 0 and kSchemaVersion would be migrated here, one step at a time.
+    // Migrations, one step at a time, in the same transaction.
+    if (version == 1) {
+      // 1 -> 2: hidden replacement attempts (runs.staging_for); the views leave them out.
+      db.exec(drop_views_sql());
+      db.exec("ALTER TABLE runs ADD COLUMN staging_for INTEGER REFERENCES runs(id) "
+              "ON DELETE CASCADE");
+      db.exec(views_sql());
+      db.exec("PRAGMA user_version = 2");
+    }
   });
 }
 
@@ -289,7 +304,7 @@ void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& i
         "heartbeat_at = ?4, started_at = COALESCE(started_at, ?4), finished_at = ?4, "
         "attempts = MAX(attempts, ?5), fit_seconds = ?6, eval_seconds = ?7, "
         "total_seconds = ?8, best_epoch = ?9, epochs_run = ?10, "
-        "checkpoint_path = COALESCE(NULLIF(?11, ''), checkpoint_path), "
+        "checkpoint_path = NULLIF(?11, ''), "
         "tensorboard_path = COALESCE(NULLIF(?12, ''), tensorboard_path), error = NULL "
         "WHERE id = ?1")
       .bind_all(run_id, owner.host, owner.pid, now, min_attempts, info.fit_seconds,
@@ -392,6 +407,31 @@ ResultsStore::ResultsStore(std::filesystem::path db_path, StoreOptions options) 
                                    db_path.parent_path().string(), ec.message()),
                        db_path);
     }
+  }
+  // What SQLite would only report as "unable to open database file", said with path and fix.
+  std::error_code ec;
+  if (std::filesystem::is_directory(db_path, ec)) {
+    throw StoreError(fmt::format("{} is a directory, not a results database: remove or rename "
+                                 "it, or pass another --results directory",
+                                 db_path.string()),
+                     db_path);
+  }
+  const std::filesystem::path dir =
+      db_path.has_parent_path() ? db_path.parent_path() : std::filesystem::path(".");
+  // WAL mode creates results.db-wal and results.db-shm beside the file, so the directory itself
+  // must be writable, even when results.db already exists and is.
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    throw StoreError(fmt::format("the results directory {} is not writable ({}): results.db and "
+                                 "its -wal/-shm files are written there; make it writable "
+                                 "(chmod u+w {}) or pass another --results directory",
+                                 dir.string(), std::strerror(errno), dir.string()),
+                     db_path);
+  }
+  if (std::filesystem::exists(db_path, ec) && ::access(db_path.c_str(), R_OK | W_OK) != 0) {
+    throw StoreError(fmt::format("{} is not writable ({}): make it writable (chmod u+w {}) or "
+                                 "pass another --results directory",
+                                 db_path.string(), std::strerror(errno), db_path.string()),
+                     db_path);
   }
   state_ = std::make_unique<State>(db_path, std::move(options));
   state_->open();
@@ -515,7 +555,7 @@ std::optional<RunRow> ResultsStore::find(std::string_view trial_key) const {
 std::vector<RunRow> ResultsStore::runs(std::optional<std::string_view> experiment) const {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
-  return s.load_runs("(?1 IS NULL OR e.name = ?1)", experiment);
+  return s.load_runs("r.staging_for IS NULL AND (?1 IS NULL OR e.name = ?1)", experiment);
 }
 
 std::vector<EpochMetric> ResultsStore::epoch_metrics(std::string_view trial_key) const {
@@ -540,7 +580,7 @@ StatusCounts ResultsStore::status_counts(std::optional<std::string_view> experim
   auto select = s.db.prepare(
       "SELECT r.status, COUNT(*) FROM runs AS r "
       "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-      "WHERE (?1 IS NULL OR e.name = ?1) GROUP BY r.status");
+      "WHERE r.staging_for IS NULL AND (?1 IS NULL OR e.name = ?1) GROUP BY r.status");
   select.bind_all(experiment);
   StatusCounts counts;
   while (select.step()) {

@@ -96,7 +96,7 @@ struct FinishInfo {
   double fit_seconds = 0;                  ///< time in fit_epoch
   double eval_seconds = 0;                 ///< time in evaluation
   double total_seconds = 0;                ///< wall time of the whole trial
-  std::string checkpoint_path;             ///< best checkpoint file; empty if none kept
+  std::string checkpoint_path;             ///< kept checkpoint file; empty (NULL) if none kept
   std::string tensorboard_path;            ///< this run's TensorBoard directory; empty if none
   std::vector<Metric> valid_metrics;       ///< validation metrics of the best epoch
   std::vector<Metric> test_metrics;        ///< test metrics of the best checkpoint
@@ -120,6 +120,13 @@ enum class ClaimResult {
   failed_needs_retry_flag,  ///< it failed before; claim(key, /*retry_failed=*/true) to rerun
 };
 std::string_view to_string(ClaimResult result);
+
+/// Outcome of begin_replacement().
+struct Replacement {
+  ClaimResult result = ClaimResult::claimed;  ///< claimed, or owned_by_live_worker
+  std::string staging_key;  ///< the hidden attempt's key (`<trial_key>~attempt-<n>`)
+  std::int64_t attempt = 0;  ///< the new attempt's number (the finished row's attempts + 1)
+};
 
 /// One row of `runs`, with its parameters and final metrics.
 /// Text columns that are NULL in the database read as empty strings.
@@ -263,6 +270,7 @@ class ResultsStore {
                           std::string_view tensorboard_path);
 
   /// Marks the trial finished with its outcome and final metrics (replacing any stored ones).
+  /// For a staging key (begin_replacement) it promotes the attempt into the trial it replaces.
   /// Throws StoreError if the trial is not running under this owner.
   void finish(std::string_view trial_key, const FinishInfo& info);
 
@@ -283,6 +291,20 @@ class ResultsStore {
   /// Puts a non-running trial back to 'pending' and deletes its metrics and outcome, for an
   /// explicit rerun (`--force`). Returns false if a live worker runs it. Unknown key: throws.
   bool reset_trial(std::string_view trial_key);
+
+  /// Starts a replacement of the finished trial `trial_key` (`recrun run --force`) without
+  /// touching it: inserts a hidden staging row (runs.staging_for = the finished row, same
+  /// params), running under this owner, that log_epoch()/heartbeat()/fail() use like any run.
+  /// finish() of the staging key replaces the finished row's outcome, params, final metrics and
+  /// curves with the staging row's in the same transaction and deletes the staging row; a
+  /// failed or abandoned staging row leaves the finished row as it was. Earlier staging rows of
+  /// the trial whose owner is gone are deleted first; one a live worker runs makes this return
+  /// owned_by_live_worker. Throws StoreError unless the trial is finished.
+  Replacement begin_replacement(std::string_view trial_key);
+
+  /// Deletes a staging row (with its curves) that is not running under a live other owner.
+  /// Returns whether it did.
+  bool discard_replacement(std::string_view staging_key);
 
   /// Writes a complete finished run in one transaction: registers it if missing, then stores
   /// outcome, final metrics and epoch curves. Idempotent for merging shards: returns false and

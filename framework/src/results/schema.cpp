@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS runs (
   checkpoint_path   TEXT,
   tensorboard_path  TEXT,
   error             TEXT,
+  -- Schema 2: a hidden attempt that re-runs the finished run `staging_for` (recrun run --force).
+  -- It is promoted into that row only when it finishes; views and listings leave it out.
+  staging_for       INTEGER REFERENCES runs(id) ON DELETE CASCADE,
   -- A running row must say who runs it, or nobody could ever tell that its worker died.
   CHECK (status <> 'running'
          OR (owner_host IS NOT NULL AND owner_pid IS NOT NULL AND heartbeat_at IS NOT NULL))
@@ -81,7 +84,9 @@ CREATE TABLE IF NOT EXISTS run_metrics (
   PRIMARY KEY (run_id, split, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS run_metrics_by_name ON run_metrics (split, name, value);
+)sql";
 
+constexpr std::string_view kViews = R"sql(
 -- Correlated lookups rather than a GROUP BY pivot: each is one primary-key probe, so a
 -- filtered query on v_runs touches only the runs it returns.
 CREATE VIEW IF NOT EXISTS v_runs AS
@@ -124,7 +129,8 @@ SELECT
   r.heartbeat_at,
   r.error
 FROM runs AS r
-LEFT JOIN experiments AS e ON e.id = r.experiment_id;
+LEFT JOIN experiments AS e ON e.id = r.experiment_id
+WHERE r.staging_for IS NULL;
 
 CREATE VIEW IF NOT EXISTS v_run_params AS
 SELECT
@@ -139,7 +145,8 @@ SELECT
   p.num_value
 FROM run_params AS p
 JOIN runs AS r ON r.id = p.run_id
-LEFT JOIN experiments AS e ON e.id = r.experiment_id;
+LEFT JOIN experiments AS e ON e.id = r.experiment_id
+WHERE r.staging_for IS NULL;
 
 CREATE VIEW IF NOT EXISTS v_metrics AS
 SELECT
@@ -153,7 +160,8 @@ SELECT
   m.value
 FROM run_metrics AS m
 JOIN runs AS r ON r.id = m.run_id
-LEFT JOIN experiments AS e ON e.id = r.experiment_id;
+LEFT JOIN experiments AS e ON e.id = r.experiment_id
+WHERE r.staging_for IS NULL;
 
 CREATE VIEW IF NOT EXISTS v_epoch_metrics AS
 SELECT
@@ -168,7 +176,8 @@ SELECT
   m.wall_time
 FROM epoch_metrics AS m
 JOIN runs AS r ON r.id = m.run_id
-LEFT JOIN experiments AS e ON e.id = r.experiment_id;
+LEFT JOIN experiments AS e ON e.id = r.experiment_id
+WHERE r.staging_for IS NULL;
 
 -- Runs that report test metrics outrank runs that only report validation ones, so a model
 -- whose runs all lack a test evaluation still gets its best-by-validation row.
@@ -210,5 +219,11 @@ WHERE rank_in_model = 1;
 }  // namespace
 
 std::string_view schema_sql() { return kSchema; }
+std::string_view views_sql() { return kViews; }
+std::string_view drop_views_sql() {
+  return "DROP VIEW IF EXISTS v_best_per_model; DROP VIEW IF EXISTS v_epoch_metrics; "
+         "DROP VIEW IF EXISTS v_metrics; DROP VIEW IF EXISTS v_run_params; "
+         "DROP VIEW IF EXISTS v_runs;";
+}
 
 }  // namespace recrun::results

@@ -72,6 +72,8 @@ struct ResultsStore::State {
   // writing into a run another worker now owns would mix two attempts' results.
   std::int64_t require_owned(std::string_view trial_key, std::string_view action);
   // fail() and mark_interrupted(): end an attempt without a result.
+  // finish() of a staging row: moves its outcome, params and metrics into the row it replaces.
+  void promote_if_staging(std::int64_t run_id);
   bool end_attempt(std::string_view trial_key, RunStatus status, std::string_view error,
                    bool only_if_running);
 };

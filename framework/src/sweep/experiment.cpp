@@ -489,10 +489,17 @@ class Parser {
       x_.execution.memory_limit_mb = seconds_or_mib("no limit");
     } else if (key == "checkpoint_every") {
       x_.execution.checkpoint_every_s = seconds_or_mib("after every epoch");
+    } else if (key == "checkpoints") {
+      x_.execution.checkpoints = r.string();
+      if (x_.execution.checkpoints != "best" && x_.execution.checkpoints != "last" &&
+          x_.execution.checkpoints != "none")
+        r.fail(fmt::format("'{}': must be \"best\" (keep best.ckpt), \"last\" (best.ckpt and "
+                           "last.ckpt) or \"none\" (keep no checkpoint)",
+                           x_.execution.checkpoints));
     } else {
       throw ExperimentError(o, unknown_key_message("[execution]", key,
                                                    {"jobs", "trial_timeout", "memory_limit_mb",
-                                                    "checkpoint_every"}));
+                                                    "checkpoint_every", "checkpoints"}));
     }
   }
 

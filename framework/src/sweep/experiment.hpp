@@ -109,6 +109,8 @@ struct Execution {
   double memory_limit_mb = 0;
   /// Seconds between resumable checkpoints (last.ckpt) of a training trial; 0 = every epoch.
   double checkpoint_every_s = 30;
+  /// Checkpoints a finished trial keeps: "best", "last" or "none".
+  std::string checkpoints = "best";
 };
 
 /// A parsed experiment file.

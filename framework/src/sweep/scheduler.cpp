@@ -204,6 +204,7 @@ class Scheduler {
                                      "--threads", std::to_string(options_.threads_per_worker),
                                      "--owner-pid", std::to_string(::getpid()),
                                      "--checkpoint-every", fmt::format("{}", options_.checkpoint_every_s),
+                                     "--checkpoints", options_.checkpoints,
                                      "--progress-fd", std::to_string(pipe_fds[1])};
     for (const auto& d : options_.plugin_dirs) {
       args.push_back("--plugin-dir");

@@ -41,6 +41,8 @@ struct SchedulerOptions {
   double memory_limit_mb = 0;
   /// Seconds between a worker's resumable checkpoints; 0 = every epoch.
   double checkpoint_every_s = 30;
+  /// Checkpoints a finished trial keeps (`recrun trial --checkpoints`).
+  std::string checkpoints = "best";
   /// How often running rows get a heartbeat from this process.
   std::chrono::seconds heartbeat_every{30};
 };

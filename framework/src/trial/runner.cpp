@@ -8,6 +8,23 @@
 
 namespace recrun::trial {
 
+std::string_view to_string(CheckpointPolicy policy) {
+  switch (policy) {
+    case CheckpointPolicy::best: return "best";
+    case CheckpointPolicy::last: return "last";
+    case CheckpointPolicy::none: return "none";
+  }
+  return "?";
+}
+
+CheckpointPolicy parse_checkpoint_policy(std::string_view text, std::string_view where) {
+  for (auto p : {CheckpointPolicy::best, CheckpointPolicy::last, CheckpointPolicy::none})
+    if (to_string(p) == text) return p;
+  throw ParamError(fmt::format("{} '{}': must be best (keep best.ckpt), last (best.ckpt and "
+                               "last.ckpt) or none (keep no checkpoint)",
+                               where, text));
+}
+
 core::TrainerOptions trainer_options(const Job& job) {
   core::TrainerOptions options;
   core::apply_trainer_params(job.params, options);
@@ -84,7 +101,18 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   info.epochs_run = out.epochs_run;
   info.fit_seconds = out.fit_seconds;
   info.eval_seconds = out.eval_seconds;
-  info.checkpoint_path = best_ckpt.string();
+  // The checkpoint policy: last.ckpt served resuming while the trial ran; keep what was asked.
+  if (!job.checkpoint_dir.empty()) {
+    std::error_code ec;
+    if (job.checkpoints != CheckpointPolicy::last)
+      std::filesystem::remove(job.checkpoint_dir / "last.ckpt", ec);
+    if (job.checkpoints == CheckpointPolicy::none) {
+      std::filesystem::remove(best_ckpt, ec);
+      std::filesystem::remove(job.checkpoint_dir, ec);  // only if nothing else is there
+    }
+  }
+  info.checkpoint_path =
+      job.checkpoints == CheckpointPolicy::none ? std::string() : best_ckpt.string();
   info.tensorboard_path = job.tensorboard_dir.string();
   info.valid_metrics = report::metrics_of(out.valid);
   for (const auto& [k, v] : out.diagnostics) info.valid_metrics.push_back({"val_" + k, v});

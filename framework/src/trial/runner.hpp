@@ -19,6 +19,17 @@
 
 namespace recrun::trial {
 
+/// Which checkpoints a finished trial keeps (`execution.checkpoints`, `--checkpoints`).
+/// last.ckpt is written while the trial runs either way, so that it can be resumed.
+enum class CheckpointPolicy {
+  best,  ///< best.ckpt only (the default)
+  last,  ///< best.ckpt and last.ckpt
+  none,  ///< nothing: both are removed when the trial finishes
+};
+std::string_view to_string(CheckpointPolicy policy);
+/// "best", "last" or "none"; anything else throws ParamError naming `where` (a flag or key).
+CheckpointPolicy parse_checkpoint_policy(std::string_view text, std::string_view where);
+
 /// Everything one trial needs besides the data.
 struct Job {
   /// Trial key (the row must be running under the store's owner).
@@ -34,6 +45,8 @@ struct Job {
   Protocol protocol;
   /// best.ckpt / last.ckpt go here; an existing last.ckpt is resumed from.
   std::filesystem::path checkpoint_dir;
+  /// What stays in checkpoint_dir once the trial has finished.
+  CheckpointPolicy checkpoints = CheckpointPolicy::best;
   /// Seconds between writes of last.ckpt; 0 = after every epoch.
   double checkpoint_every_s = 30;
   /// TensorBoard run directory; empty writes no events.
