@@ -1,6 +1,6 @@
 // The docs cannot rot: every command in a ```sh block of README.md and docs/*.md runs, as
 // written, in a fresh copy of the tree's layout (experiments/, the bundled data, build/bin/recrun),
-// every complete experiment file in a ```toml block validates (`recrun sweep --dry-run`), and
+// every benchmark command shown runs, every complete experiment file in a ```toml block validates (`recrun sweep --dry-run`), and
 // every ```sql block runs against a results.db written by a real run.
 //
 // Synopses with placeholders (DIR, FILE, [--flag N]) belong in ```text blocks. Long runs are
@@ -143,6 +143,10 @@ fs::path scratch_tree(const std::string& tag) {
     }
   fs::create_directories(dir / "build" / "bin");
   fs::create_symlink(RECRUN_BIN, dir / "build" / "bin" / "recrun");
+  // The benchmarks the docs show, so that their commands run too.
+  for (const auto& e : fs::directory_iterator(fs::path(RECRUN_BINARY_DIR) / "bin"))
+    if (e.path().filename().string().rfind("bench_", 0) == 0)
+      fs::create_symlink(e.path(), dir / "build" / "bin" / e.path().filename());
   fs::create_directories(dir / "tmp");
   return dir;
 }

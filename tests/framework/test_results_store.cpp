@@ -1,6 +1,8 @@
 // Tests for the SQLite results store: schema, trial lifecycle, ownership, views, and many
 // processes writing one database at once.
 #include <gtest/gtest.h>
+
+#include "results/schema.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,7 +118,7 @@ TEST_F(ResultsStoreTest, CreatesParentDirsSchemaAndWal) {
   { ResultsStore store(db_path_); }
   ASSERT_TRUE(fs::exists(db_path_));
   EXPECT_EQ(scalar_text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("PRAGMA user_version"), 1);
+  EXPECT_EQ(scalar("PRAGMA user_version"), kSchemaVersion);
   for (const char* name : {"experiments", "runs", "run_params", "epoch_metrics", "run_metrics"}) {
     EXPECT_EQ(scalar(fmt::format(
                   "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = '{}'",
@@ -138,7 +140,7 @@ TEST_F(ResultsStoreTest, CreatesParentDirsSchemaAndWal) {
   }
   ResultsStore again(db_path_);
   EXPECT_TRUE(again.find("t1").has_value());
-  EXPECT_EQ(scalar("PRAGMA user_version"), 1);
+  EXPECT_EQ(scalar("PRAGMA user_version"), kSchemaVersion);
 }
 
 TEST_F(ResultsStoreTest, RefusesNewerSchema) {
@@ -223,7 +225,7 @@ TEST_F(ResultsStoreTest, RegisterClaimFinishLifecycle) {
   store.log_epoch("a", 1, SplitName::train, {{"loss", 0.9}});
   store.log_epoch("a", 1, SplitName::valid, {{"NDCG@10", 0.1}, {"Hit@10", 0.2}});
   FinishInfo info = make_finish(0.3);
-  info.checkpoint_path.clear();  // keeps the path set while running
+  info.checkpoint_path.clear();  // finish records what was kept: nothing (checkpoints = "none")
   store.finish("a", info);
 
   auto done = store.find("a");
@@ -231,7 +233,7 @@ TEST_F(ResultsStoreTest, RegisterClaimFinishLifecycle) {
   EXPECT_EQ(done->best_epoch, 3);
   EXPECT_EQ(done->epochs_run, 5);
   EXPECT_EQ(done->fit_seconds, 10.5);
-  EXPECT_EQ(done->checkpoint_path, "ckpt/a.pt");
+  EXPECT_EQ(done->checkpoint_path, "");  // the running path is not claimed as kept
   EXPECT_EQ(done->tensorboard_path, "results/tensorboard/exp/x");
   EXPECT_FALSE(done->finished_at.empty());
   ASSERT_EQ(done->test_metrics.size(), 4u);

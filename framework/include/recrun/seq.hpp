@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "recrun/feature.hpp"
+#include "recrun/fields.hpp"
 
 namespace recrun {
 class Registry;
@@ -263,6 +264,29 @@ ItemFeatures make_item_features(const Registry& registry, const Dataset& dataset
                                 const std::vector<std::string>& features,
                                 const std::string& fusion, std::int64_t hidden,
                                 double metadata_dropout, std::string_view model);
+
+/// The standard item-feature parameters of a sequential model: nest them into its options with
+/// `f.nest(&MyOptions::item_features, recrun::declare_feature_fields)`.
+struct FeatureOptions {
+  /// Item features fused with the item embedding (feature plugin names).
+  std::vector<std::string> features = {};
+  /// Fusion plugin name, or "none" (only without features).
+  std::string fusion = "none";
+  /// Dropout on the feature embeddings.
+  double metadata_dropout = 0.1;
+};
+
+/// Declares `features`, `fusion` and `metadata_dropout`. The host checks the names against the
+/// registry when it validates a run, with a did-you-mean.
+void declare_feature_fields(Fields<FeatureOptions>& fields);
+
+/// make_item_features from the standard parameters.
+inline ItemFeatures make_item_features(const Registry& registry, const Dataset& dataset,
+                                       const FeatureOptions& options, std::int64_t hidden,
+                                       std::string_view model) {
+  return make_item_features(registry, dataset, options.features, options.fusion, hidden,
+                            options.metadata_dropout, model);
+}
 
 }  // namespace recrun
 

@@ -364,6 +364,17 @@ torch::Tensor ItemBagEncoderImpl::forward(const torch::Tensor& items) {
 
 // --- item features ------------------------------------------------------------------------------
 
+void declare_feature_fields(Fields<FeatureOptions>& f) {
+  f.add("features", &FeatureOptions::features,
+        "item features fused with the item embedding (feature plugins: genre, director, writer, "
+        "title, year, ...); empty = plain model");
+  f.add("fusion", &FeatureOptions::fusion,
+        "how features are fused: a fusion plugin (concat, add, gate, ...); 'none' only without "
+        "features");
+  f.add("metadata_dropout", &FeatureOptions::metadata_dropout, "dropout on the feature embeddings")
+      .range(0, 0.95);
+}
+
 ItemFeatures make_item_features(const Registry& registry, const Dataset& dataset,
                                 const std::vector<std::string>& features,
                                 const std::string& fusion, std::int64_t hidden,

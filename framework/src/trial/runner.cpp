@@ -60,7 +60,7 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   // Runs that differ only in seed share a group, so the HParams tab can average them.
   ro.hparams_group = fmt::format("{}:{}", job.group, job.model);
   for (const auto& [k, v] : job.params.values())
-    ro.hparams_group += fmt::format(" {}={}", k, to_string(v));
+    ro.hparams_group += fmt::format(" {}={}", k, recrun::to_string(v));
   ro.monitor = job.protocol.monitor;
   ro.max_epochs = options.max_epochs;
   ro.progress = job.progress;

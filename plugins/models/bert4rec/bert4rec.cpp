@@ -27,12 +27,8 @@ struct Bert4RecOptions {
   double last_item_mask_ratio = 0.0;
   /// Sequences per training batch (and users per scoring chunk).
   std::int64_t batch_size = 128;
-  /// Item features fused with the item embedding.
-  std::vector<std::string> features;
-  /// Fusion plugin name, or "none".
-  std::string fusion = "none";
-  /// Dropout on feature embeddings.
-  double metadata_dropout = 0.1;
+  /// Item features, their fusion and dropout.
+  recrun::FeatureOptions item_features;
   /// lr, weight decay, clipping.
   recrun::OptimizerOptions optimizer;
 };
@@ -62,14 +58,7 @@ void declare(recrun::Fields<Bert4RecOptions>& f) {
     n.add("share_embeddings", &NetOptions::share_embeddings,
           "tie the output layer to the item embedding");
   });
-  f.add("features", &O::features,
-        "item features fused with the item embedding (feature plugins: genre, director, writer, "
-        "title, year, ...); empty = plain model");
-  f.add("fusion", &O::fusion,
-        "how features are fused: a fusion plugin (concat, add, gate, ...); 'none' only without "
-        "features");
-  f.add("metadata_dropout", &O::metadata_dropout, "dropout on the feature embeddings")
-      .range(0, 0.95);
+  f.nest(&O::item_features, recrun::declare_feature_fields);
   f.nest(&O::optimizer, recrun::declare_optimizer_fields);
 }
 
@@ -87,9 +76,8 @@ class Bert4Rec final : public recrun::Model {
     // With no features the model is plain BERT4Rec whatever `fusion` says, so a sweep over
     // fusion x feature sets may include the empty set.
     net_ = Bert4RecNet(options_.net,
-                       recrun::make_item_features(env.registry, env.dataset, options_.features,
-                                                  options_.fusion, options_.net.hidden,
-                                                  options_.metadata_dropout, "bert4rec"));
+                       recrun::make_item_features(env.registry, env.dataset, options_.item_features,
+                                                options_.net.hidden, "bert4rec"));
     optimizer_ = recrun::make_optimizer(options_.optimizer, net_->parameters());
   }
 

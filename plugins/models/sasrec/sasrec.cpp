@@ -41,12 +41,8 @@ struct SasrecOptions {
   Sharing negative_sharing = Sharing::automatic;
   /// Sequences per training batch (and users per scoring chunk).
   std::int64_t batch_size = 128;
-  /// Item features fused with the item embedding.
-  std::vector<std::string> features;
-  /// Fusion plugin name, or "none".
-  std::string fusion = "none";
-  /// Dropout on feature embeddings.
-  double metadata_dropout = 0.1;
+  /// Item features, their fusion and dropout.
+  recrun::FeatureOptions item_features;
   /// lr, weight decay, clipping.
   recrun::OptimizerOptions optimizer;
 };
@@ -102,14 +98,7 @@ void declare(recrun::Fields<SasrecOptions>& f) {
            "share one draw (far less memory for many negatives); auto: position up to 16 "
            "negatives, else sequence");
   f.add("batch_size", &O::batch_size, "sequences per training batch").at_least(1);
-  f.add("features", &O::features,
-        "item features fused with the item embedding (feature plugins: genre, director, writer, "
-        "title, year, ...); empty = plain model");
-  f.add("fusion", &O::fusion,
-        "how features are fused: a fusion plugin (concat, add, gate, ...); 'none' only without "
-        "features");
-  f.add("metadata_dropout", &O::metadata_dropout, "dropout on the feature embeddings")
-      .range(0, 0.95);
+  f.nest(&O::item_features, recrun::declare_feature_fields);
   f.nest(&O::optimizer, recrun::declare_optimizer_fields);
 }
 
@@ -146,9 +135,8 @@ class Sasrec final : public recrun::Model {
           "sasrec: sampling = popularity is only for loss = sampled_softmax (bce and gbce "
           "assume uniform negatives); set sampling = uniform or loss = sampled_softmax");
     net_ = SasrecNet(options_.net,
-                     recrun::make_item_features(env.registry, env.dataset, options_.features,
-                                                options_.fusion, options_.net.hidden,
-                                                options_.metadata_dropout, "sasrec"));
+                     recrun::make_item_features(env.registry, env.dataset, options_.item_features,
+                                                options_.net.hidden, "sasrec"));
     optimizer_ = recrun::make_optimizer(options_.optimizer, net_->parameters());
   }
 
