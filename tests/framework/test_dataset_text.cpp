@@ -82,6 +82,20 @@ TEST(Text, NumbersAreStrict) {
   } catch (const DataError& e) {
     EXPECT_STREQ(e.what(), "x.tsv:9: column 'year' is empty; expected a number");
   }
+  // An out-of-range timestamp says so (it was "is not an integer"), and raw binary bytes in a
+  // field are escaped in the message instead of echoed.
+  const auto message = [&](std::string_view field) {
+    try {
+      tx::parse_int(field, {&file, 3}, "timestamp");
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message("99999999999999999999").find("is out of range"), std::string::npos);
+  const std::string binary = message(std::string("\x01\xff\xfe\x80z", 5));
+  EXPECT_NE(binary.find("'\\x01\\xff\\xfe\\x80z' is not an integer"), std::string::npos) << binary;
+  for (const char c : binary) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << binary;
   std::vector<float> v;
   tx::parse_floats(" 1 -2.5\t3e-1 ", {&file, 1}, "embedding", v);
   EXPECT_EQ(v, (std::vector<float>{1.0f, -2.5f, 0.3f}));

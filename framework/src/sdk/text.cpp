@@ -273,8 +273,16 @@ std::optional<double> to_double(std::string_view field) noexcept {
 namespace {
 std::string shown(std::string_view field) {
   // Long or binary garbage would swamp the message; show a bounded, printable prefix.
+  // Bytes that are not printable ASCII (control bytes, raw binary, non-ASCII) are written as
+  // \xNN, so that the message itself stays plain text.
   std::string out;
-  for (char c : field.substr(0, 40)) out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
+  for (char c : field.substr(0, 40)) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b >= 0x7f || b == '\\')
+      out += fmt::format("\\x{:02x}", b);
+    else
+      out.push_back(c);
+  }
   if (field.size() > 40) out += "...";
   return out;
 }
@@ -283,6 +291,12 @@ std::string shown(std::string_view field) {
 std::int64_t parse_int(std::string_view field, const Location& at, std::string_view column) {
   if (auto v = to_int(field)) return *v;
   if (trim(field).empty()) at.fail(fmt::format("column '{}' is empty; expected an integer", column));
+  const std::string_view t = trim(field);
+  const std::size_t sign = !t.empty() && (t[0] == '-' || t[0] == '+') ? 1 : 0;
+  if (t.size() > sign && t.find_first_not_of("0123456789", sign) == std::string_view::npos)
+    at.fail(fmt::format("column '{}': '{}' is out of range (a 64-bit integer holds at most 19 "
+                        "digits, +-9223372036854775807)",
+                        column, shown(field)));
   at.fail(fmt::format("column '{}': '{}' is not an integer", column, shown(field)));
 }
 
