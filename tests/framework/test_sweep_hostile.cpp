@@ -252,9 +252,19 @@ TEST(HostileValues, PluginNamesAreCheckedForEveryComponentParameter) {
   });
   EXPECT_TRUE(has(msg, "no feature plugin named 'genra' (did you mean 'genre'?)")) << msg;
   msg = error_of([&] {
-    expand("[[group]]\nmodel = \"ens\"\n[group.params]\nmembers = [\"ease\", \"eas\"]\n");
+    expand("[[group]]\nmodel = \"ens\"\n[group.params]\n"
+           "members = [\"best:ease@baselines\", \"train:eas lambda=3\"]\n");
   });
   EXPECT_TRUE(has(msg, "no model plugin named 'eas' (did you mean 'ease'?)")) << msg;
+  msg = error_of([&] {
+    expand("[[group]]\nmodel = \"ens\"\n[group.params]\nmembers = [\"ease\"]\n");
+  });
+  EXPECT_TRUE(has(msg, "member 'ease' is not a trial key (32 hex digits)")) << msg;
+  EXPECT_NO_THROW(check_component_param(
+      "members",
+      ParamValue(std::vector<std::string>{"0123456789abcdef0123456789abcdef", "best:ease",
+                                          "train:ease lambda=3"}),
+      registry, "m"));
   // The checker itself, as `recrun run` uses it.
   EXPECT_NO_THROW(check_component_param("fusion", ParamValue(std::string("none")), registry, "m"));
   EXPECT_NO_THROW(check_component_param("lambda", ParamValue(3.0), registry, "m"));

@@ -4,11 +4,13 @@
 #include <torch/version.h>
 
 // 2: typed parameter binding (Fields<Options>, add_model<Options>), OptimizerKind.
-#define RECRUN_SDK_VERSION 2
+// 3: ModelEnv::host (HostServices: finished runs and inline members, for ensembles). The
+//    registration API is unchanged, so the entry point keeps its name; the stamp tells them apart.
+#define RECRUN_SDK_VERSION 3
 
 /// The ABI stamp's symbol: never renamed, so any recrun can read any plugin's stamp.
 #define RECRUN_ABI_SYMBOL "recrun_abi_v1"
-/// The entry point's symbol, versioned with the SDK.
+/// The entry point's symbol, renamed when the registration API changes (SDK 2).
 #define RECRUN_ENTRY_SYMBOL "recrun_plugin_v2"
 
 #define RECRUN_STR2_(x) #x

@@ -11,6 +11,7 @@
 #include "recrun/data_source.hpp"
 #include "recrun/feature.hpp"
 #include "recrun/fields.hpp"
+#include "recrun/host.hpp"
 #include "recrun/model.hpp"
 #include "recrun/params.hpp"
 
@@ -26,6 +27,10 @@ struct ModelEnv {
   const Registry& registry;
   /// The run's seed (LibTorch's generator is already seeded with it).
   std::uint64_t seed = 0;
+  /// What the host offers beyond the data: finished runs of results.db and inline training of
+  /// other models (what an ensemble is built from). Null where the host offers none (unit tests,
+  /// benchmarks); a model that needs it says so instead of dereferencing it.
+  const HostServices* host = nullptr;
 };
 
 /// Kinds of components.

@@ -257,6 +257,32 @@ void check_component_param(const std::string& key, const ParamValue& value,
                                 ? std::string()
                                 : fmt::format(" (or '{}')", rule->reserved.front())));
   };
+  // An ensemble's member is a trial key, best:MODEL[@EXPERIMENT[/GROUP]] or 'train:MODEL ...':
+  // the model it names must be loaded; the run itself is looked up when the trial starts.
+  const auto member_model = [&](const std::string& ref) -> std::string {
+    const bool key = ref.size() == 32 && ref.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (key) return {};
+    std::string rest;
+    if (ref.rfind("best:", 0) == 0) rest = ref.substr(5, ref.find('@') == std::string::npos
+                                                             ? std::string::npos
+                                                             : ref.find('@') - 5);
+    else if (ref.rfind("train:", 0) == 0) rest = ref.substr(6, ref.find(' ', 6) == std::string::npos
+                                                                  ? std::string::npos
+                                                                  : ref.find(' ', 6) - 6);
+    else
+      throw Error(fmt::format("{}: parameter '{}': member '{}' is not a trial key (32 hex digits), "
+                              "best:MODEL[@EXPERIMENT[/GROUP]] or 'train:MODEL key=value ...'",
+                              component, key, ref));
+    if (rest.empty())
+      throw Error(fmt::format("{}: parameter '{}': member '{}' names no model", component, key, ref));
+    return rest;
+  };
+  if (rule->kind == ComponentKind::model) {
+    if (const auto* list = std::get_if<std::vector<std::string>>(&value))
+      for (const auto& ref : *list)
+        if (const std::string m = member_model(ref); !m.empty()) check(m);
+    return;
+  }
   if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
     for (const auto& n : *list) check(n);
   } else if (const auto* s = std::get_if<std::string>(&value)) {

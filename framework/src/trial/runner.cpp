@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "recrun/error.hpp"
+#include "trial/members.hpp"
 
 namespace recrun::trial {
 
@@ -71,7 +72,9 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
     recorder.begin();
     const ModelInfo& info = registry.model(job.model);
     core::seed_and_threads(options.seed, options.threads);
-    auto model = info.make(job.params, ModelEnv{dataset, registry, options.seed});
+    // Members of an ensemble come from this store and must share this run's data and split.
+    const RunHost host(registry, dataset, &split, job.protocol, &store, job.threads);
+    auto model = info.make(job.params, ModelEnv{dataset, registry, options.seed, &host});
     if (!model) throw PluginError(fmt::format("model '{}' returned no model", job.model));
     result.outcome = core::train_and_evaluate(*model, dataset, split, options, recorder);
   } catch (const results::StoreError&) {

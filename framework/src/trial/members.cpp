@@ -1,0 +1,260 @@
+#include "trial/members.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+
+#include "core/trainer.hpp"
+#include "recrun/error.hpp"
+#include "trial/key.hpp"
+
+namespace recrun::trial {
+
+namespace {
+
+std::string metric_text(const results::RunRow& row, const std::string& name) {
+  for (const auto& m : row.valid_metrics)
+    if (m.name == name && std::isfinite(m.value)) return fmt::format("valid {} {:.4f}", name, m.value);
+  return "no valid " + name;
+}
+
+std::string describe(const results::RunRow& row, const std::string& monitor) {
+  return fmt::format("run {} ({}{}, {})", row.trial_key, row.model,
+                     row.experiment.empty() ? std::string(", a single run")
+                                            : fmt::format(", experiment {}/{}", row.experiment,
+                                                          row.group_name),
+                     metric_text(row, monitor));
+}
+
+// Quiet trainer for inline members: nothing is printed or recorded.
+class SilentObserver final : public core::RunObserver {};
+
+// "MODEL key=value key=value": the model and its --set-style parameters.
+struct InlineSpec {
+  std::string model;
+  std::vector<std::pair<std::string, std::string>> sets;
+};
+
+InlineSpec parse_inline(const std::string& spec) {
+  InlineSpec out;
+  std::istringstream words(spec);
+  std::string word;
+  while (words >> word) {
+    if (out.model.empty()) {
+      out.model = word;
+      continue;
+    }
+    const auto eq = word.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ParamError(fmt::format("'{}': expected key=value after the model name, got '{}'",
+                                   spec, word));
+    out.sets.emplace_back(word.substr(0, eq), word.substr(eq + 1));
+  }
+  if (out.model.empty()) throw ParamError("an inline member names no model");
+  return out;
+}
+
+Params inline_params(const Registry& registry, const InlineSpec& spec, const ModelInfo& info) {
+  const auto schema = full_schema(info);
+  const std::string component = fmt::format("model '{}'", spec.model);
+  std::map<std::string, ParamValue> raw;
+  std::vector<std::string> names;
+  for (const auto& s : schema) names.push_back(s.name);
+  for (const auto& [key, text] : spec.sets) {
+    const ParamSpec* found = nullptr;
+    for (const auto& s : schema)
+      if (s.name == key) found = &s;
+    if (!found) {
+      std::string hint;
+      if (auto m = did_you_mean(key, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
+      throw ParamError(fmt::format("{}: unknown parameter '{}'{}", component, key, hint));
+    }
+    if (raw.count(key)) throw ParamError(fmt::format("{}: '{}' is given twice", component, key));
+    raw[key] = parse_param_text(*found, text, component);
+  }
+  (void)registry;
+  return resolve_params(schema, raw, component);
+}
+
+bool has_model(const Registry& registry, const std::string& name) {
+  for (const auto& m : registry.models())
+    if (m.name == name) return true;
+  return false;
+}
+
+// Guards the nesting of ensembles of ensembles (and a reference cycle, were one possible).
+class DepthGuard {
+ public:
+  explicit DepthGuard(int& depth) : depth_(depth) {
+    if (++depth_ > 4) {
+      --depth_;
+      throw Error("members nest more than 4 levels deep (an ensemble of ensembles of ...)");
+    }
+  }
+  ~DepthGuard() { --depth_; }
+  DepthGuard(const DepthGuard&) = delete;
+  DepthGuard& operator=(const DepthGuard&) = delete;
+
+ private:
+  int& depth_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_finished_model(const Registry& registry, const results::RunRow& row,
+                                           const Dataset& dataset, const HostServices* host) {
+  const std::string& key = row.trial_key;
+  if (row.status != results::RunStatus::finished)
+    throw Error(fmt::format("run {} is {}, not finished{}", key, results::to_string(row.status),
+                            row.error.empty() ? "" : fmt::format(" ({})", row.error)));
+  if (row.checkpoint_path.empty())
+    throw Error(fmt::format("run {} kept no checkpoint (it ran with checkpoints = none); run it "
+                            "again with checkpoints = best",
+                            key));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(row.checkpoint_path, ec))
+    throw Error(fmt::format("run {}: its checkpoint {} is missing", key, row.checkpoint_path));
+  if (dataset.fingerprint != row.data_fingerprint)
+    throw DataError(fmt::format(
+        "run {} was trained on other data: data fingerprint {} then, {} now for {}", key,
+        row.data_fingerprint, dataset.fingerprint, dataset.source_dir.string()));
+  if (!has_model(registry, row.model))
+    throw PluginError(fmt::format("run {}: its model plugin '{}' is not loaded (build it, or "
+                                  "pass the directory that has it with --plugin-dir)",
+                                  key, row.model));
+  const ModelInfo& info = registry.model(row.model);
+  const Params params = params_from_store(row.params, full_schema(info),
+                                          fmt::format("run {} (model '{}')", key, row.model));
+  auto model = info.make(params, ModelEnv{dataset, registry,
+                                          static_cast<std::uint64_t>(row.seed), host});
+  if (!model) throw PluginError(fmt::format("model '{}' returned no model", row.model));
+  try {
+    model->load(Archive::load_file(row.checkpoint_path));
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("run {}: cannot restore its checkpoint: {}", key, e.what()));
+  }
+  return model;
+}
+
+results::RunRow resolve_run_ref(const results::ResultsStore& store, const std::string& ref,
+                                const std::string& monitor) {
+  constexpr std::string_view kBest = "best:";
+  if (ref.rfind(kBest, 0) != 0) {
+    // A staging key ("<key>~attempt-<n>") is an unfinished hidden attempt, never a member.
+    auto row = ref.find('~') == std::string::npos ? store.find(ref) : std::nullopt;
+    if (!row)
+      throw Error(fmt::format("no run with key '{}' in {}", ref, store.path().string()));
+    return *row;
+  }
+  // best:MODEL[@EXPERIMENT[/GROUP]]
+  std::string rest = ref.substr(kBest.size());
+  std::string model = rest, experiment, group;
+  if (const auto at = rest.find('@'); at != std::string::npos) {
+    model = rest.substr(0, at);
+    experiment = rest.substr(at + 1);
+    if (const auto slash = experiment.find('/'); slash != std::string::npos) {
+      group = experiment.substr(slash + 1);
+      experiment = experiment.substr(0, slash);
+    }
+  }
+  if (model.empty())
+    throw ParamError(fmt::format("'{}': expected best:MODEL[@EXPERIMENT[/GROUP]]", ref));
+  const auto rows = experiment.empty() ? store.runs() : store.runs(experiment);
+  const results::RunRow* best = nullptr;
+  double best_value = -std::numeric_limits<double>::infinity();
+  std::size_t candidates = 0;
+  for (const auto& r : rows) {
+    if (r.model != model || r.status != results::RunStatus::finished) continue;
+    if (!group.empty() && r.group_name != group) continue;
+    for (const auto& m : r.valid_metrics) {
+      if (m.name != monitor || !std::isfinite(m.value)) continue;
+      ++candidates;
+      if (!best || m.value > best_value) {
+        best = &r;
+        best_value = m.value;
+      }
+    }
+  }
+  if (!best)
+    throw Error(fmt::format(
+        "'{}': no finished {} run{}{} with a validation {} in {}", ref, model,
+        experiment.empty() ? "" : fmt::format(" in experiment {}", experiment),
+        group.empty() ? "" : fmt::format(" group {}", group), monitor, store.path().string()));
+  (void)candidates;
+  return *best;
+}
+
+RunHost::RunHost(const Registry& registry, const Dataset& dataset, const core::Split* split,
+                 Protocol protocol, const results::ResultsStore* store, int threads)
+    : registry_(registry),
+      dataset_(dataset),
+      split_(split),
+      protocol_(std::move(protocol)),
+      store_(store),
+      threads_(threads) {}
+
+MemberModel RunHost::load_run(const std::string& ref) const {
+  DepthGuard guard(depth_);
+  if (!store_) throw Error(fmt::format("'{}': there is no results.db to load runs from", ref));
+  const results::RunRow row = resolve_run_ref(*store_, ref, protocol_.monitor);
+  // The same split of the same data, or the member has seen what the run is tested on.
+  const Protocol theirs = Protocol::from_json(row.protocol_json);
+  if (theirs.split != protocol_.split || theirs.min_interactions != protocol_.min_interactions)
+    throw Error(fmt::format("{} was trained under another split (split {}, min_interactions {}; "
+                            "this run has split {}, min_interactions {})",
+                            describe(row, protocol_.monitor), theirs.split,
+                            theirs.min_interactions, protocol_.split,
+                            protocol_.min_interactions));
+  if (row.data_fingerprint != dataset_.fingerprint)
+    throw Error(fmt::format("{} was trained on other data (data fingerprint {}, this run's {})",
+                            describe(row, protocol_.monitor), row.data_fingerprint,
+                            dataset_.fingerprint));
+  MemberModel member;
+  member.key = row.trial_key;
+  member.model = row.model;
+  member.description = describe(row, protocol_.monitor);
+  member.model_ptr = load_finished_model(registry_, row, dataset_, this);
+  return member;
+}
+
+MemberModel RunHost::make_inline(const std::string& spec, std::uint64_t seed) const {
+  DepthGuard guard(depth_);
+  const InlineSpec parsed = parse_inline(spec);
+  if (!has_model(registry_, parsed.model))
+    throw PluginError(fmt::format("'{}': no model plugin '{}' is loaded", spec, parsed.model));
+  const ModelInfo& info = registry_.model(parsed.model);
+  const Params params = inline_params(registry_, parsed, info);
+  MemberModel member;
+  member.model = parsed.model;
+  member.description = fmt::format("inline {}", spec);
+  member.model_ptr = info.make(params, ModelEnv{dataset_, registry_, seed, this});
+  if (!member.model_ptr) throw PluginError(fmt::format("model '{}' returned no model", parsed.model));
+  return member;
+}
+
+double RunHost::train_inline(const std::string& spec, Model& model, std::uint64_t seed) const {
+  if (!split_)
+    throw Error(fmt::format("inline member '{}' is not trained: this command only restores "
+                            "trained members from a checkpoint",
+                            spec));
+  const InlineSpec parsed = parse_inline(spec);
+  const Params params = inline_params(registry_, parsed, registry_.model(parsed.model));
+  core::TrainerOptions options;
+  core::apply_trainer_params(params, options);
+  options.seed = seed;
+  options.threads = threads_;
+  options.monitor = protocol_.monitor;
+  options.eval.ks = protocol_.ks;
+  options.eval.metrics = protocol_.metrics;
+  options.eval.batch_size = protocol_.eval_batch_size;
+  options.resume = false;
+  SilentObserver observer;
+  const core::RunOutcome out = core::train_and_evaluate(model, dataset_, *split_, options, observer);
+  const auto it = out.valid.find(protocol_.monitor);
+  return it == out.valid.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
+}
+
+}  // namespace recrun::trial
