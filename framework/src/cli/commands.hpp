@@ -14,5 +14,7 @@ int cmd_run(const Args& args);
 int cmd_data(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_trial(const Args& args);
+/// recrun predict: top-K lists from a finished run.
+int cmd_predict(const Args& args);
 
 }  // namespace recrun::cli
