@@ -63,9 +63,8 @@ int main(int argc, char** argv) {
   model->fit_epoch(ctx);
   fmt::print("multivae: one training epoch in {:.1f}s\n", since(t_fit));
 
-  // 1. The model's own scoring of every user (the floor for any top-K path).
-  double score_s = 0;
-  {
+  // Scores every user in batches and hands each batch's scores to `use`.
+  const auto score_all = [&](const auto& use) {
     torch::NoGradGuard ng;
     const auto t = Clock::now();
     for (std::size_t b = 0; b < all.size(); b += batch) {
@@ -73,11 +72,12 @@ int main(int argc, char** argv) {
       std::vector<std::int64_t> us(all.begin() + b, all.begin() + e);
       std::vector<std::span<const std::int32_t>> hs;
       for (auto u : us) hs.push_back(data.user_items(u));
-      auto s = model->score(recrun::UserBatch(us, hs, data.num_items()));
-      (void)s.sum().item<float>();
+      use(model->score(recrun::UserBatch(us, hs, data.num_items())));
     }
-    score_s = since(t);
-  }
+    return since(t);
+  };
+  // 1. The model's own scoring of every user (the floor for any top-K path).
+  const double score_s = score_all([](const torch::Tensor& s) { (void)s.sum().item<float>(); });
   // 2. predict::top_k: scoring, seen and future exclusion, partial selection.
   recrun::predict::TopKOptions options;
   options.k = topk;
@@ -87,21 +87,12 @@ int main(int argc, char** argv) {
   const auto lists = recrun::predict::top_k(*model, data, all, options);
   const double topk_s = since(t_topk);
   // 3. The naive baseline: the same scores ranked by a full descending sort of every row.
-  double sort_s = 0;
-  {
-    torch::NoGradGuard ng;
-    const auto t = Clock::now();
-    for (std::size_t b = 0; b < all.size(); b += batch) {
-      const std::size_t e = std::min(all.size(), b + static_cast<std::size_t>(batch));
-      std::vector<std::int64_t> us(all.begin() + b, all.begin() + e);
-      std::vector<std::span<const std::int32_t>> hs;
-      for (auto u : us) hs.push_back(data.user_items(u));
-      auto s = model->score(recrun::UserBatch(us, hs, data.num_items()));
-      auto order = std::get<1>(s.sort(/*stable=*/true, 1, /*descending=*/true));
-      (void)order.index({torch::indexing::Slice(), torch::indexing::Slice(0, topk)}).sum().item<std::int64_t>();
-    }
-    sort_s = since(t);
-  }
+  const double sort_s = score_all([&](const torch::Tensor& s) {
+    auto order = std::get<1>(s.sort(/*stable=*/true, 1, /*descending=*/true));
+    (void)order.index({torch::indexing::Slice(), torch::indexing::Slice(0, topk)})
+        .sum()
+        .item<std::int64_t>();
+  });
   const double n = static_cast<double>(all.size());
   fmt::print("\n| path | seconds | users/s | vs score() alone |\n| --- | --- | --- | --- |\n");
   fmt::print("| model.score() only | {:.2f} | {:.0f} | 1.00x |\n", score_s, n / score_s);
