@@ -32,6 +32,7 @@ const std::vector<Command>& commands() {
       {"data", "synthesize, convert, inspect and benchmark data sets", recrun::cli::cmd_data},
       {"sweep", "run an experiment file's grid of trials, resumably", recrun::cli::cmd_sweep},
       {"trial", "run one registered trial by key (what sweep workers run)", recrun::cli::cmd_trial},
+      {"results", "list, pick the best of, compare and plot recorded runs", recrun::cli::cmd_results},
   };
   return table;
 }
