@@ -45,19 +45,29 @@ void validate(const EvalOptions& options) {
 }
 
 void top_k(const float* s, std::int64_t num_items, std::int64_t k,
-           std::vector<std::int32_t>& scratch, std::vector<std::int32_t>& out) {
-  scratch.clear();
-  for (std::int64_t j = 0; j < num_items; ++j)
-    if (s[j] != -std::numeric_limits<float>::infinity())
-      scratch.push_back(static_cast<std::int32_t>(j));
+           std::vector<std::int32_t>& heap, std::vector<std::int32_t>& out) {
+  // One pass keeping the k best so far in a heap whose front is the worst of them: an item
+  // enters only when it beats that one, which after the first few hundred items is rare.
   const auto better = [s](std::int32_t a, std::int32_t b) {
     return s[a] > s[b] || (s[a] == s[b] && a < b);
   };
-  const auto n = static_cast<std::int64_t>(scratch.size());
-  const auto take = std::min(k, n);
-  if (take < n) std::nth_element(scratch.begin(), scratch.begin() + take, scratch.end(), better);
-  std::sort(scratch.begin(), scratch.begin() + take, better);
-  out.assign(scratch.begin(), scratch.begin() + take);
+  const auto take = static_cast<std::size_t>(std::max<std::int64_t>(0, std::min(k, num_items)));
+  heap.clear();
+  constexpr float kSeen = -std::numeric_limits<float>::infinity();
+  for (std::int64_t j = 0; j < num_items; ++j) {
+    if (s[j] == kSeen) continue;
+    const auto item = static_cast<std::int32_t>(j);
+    if (heap.size() < take) {
+      heap.push_back(item);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (take > 0 && better(item, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = item;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), better);
+  out.assign(heap.begin(), heap.end());
 }
 
 std::int64_t rank_of(const float* s, std::int64_t num_items, std::int32_t target) {

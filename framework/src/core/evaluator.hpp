@@ -62,7 +62,8 @@ std::int64_t rank_of(const float* scores, std::int64_t num_items, std::int32_t t
 /// The `k` best items of `scores` (a [num_items] row with seen items at -inf), best first:
 /// higher score first, equal scores by smaller id (the order rank_of() counts). Items at -inf
 /// are never listed, so the list is shorter than k when fewer items remain. Partial selection
-/// (nth_element, then sorting the k chosen), not a sort of the whole row; `scratch` is reused.
+/// (one pass with a bounded heap of the k best so far), not a sort of the whole row; `scratch`
+/// is reused between calls.
 void top_k(const float* scores, std::int64_t num_items, std::int64_t k,
            std::vector<std::int32_t>& scratch, std::vector<std::int32_t>& out);
 
