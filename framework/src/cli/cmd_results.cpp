@@ -240,8 +240,8 @@ int results_best(const Args& args) {
 std::string side_text(const Side& s) {
   std::vector<std::string> keys;
   for (const auto* r : s.config.runs) keys.push_back(r->trial_key);
-  return fmt::format("{} ({} {}{}{}, {} run{}: {})", s.label, s.config.model,
-                     s.config.experiment.empty() ? "single run" : s.config.experiment,
+  return fmt::format("{} ({}, {}{}{}, {} run{}: {})", s.label, s.config.model,
+                     s.config.experiment.empty() ? "recrun run" : s.config.experiment,
                      s.config.group.empty() ? "" : "/", s.config.group, s.config.runs.size(),
                      s.config.runs.size() == 1 ? "" : "s", fmt::join(keys, " "));
 }

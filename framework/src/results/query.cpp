@@ -155,16 +155,13 @@ void sort_runs(std::vector<const RunRow*>& runs, const MetricRef& ref, bool asce
 }
 
 std::vector<std::string> varying_params(const std::vector<const RunRow*>& runs) {
+  // A parameter only some runs have (another model's) tells nothing apart by itself.
   std::map<std::string, std::set<std::string>> values;
-  std::map<std::string, std::size_t> present;
   for (const auto* r : runs)
-    for (const auto& p : r->params) {
-      values[p.name].insert(p.value);
-      ++present[p.name];
-    }
+    for (const auto& p : r->params) values[p.name].insert(p.value);
   std::vector<std::string> out;
   for (const auto& [name, vs] : values)
-    if (vs.size() > 1 || present[name] != runs.size()) out.push_back(name);
+    if (vs.size() > 1) out.push_back(name);
   return out;
 }
 

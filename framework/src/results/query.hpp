@@ -48,7 +48,8 @@ std::vector<const RunRow*> filter_runs(const std::vector<RunRow>& runs, const Ru
 /// ties keep their order. Throws recrun::Error when no run has the metric, naming those there are.
 void sort_runs(std::vector<const RunRow*>& runs, const MetricRef& ref, bool ascending);
 
-/// Parameters whose values differ among `runs` (seed aside), by name: what tells them apart.
+/// Parameters whose values differ among the `runs` that have them (seed aside), by name: what
+/// tells them apart.
 std::vector<std::string> varying_params(const std::vector<const RunRow*>& runs);
 /// "name=value" of the given parameters of a run, space-separated.
 std::string params_label(const RunRow& run, const std::vector<std::string>& names);
