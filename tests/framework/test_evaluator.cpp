@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <memory>
 
 #include "core/evaluator.hpp"
 #include "recrun/error.hpp"
@@ -63,6 +65,10 @@ TEST(Evaluator, HandComputedMetricValues) {
   EXPECT_DOUBLE_EQ(metric_value("MRR", 3, 10), 0.25);
   EXPECT_DOUBLE_EQ(metric_value("Recall", 4, 5), 1.0);
   EXPECT_DOUBLE_EQ(metric_value("Recall", 5, 5), 0.0);
+  EXPECT_DOUBLE_EQ(metric_value("Precision", 4, 5), 0.2);
+  EXPECT_DOUBLE_EQ(metric_value("Precision", 5, 5), 0.0);
+  EXPECT_DOUBLE_EQ(metric_value("MAP", 3, 10), 0.25);
+  EXPECT_DOUBLE_EQ(metric_value("MAP", 10, 10), 0.0);
 }
 
 TEST(Evaluator, SeenItemsAreExcludedAndAveragesAreHandComputed) {
@@ -97,7 +103,9 @@ TEST(Evaluator, ResultsDoNotDependOnBatchSize) {
   Interactions history(offsets, flat, items);
   EvalOptions opt;
   opt.ks = {1, 5, 10, 50};
+  opt.metrics = known_metrics();
   opt.keep_ranks = true;
+  opt.keep_per_user = true;
   HashScorer model;
   opt.batch_size = users;
   const EvalResult whole = evaluate(model, history, ids, targets, opt);
@@ -107,7 +115,77 @@ TEST(Evaluator, ResultsDoNotDependOnBatchSize) {
     const EvalResult r = evaluate(model, history, ids, targets, opt);
     EXPECT_EQ(r.ranks, whole.ranks) << "batch size " << bs;
     EXPECT_EQ(r.metrics, whole.metrics) << "batch size " << bs;  // bit-identical
+    EXPECT_EQ(r.per_user, whole.per_user) << "batch size " << bs;
   }
+  // Every mean is the mean of its per-user values; Coverage alone has none.
+  EXPECT_EQ(whole.per_user.size(), whole.metrics.size() - opt.ks.size());
+  for (const auto& [name, values] : whole.per_user) {
+    ASSERT_EQ(values.size(), ids.size()) << name;
+    double sum = 0;
+    for (const double v : values) sum += v;
+    EXPECT_EQ(whole.metrics.at(name), sum / static_cast<double>(values.size())) << name;
+  }
+  EXPECT_GT(whole.metrics.at("Coverage@50"), whole.metrics.at("Coverage@5"));
+  EXPECT_LE(whole.metrics.at("Coverage@50"), 1.0);
+}
+
+TEST(Evaluator, TopKIsAStableSelectionWithoutSeenItems) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> s{0.5f, 0.9f, 0.5f, 0.1f, 0.5f, -inf};
+  std::vector<std::int32_t> scratch, out;
+  top_k(s.data(), 6, 3, scratch, out);
+  EXPECT_EQ(out, (std::vector<std::int32_t>{1, 0, 2}));  // ties by smaller id, as rank_of counts
+  top_k(s.data(), 6, 1, scratch, out);
+  EXPECT_EQ(out, (std::vector<std::int32_t>{1}));
+  top_k(s.data(), 6, 10, scratch, out);  // K beyond the candidates: the -inf item is not listed
+  EXPECT_EQ(out, (std::vector<std::int32_t>{1, 0, 2, 4, 3}));
+  // The list agrees with rank_of for every listed item.
+  for (std::size_t j = 0; j < out.size(); ++j)
+    EXPECT_EQ(rank_of(s.data(), 6, out[j]), static_cast<std::int64_t>(j));
+}
+
+TEST(Evaluator, PrecisionMapCoverageAndArpAreHandComputed) {
+  // The data of SeenItemsAreExcludedAndAveragesAreHandComputed: 6 items scored 6..1, u0 saw
+  // {0,1}, u1 saw {2}, u2 nothing; targets 3, 2, 5 at ranks 1, 2, 5.
+  Interactions history({0, 2, 3, 3}, {0, 1, 2}, 6);
+  FixedScorer model({6, 5, 4, 3, 2, 1});
+  EvalOptions opt;
+  opt.ks = {1, 3};
+  opt.metrics = {"Precision", "MAP", "Coverage", "ARP"};
+  opt.keep_per_user = true;
+  const EvalResult r = evaluate(model, history, {0, 1, 2}, {3, 2, 5}, opt);
+  // Precision@3 = hits / 3: u0 and u1 hit -> (1/3 + 1/3 + 0) / 3 = 2/9.
+  EXPECT_DOUBLE_EQ(r.metrics.at("Precision@1"), 0.0);
+  EXPECT_DOUBLE_EQ(r.metrics.at("Precision@3"), 2.0 / 9.0);
+  // MAP@3 with one relevant item: precision at the hit's position = 1/(rank+1): (1/2+1/3+0)/3.
+  EXPECT_DOUBLE_EQ(r.metrics.at("MAP@3"), 5.0 / 18.0);
+  // Top-3 lists: u0 [2,3,4] (0 and 1 seen); u1 [0,1,2] (its target 2 stays rankable);
+  // u2 [0,1,2]. Union {0,1,2,3,4}: 5 of 6 items. Top-1: u0 [2], u1 [0], u2 [0] -> {0,2}.
+  EXPECT_DOUBLE_EQ(r.metrics.at("Coverage@3"), 5.0 / 6.0);
+  EXPECT_DOUBLE_EQ(r.metrics.at("Coverage@1"), 2.0 / 6.0);
+  // Popularity from the history passed in: items 0, 1, 2 once each. ARP@3: u0 (1+0+0)/3,
+  // u1 (1+1+1)/3, u2 1 -> (1/3 + 1 + 1) / 3 = 7/9. ARP@1: 1, 1, 1.
+  EXPECT_DOUBLE_EQ(r.metrics.at("ARP@3"), 7.0 / 9.0);
+  EXPECT_DOUBLE_EQ(r.metrics.at("ARP@1"), 1.0);
+  ASSERT_EQ(r.per_user.at("ARP@3").size(), 3u);
+  EXPECT_DOUBLE_EQ(r.per_user.at("ARP@3")[0], 1.0 / 3.0);
+  EXPECT_EQ(r.per_user.at("MAP@3"), (std::vector<double>{0.5, 1.0 / 3.0, 0.0}));
+  EXPECT_EQ(r.per_user.at("Precision@3"), (std::vector<double>{1.0 / 3.0, 1.0 / 3.0, 0.0}));
+  EXPECT_EQ(r.per_user.count("Coverage@3"), 0u);
+
+  // Given popularity (training counts) instead: 10, 8, 6, 4, 2, 0.
+  opt.item_popularity = std::make_shared<std::vector<double>>(std::vector<double>{10, 8, 6, 4, 2, 0});
+  const EvalResult p = evaluate(model, history, {0, 1, 2}, {3, 2, 5}, opt);
+  // ARP@3: u0 (6+4+2)/3 = 4, u1 (10+8+6)/3 = 8, u2 8 -> 20/3. ARP@1: 6, 10, 10 -> 26/3.
+  EXPECT_DOUBLE_EQ(p.metrics.at("ARP@3"), 20.0 / 3.0);
+  EXPECT_DOUBLE_EQ(p.metrics.at("ARP@1"), 26.0 / 3.0);
+  for (const auto& [name, values] : p.per_user) {
+    double sum = 0;
+    for (const double v : values) sum += v;
+    EXPECT_EQ(p.metrics.at(name), sum / 3.0) << name;
+  }
+  opt.item_popularity = std::make_shared<std::vector<double>>(std::vector<double>{1, 2});
+  EXPECT_THROW(evaluate(model, history, {0}, {3}, opt), Error);  // wrong length
 }
 
 TEST(Evaluator, RejectsBadOptionsAndBadScores) {
@@ -122,6 +200,14 @@ TEST(Evaluator, RejectsBadOptionsAndBadScores) {
   opt = {};
   opt.ks = {0};
   EXPECT_THROW(validate(opt), ParamError);
+  opt = {};
+  opt.ks = {5, 5};
+  EXPECT_THROW(validate(opt), ParamError);
+  opt = {};
+  opt.metrics = {"MAP", "MAP"};
+  EXPECT_THROW(validate(opt), ParamError);
+  opt.metrics = {"Precision", "MAP", "Coverage", "ARP"};
+  EXPECT_NO_THROW(validate(opt));
   Interactions history({0, 0}, {}, 3);
   FixedScorer nan_model({1.0f, NAN, 0.0f});
   EXPECT_THROW(evaluate(nan_model, history, {0}, {0}, EvalOptions{}), Error);

@@ -456,8 +456,109 @@ TEST_F(ResultsStoreTest, ViewsPivotAndRank) {
   EXPECT_EQ(scalar_text("SELECT trial_key FROM v_best_per_model WHERE model = 'sasrec'"), "s2");
   EXPECT_EQ(scalar_text("SELECT trial_key FROM v_best_per_model WHERE model = 'ease'"), "e1");
   EXPECT_EQ(scalar_text("SELECT ranked_by FROM v_best_per_model WHERE model = 'ease'"),
-            "test NDCG@10");
+            "valid NDCG@10");  // the protocol names no monitor: the default
   EXPECT_EQ(scalar("SELECT runs_compared FROM v_best_per_model WHERE model = 'sasrec'"), 2);
+}
+
+TEST_F(ResultsStoreTest, ViewsHaveAColumnForEveryMetricAndRankByTheValidationMonitor) {
+  // ks = [5, 20], monitor NDCG@20: nothing about K = 10 anywhere.
+  ResultsStore store(db_path_);
+  const auto exp = store.upsert_experiment("ks", "toml", "h");
+  auto spec = [&](const char* key, const char* model) {
+    auto s = make_spec(key, model, exp);
+    s.protocol_json = R"({"split":"leave_one_out","ks":[5,20],"monitor":"NDCG@20"})";
+    return s;
+  };
+  store.register_trials({spec("a", "ease"), spec("b", "ease"), spec("c", "popularity")});
+  // a: best by validation, worse on test; b the reverse. The view must pick a.
+  const auto finish = [&](const char* key, double valid20, double test20) {
+    ASSERT_EQ(store.claim(key), ClaimResult::claimed);
+    FinishInfo info = make_finish(0);
+    info.valid_metrics = {{"NDCG@5", valid20 / 2}, {"NDCG@20", valid20}, {"Hit@20", 0.9}};
+    info.test_metrics = {{"NDCG@5", test20 / 2}, {"NDCG@20", test20}, {"Precision@5", 0.04},
+                         {"ARP@20", 120.5}};
+    store.finish(key, info);
+  };
+  finish("a", 0.50, 0.10);
+  finish("b", 0.40, 0.30);
+  finish("c", 0.20, 0.15);
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "test_ndcg@20" FROM v_runs WHERE trial_key = 'b')"), 0.30);
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "valid_ndcg@5" FROM v_runs WHERE trial_key = 'a')"), 0.25);
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "test_precision@5" FROM v_runs WHERE trial_key = 'a')"), 0.04);
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "test_arp@20" FROM v_runs WHERE trial_key = 'c')"), 120.5);
+  EXPECT_DOUBLE_EQ(scalar("SELECT monitor_value FROM v_runs WHERE trial_key = 'b'"), 0.40);
+  EXPECT_EQ(scalar_text("SELECT monitor FROM v_runs WHERE trial_key = 'b'"), "NDCG@20");
+  // The K = 10 columns stay (NULL here), so queries written for them still run.
+  EXPECT_TRUE(std::isnan(scalar(R"(SELECT "test_ndcg@10" FROM v_runs WHERE trial_key = 'a')")));
+  EXPECT_EQ(scalar_text("SELECT trial_key FROM v_best_per_model WHERE model = 'ease'"), "a");
+  EXPECT_EQ(scalar_text("SELECT ranked_by FROM v_best_per_model WHERE model = 'ease'"),
+            "valid NDCG@20");
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "test_ndcg@20" FROM v_best_per_model WHERE model = 'ease')"),
+                   0.10);
+  EXPECT_EQ(scalar("SELECT runs_compared FROM v_best_per_model WHERE model = 'ease'"), 2);
+  // A metric column is made once, when the first run reports it; a reopened store keeps them.
+  ResultsStore again(db_path_);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM metric_columns"), 7);
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "valid_hit@20" FROM v_runs WHERE trial_key = 'c')"), 0.9);
+}
+
+TEST_F(ResultsStoreTest, MetricNamesThatNeedQuotingBecomeColumns) {
+  ResultsStore store(db_path_);
+  ASSERT_EQ(store.begin_trial(make_spec("q")), ClaimResult::claimed);
+  FinishInfo info = make_finish(0.3);
+  info.valid_metrics.push_back({"val_gate/\"genre's\"", 0.7});
+  info.valid_metrics.push_back({"hit@10", 0.6});  // Hit@10's column but for case: Hit@10 keeps it
+  store.finish("q", info);
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "valid_val_gate/""genre's""" FROM v_runs)"), 0.7);
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "valid_hit@10" FROM v_runs)"), 0.5);
+}
+
+// ------------------------------------------------------------------------ per-user metrics
+
+TEST_F(ResultsStoreTest, PerUserMetricsAreCompactBlobsReadBack) {
+  ResultsStore store(db_path_);
+  ASSERT_EQ(store.begin_trial(make_spec("u")), ClaimResult::claimed);
+  FinishInfo info = make_finish(0.3);
+  info.users = {3, 7, 260};
+  info.valid_user_metrics = {{"NDCG@10", {1.0f, 0.5f, 0.0f}}};
+  info.test_user_metrics = {{"Hit@10", {1.0f, 0.0f, 1.0f}}, {"NDCG@10", {0.5f, 0.0f, -2.0f}}};
+  store.finish("u", info);
+  const auto got = store.user_metrics("u");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->users, info.users);
+  EXPECT_EQ(got->valid, info.valid_user_metrics);
+  EXPECT_EQ(got->test, info.test_user_metrics);
+  // The documented bytes: int64 little-endian ids, float32 little-endian values.
+  EXPECT_EQ(scalar_text("SELECT hex(user_ids) FROM run_users"),
+            "0300000000000000" "0700000000000000" "0401000000000000");
+  EXPECT_EQ(scalar("SELECT count FROM run_users"), 3);
+  // 0.5f = 0x3F000000, 0 = 0, -2.0f = 0xC0000000
+  EXPECT_EQ(scalar_text("SELECT hex(value) FROM run_user_metrics WHERE split = 'test' AND "
+                        "name = 'NDCG@10'"),
+            "0000003F" "00000000" "000000C0");
+  EXPECT_FALSE(store.user_metrics("nope"));
+  // A run without per-user values reads as none.
+  ASSERT_EQ(store.begin_trial(make_spec("plain")), ClaimResult::claimed);
+  store.finish("plain", make_finish(0.2));
+  EXPECT_FALSE(store.user_metrics("plain"));
+}
+
+TEST_F(ResultsStoreTest, BadPerUserMetricsAreRefusedWithoutLosingTheRun) {
+  ResultsStore store(db_path_);
+  ASSERT_EQ(store.begin_trial(make_spec("bad")), ClaimResult::claimed);
+  FinishInfo info = make_finish(0.3);
+  info.users = {1, 2};
+  info.test_user_metrics = {{"NDCG@10", {1.0f}}};  // one value for two users
+  EXPECT_THROW(store.finish("bad", info), StoreError);
+  info.test_user_metrics = {{"NDCG@10", {1.0f, 0.0f}}};
+  info.users = {2, 1};  // not ascending
+  EXPECT_THROW(store.finish("bad", info), StoreError);
+  // The failed finish() rolled back: the run is still running and can finish properly.
+  EXPECT_EQ(store.find("bad")->status, RunStatus::running);
+  info.users = {1, 2};
+  store.finish("bad", info);
+  EXPECT_EQ(store.find("bad")->status, RunStatus::finished);
+  EXPECT_EQ(store.user_metrics("bad")->test.at(0).values, (std::vector<float>{1.0f, 0.0f}));
 }
 
 // -------------------------------------------------------------------------- convenience
@@ -707,6 +808,51 @@ TEST_F(ReplacementTest, AStagedAttemptOfALiveWorkerIsNotTakenOver) {
   EXPECT_EQ(store2.begin_replacement("k").result, ClaimResult::owned_by_live_worker);
 }
 
+TEST_F(ReplacementTest, ASchemaVersion2FileIsMigratedAndKeepsItsRows) {
+  {
+    Database db(db_, std::chrono::milliseconds(10'000));
+    std::ifstream in(std::string(RECRUN_TEST_FIXTURES) + "/results_schema_v2.sql");
+    std::stringstream sql;
+    sql << in.rdbuf();
+    ASSERT_FALSE(sql.str().empty());
+    db.exec(sql.str());
+    db.exec("PRAGMA user_version = 2");
+    db.exec("INSERT INTO runs (trial_key, model, seed, status, attempts, protocol) VALUES "
+            "('v2', 'ease', 1, 'finished', 1, '{\"ks\":[20],\"monitor\":\"NDCG@20\"}')");
+    db.exec("INSERT INTO run_metrics VALUES (1, 'test', 'NDCG@20', 0.125), "
+            "(1, 'valid', 'NDCG@20', 0.25)");
+  }
+  ResultsStore store(db_);
+  const auto row = store.find("v2");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->status, RunStatus::finished);
+  EXPECT_FALSE(store.user_metrics("v2"));  // finished before per-user metrics: none
+  {
+    Database db(db_, std::chrono::milliseconds(10'000));
+    auto v = db.prepare("PRAGMA user_version");
+    ASSERT_TRUE(v.step());
+    EXPECT_EQ(v.int64(0), kSchemaVersion);
+    // The views were rebuilt with columns for the metrics already stored.
+    auto q = db.prepare("SELECT \"test_ndcg@20\", monitor_value FROM v_best_per_model");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.real(0), 0.125);
+    EXPECT_EQ(q.real(1), 0.25);
+  }
+  // A replacement finishing with per-user metrics moves them into the migrated row.
+  const auto rep = store.begin_replacement("v2");
+  ASSERT_EQ(rep.result, ClaimResult::claimed);
+  FinishInfo info;
+  info.test_metrics = {{"NDCG@20", 0.5}};
+  info.users = {0, 1};
+  info.test_user_metrics = {{"NDCG@20", {1.0f, 0.0f}}};
+  store.finish(rep.staging_key, info);
+  const auto moved = store.user_metrics("v2");
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->users, (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(moved->test.at(0).values, (std::vector<float>{1.0f, 0.0f}));
+  EXPECT_FALSE(store.user_metrics(rep.staging_key));
+}
+
 TEST_F(ReplacementTest, ASchemaVersion1FileIsMigratedAndKeepsItsRows) {
   {
     Database db(db_, std::chrono::milliseconds(10'000));
@@ -730,7 +876,7 @@ TEST_F(ReplacementTest, ASchemaVersion1FileIsMigratedAndKeepsItsRows) {
     Database db(db_, std::chrono::milliseconds(10'000));
     auto v = db.prepare("PRAGMA user_version");
     ASSERT_TRUE(v.step());
-    EXPECT_EQ(v.int64(0), 2);
+    EXPECT_EQ(v.int64(0), kSchemaVersion);
     auto q = db.prepare("SELECT \"test_ndcg@10\" FROM v_runs WHERE trial_key = 'old'");
     ASSERT_TRUE(q.step());
     EXPECT_EQ(q.real(0), 0.25);

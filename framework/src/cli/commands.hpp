@@ -16,5 +16,6 @@ int cmd_sweep(const Args& args);
 int cmd_trial(const Args& args);
 /// recrun predict: top-K lists from a finished run.
 int cmd_predict(const Args& args);
+int cmd_results(const Args& args);
 
 }  // namespace recrun::cli

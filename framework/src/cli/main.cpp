@@ -33,6 +33,7 @@ const std::vector<Command>& commands() {
       {"sweep", "run an experiment file's grid of trials, resumably", recrun::cli::cmd_sweep},
       {"trial", "run one registered trial by key (what sweep workers run)", recrun::cli::cmd_trial},
       {"predict", "write top-K recommendations of a finished run", recrun::cli::cmd_predict},
+      {"results", "list, pick the best of, compare and plot recorded runs", recrun::cli::cmd_results},
   };
   return table;
 }

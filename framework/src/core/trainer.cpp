@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -69,6 +70,7 @@ struct LoopState {
   std::int64_t bad_evals = 0;
   std::map<std::string, double> best_valid;
   std::map<std::string, double> best_diagnostics;
+  std::map<std::string, std::vector<double>> best_valid_per_user;
   double fit_seconds = 0;
   double eval_seconds = 0;
 };
@@ -82,6 +84,11 @@ void write_state(Archive& a, const LoopState& s, const std::mt19937_64& rng) {
   a.write_text(std::string(kState) + "best_diagnostics", encode_metrics(s.best_diagnostics));
   a.write_text(std::string(kState) + "fit_seconds", fmt::format("{:.17g}", s.fit_seconds));
   a.write_text(std::string(kState) + "eval_seconds", fmt::format("{:.17g}", s.eval_seconds));
+  // Per-user validation values of the best epoch, one float64 tensor per metric.
+  const std::string per_user = std::string(kState) + "best_valid_per_user.";
+  for (const auto& [name, values] : s.best_valid_per_user)
+    a.write(per_user + name,
+            torch::tensor(values, torch::TensorOptions().dtype(torch::kFloat64)));
   std::ostringstream r;
   r << rng;
   a.write_text(std::string(kState) + "rng", r.str());
@@ -100,6 +107,13 @@ LoopState read_state(const Archive& a, std::mt19937_64& rng) {
   s.best_diagnostics = decode_metrics(text("best_diagnostics"));
   s.fit_seconds = std::stod(text("fit_seconds"));
   s.eval_seconds = std::stod(text("eval_seconds"));
+  const std::string per_user = std::string(kState) + "best_valid_per_user.";
+  for (const auto& k : a.keys())
+    if (k.starts_with(per_user)) {
+      const torch::Tensor t = a.read(k).to(torch::kFloat64).contiguous();
+      const double* p = t.data_ptr<double>();
+      s.best_valid_per_user[k.substr(per_user.size())] = std::vector<double>(p, p + t.numel());
+    }
   std::istringstream r(text("rng"));
   r >> rng;
   auto gen = at::detail::getDefaultCPUGenerator();
@@ -195,6 +209,14 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       throw ParamError(fmt::format(
           "protocol.monitor: '{}' is not among the computed metrics (metrics x ks)", options.monitor));
   }
+  // Every finished run stores its per-user values; ARP counts the training interactions.
+  EvalOptions eval = options.eval;
+  eval.keep_per_user = true;
+  if (!full && std::find(eval.metrics.begin(), eval.metrics.end(), "ARP") != eval.metrics.end()) {
+    auto popularity = std::make_shared<std::vector<double>>(split.train.num_items(), 0.0);
+    for (const auto i : split.train.flat_items()) (*popularity)[i] += 1.0;
+    eval.item_popularity = std::move(popularity);
+  }
   seed_and_threads(options.seed, options.threads);
   TrainContext ctx(dataset, split.train, options.seed, at::get_num_threads());
   const auto start = Clock::now();
@@ -243,8 +265,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
 
   const auto validate_now = [&](std::int64_t epoch) -> bool {
     model.diagnostics();  // drop whatever training-time scoring accumulated
-    const EvalResult r =
-        evaluate(model, split.train, split.eval_users, split.valid_targets, options.eval);
+    EvalResult r = evaluate(model, split.train, split.eval_users, split.valid_targets, eval);
     state.eval_seconds += r.seconds;
     const auto diagnostics = model.diagnostics();
     const double value = r.metrics.at(options.monitor);
@@ -254,6 +275,8 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       state.best_epoch = epoch;
       state.best_valid = r.metrics;
       state.best_diagnostics = diagnostics;
+      state.best_valid_per_user = std::move(r.per_user);
+      r.per_user.clear();
       state.bad_evals = 0;
       best = Archive{};
       save_model(model, best);
@@ -329,14 +352,15 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     if (on_disk) best.save_file(ckpt("best.ckpt"));
     if (!model_is_best) model.load(best);  // a 380 MB EASE model need not be copied back
     model.diagnostics();
-    const EvalResult test = evaluate(model, split.train_valid, split.eval_users,
-                                     split.test_targets, options.eval);
+    EvalResult test = evaluate(model, split.train_valid, split.eval_users, split.test_targets, eval);
     state.eval_seconds += test.seconds;
     observer.on_test(test);
     out.best_epoch = state.best_epoch;
     out.valid = state.best_valid;
     out.diagnostics = state.best_diagnostics;
     out.test = test.metrics;
+    out.valid_per_user = std::move(state.best_valid_per_user);
+    out.test_per_user = std::move(test.per_user);
   }
   out.fit_seconds = state.fit_seconds;
   out.eval_seconds = state.eval_seconds;

@@ -79,6 +79,12 @@ struct RunOutcome {
   std::map<std::string, double> valid;
   /// Test metrics of the best checkpoint (empty in full-data mode).
   std::map<std::string, double> test;
+  /// Each evaluated user's validation value of every metric but Coverage at the best epoch, in
+  /// the order of Split::eval_users (empty in full-data mode, and after resuming a checkpoint
+  /// written before they were kept).
+  std::map<std::string, std::vector<double>> valid_per_user;
+  /// The same for the test metrics of the best checkpoint.
+  std::map<std::string, std::vector<double>> test_per_user;
   /// Model diagnostics at the best epoch.
   std::map<std::string, double> diagnostics;
   /// Seconds in fit_epoch.

@@ -165,7 +165,8 @@ ClaimResult ResultsStore::claim(std::string_view trial_key, bool retry_failed) {
           "epochs_run = NULL, error = NULL WHERE id = ?1")
         .bind_all(row.id, s.options.owner.host, s.options.owner.pid, utc_now_iso())
         .execute();
-    s.db.prepare("DELETE FROM run_metrics WHERE run_id = ?1").bind_all(row.id).execute();
+    for (const char* table : {"run_metrics", "run_users", "run_user_metrics"})
+      s.db.prepare(fmt::format("DELETE FROM {} WHERE run_id = ?1", table)).bind_all(row.id).execute();
     return ClaimResult::claimed;
   });
 }
@@ -206,7 +207,8 @@ void ResultsStore::State::promote_if_staging(std::int64_t run_id) {
     if (select.step()) target = select.opt_int64(0);
   }
   if (!target) return;
-  for (const char* table : {"run_metrics", "epoch_metrics", "run_params"}) {
+  for (const char* table :
+       {"run_metrics", "epoch_metrics", "run_params", "run_users", "run_user_metrics"}) {
     db.prepare(fmt::format("DELETE FROM {} WHERE run_id = ?1", table)).bind_all(*target).execute();
     db.prepare(fmt::format("UPDATE {} SET run_id = ?1 WHERE run_id = ?2", table))
         .bind_all(*target, run_id)
@@ -355,7 +357,8 @@ bool ResultsStore::reset_trial(std::string_view trial_key) {
           "checkpoint_path = NULL, tensorboard_path = NULL, error = NULL WHERE id = ?1")
         .bind_all(row.id)
         .execute();
-    s.db.prepare("DELETE FROM run_metrics WHERE run_id = ?1").bind_all(row.id).execute();
+    for (const char* table : {"run_metrics", "run_users", "run_user_metrics"})
+      s.db.prepare(fmt::format("DELETE FROM {} WHERE run_id = ?1", table)).bind_all(row.id).execute();
     s.db.prepare("DELETE FROM epoch_metrics WHERE run_id = ?1").bind_all(row.id).execute();
     return true;
   });

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <cstddef>
+#include <type_traits>
 #include <charconv>
 #include <ctime>
 #include <limits>
@@ -207,7 +209,7 @@ void ResultsStore::State::open() {
     const int version = schema_version();
     if (version == 0) {
       db.exec(schema_sql());
-      db.exec(views_sql());
+      db.exec(views_sql({}));
       db.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
       return;
     }
@@ -223,10 +225,27 @@ void ResultsStore::State::open() {
       db.exec(drop_views_sql());
       db.exec("ALTER TABLE runs ADD COLUMN staging_for INTEGER REFERENCES runs(id) "
               "ON DELETE CASCADE");
-      db.exec(views_sql());
       db.exec("PRAGMA user_version = 2");
     }
+    if (schema_version() == 2) {
+      // 2 -> 3: per-user metrics (run_users, run_user_metrics; runs finished before have none)
+      // and the metric columns of the views, from every metric already stored.
+      db.exec(drop_views_sql());
+      db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only the new tables are created
+      db.exec("INSERT OR IGNORE INTO metric_columns (split, name) "
+              "SELECT DISTINCT split, name FROM run_metrics");
+      rebuild_views();
+      db.exec("PRAGMA user_version = 3");
+    }
   });
+}
+
+void ResultsStore::State::rebuild_views() {
+  std::vector<MetricColumn> present;
+  auto select = db.prepare("SELECT split, name FROM metric_columns ORDER BY split, name");
+  while (select.step()) present.push_back(MetricColumn{select.text(0), select.text(1)});
+  db.exec(drop_views_sql());
+  db.exec(views_sql(present));
 }
 
 int ResultsStore::State::schema_version() {
@@ -319,6 +338,83 @@ void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& i
         std::pair{SplitName::test, &info.test_metrics}}) {
     for (const Metric& metric : *metrics) {
       insert.reset().bind_all(run_id, to_string(split), metric.name, metric.value).execute();
+    }
+  }
+  // A metric no run reported before becomes a column of v_runs and v_best_per_model.
+  bool new_column = false;
+  auto column = db.prepare("INSERT OR IGNORE INTO metric_columns (split, name) VALUES (?1, ?2)");
+  for (const auto& [split, metrics] :
+       {std::pair{SplitName::valid, &info.valid_metrics},
+        std::pair{SplitName::test, &info.test_metrics}}) {
+    for (const Metric& metric : *metrics) {
+      column.reset().bind_all(to_string(split), metric.name).execute();
+      new_column |= db.changes() > 0;
+    }
+  }
+  if (new_column) rebuild_views();
+  write_user_metrics(run_id, info);
+}
+
+namespace {
+
+// Little-endian bytes of each value, whatever the host's byte order.
+template <class T, class U>
+std::vector<std::byte> little_endian(const std::vector<U>& values) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+  std::vector<std::byte> out(values.size() * sizeof(T));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const T v = static_cast<T>(values[i]);
+    std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t> bits;
+    std::memcpy(&bits, &v, sizeof(T));
+    for (std::size_t b = 0; b < sizeof(T); ++b)
+      out[i * sizeof(T) + b] = static_cast<std::byte>((bits >> (8 * b)) & 0xff);
+  }
+  return out;
+}
+
+template <class T>
+std::vector<T> from_little_endian(const std::vector<std::byte>& bytes) {
+  std::vector<T> out(bytes.size() / sizeof(T));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t> bits = 0;
+    for (std::size_t b = 0; b < sizeof(T); ++b)
+      bits |= static_cast<decltype(bits)>(std::to_integer<unsigned>(bytes[i * sizeof(T) + b]))
+              << (8 * b);
+    std::memcpy(&out[i], &bits, sizeof(T));
+  }
+  return out;
+}
+
+}  // namespace
+
+void ResultsStore::State::write_user_metrics(std::int64_t run_id, const FinishInfo& info) {
+  db.prepare("DELETE FROM run_users WHERE run_id = ?1").bind_all(run_id).execute();
+  db.prepare("DELETE FROM run_user_metrics WHERE run_id = ?1").bind_all(run_id).execute();
+  if (info.users.empty() && info.valid_user_metrics.empty() && info.test_user_metrics.empty())
+    return;
+  for (std::size_t i = 1; i < info.users.size(); ++i)
+    if (info.users[i] <= info.users[i - 1])
+      throw_misuse(fmt::format("per-user metrics of run {}: user ids must be strictly "
+                               "ascending, but {} follows {}",
+                               run_id, info.users[i], info.users[i - 1]));
+  db.prepare("INSERT INTO run_users (run_id, count, user_ids) VALUES (?1, ?2, ?3)")
+      .bind_all(run_id, static_cast<std::int64_t>(info.users.size()))
+      .bind_blob(3, little_endian<std::int64_t>(info.users))
+      .execute();
+  auto insert = db.prepare(
+      "INSERT INTO run_user_metrics (run_id, split, name, value) VALUES (?1, ?2, ?3, ?4)");
+  for (const auto& [split, metrics] :
+       {std::pair{SplitName::valid, &info.valid_user_metrics},
+        std::pair{SplitName::test, &info.test_user_metrics}}) {
+    for (const UserMetric& m : *metrics) {
+      if (m.values.size() != info.users.size())
+        throw_misuse(fmt::format("per-user {} metric '{}' of run {} has {} values for {} users",
+                                 to_string(split), m.name, run_id, m.values.size(),
+                                 info.users.size()));
+      insert.reset()
+          .bind_all(run_id, to_string(split), m.name)
+          .bind_blob(4, little_endian<float>(m.values))
+          .execute();
     }
   }
 }
@@ -572,6 +668,39 @@ std::vector<EpochMetric> ResultsStore::epoch_metrics(std::string_view trial_key)
                               nan_if_null(select, 3), select.real(4)});
   }
   return out;
+}
+
+std::optional<UserMetrics> ResultsStore::user_metrics(std::string_view trial_key) const {
+  State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  return s.db.read_transaction([&]() -> std::optional<UserMetrics> {
+    auto users = s.db.prepare(
+        "SELECT u.count, u.user_ids FROM run_users AS u JOIN runs AS r ON r.id = u.run_id "
+        "WHERE r.trial_key = ?1");
+    users.bind_all(trial_key);
+    if (!users.step()) return std::nullopt;
+    UserMetrics out;
+    const auto bytes = users.blob(1);
+    if (bytes.size() != 8 * static_cast<std::size_t>(users.int64(0)))
+      s.throw_misuse(fmt::format("run_users of trial '{}' holds {} bytes for {} users", trial_key,
+                                 bytes.size(), users.int64(0)));
+    out.users = from_little_endian<std::int64_t>(bytes);
+    auto metrics = s.db.prepare(
+        "SELECT m.split, m.name, m.value FROM run_user_metrics AS m "
+        "JOIN runs AS r ON r.id = m.run_id WHERE r.trial_key = ?1 ORDER BY m.split, m.name");
+    metrics.bind_all(trial_key);
+    while (metrics.step()) {
+      const auto value = metrics.blob(2);
+      if (value.size() != 4 * out.users.size())
+        s.throw_misuse(fmt::format("run_user_metrics {} '{}' of trial '{}' holds {} bytes for {} "
+                                   "users (float32: {} expected)",
+                                   metrics.text(0), metrics.text(1), trial_key, value.size(),
+                                   out.users.size(), 4 * out.users.size()));
+      auto& target = parse_split_name(metrics.text(0)) == SplitName::test ? out.test : out.valid;
+      target.push_back(UserMetric{metrics.text(1), from_little_endian<float>(value)});
+    }
+    return out;
+  });
 }
 
 StatusCounts ResultsStore::status_counts(std::optional<std::string_view> experiment) const {

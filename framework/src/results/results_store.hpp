@@ -76,6 +76,20 @@ struct Metric {
   double value = 0;  ///< the value
 };
 
+/// One metric's value for each evaluated user (in the order of the run's user ids).
+struct UserMetric {
+  std::string name;           ///< "NDCG@10"
+  std::vector<float> values;  ///< one per user; stored as float32 little-endian
+  bool operator==(const UserMetric&) const = default;
+};
+
+/// A finished run's per-user final metrics (tables run_users and run_user_metrics).
+struct UserMetrics {
+  std::vector<std::int64_t> users;  ///< dense user ids, strictly ascending
+  std::vector<UserMetric> valid;    ///< validation metrics of the best epoch, by name
+  std::vector<UserMetric> test;     ///< test metrics of the best checkpoint, by name
+};
+
 /// Everything needed to insert a trial's run row before it runs.
 struct TrialSpec {
   std::string trial_key;         ///< unique id: hash of model, params, data, split, seed
@@ -100,6 +114,12 @@ struct FinishInfo {
   std::string tensorboard_path;            ///< this run's TensorBoard directory; empty if none
   std::vector<Metric> valid_metrics;       ///< validation metrics of the best epoch
   std::vector<Metric> test_metrics;        ///< test metrics of the best checkpoint
+  /// Evaluated users (dense ids, strictly ascending); empty with no per-user metrics.
+  std::vector<std::int64_t> users;
+  /// Per-user validation metrics of the best epoch, each with one value per entry of `users`.
+  std::vector<UserMetric> valid_user_metrics;
+  /// Per-user test metrics of the best checkpoint, likewise.
+  std::vector<UserMetric> test_user_metrics;
 };
 
 /// The process a running row belongs to.
@@ -319,6 +339,9 @@ class ResultsStore {
   std::vector<RunRow> runs(std::optional<std::string_view> experiment = std::nullopt) const;
   /// The trial's epoch metrics ordered by epoch, split, name; empty for an unknown key.
   std::vector<EpochMetric> epoch_metrics(std::string_view trial_key) const;
+  /// The per-user final metrics of the run with this key; nullopt for an unknown key or a run
+  /// that stored none (unfinished, or finished before schema 3).
+  std::optional<UserMetrics> user_metrics(std::string_view trial_key) const;
   /// Runs per status, overall or for experiments named `experiment`.
   StatusCounts status_counts(std::optional<std::string_view> experiment = std::nullopt) const;
 

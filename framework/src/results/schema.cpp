@@ -1,5 +1,9 @@
 #include "results/schema.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 namespace recrun::results {
 
 namespace {
@@ -84,13 +88,63 @@ CREATE TABLE IF NOT EXISTS run_metrics (
   PRIMARY KEY (run_id, split, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS run_metrics_by_name ON run_metrics (split, name, value);
+)sql" R"sql(
+-- Schema 3: per-user final metrics. The users a run evaluated, once per run (int64
+-- little-endian dense user ids, ascending), and one float32 little-endian value per user and
+-- metric, in the same order. docs/results-schema.md describes the format.
+CREATE TABLE IF NOT EXISTS run_users (
+  run_id    INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  count     INTEGER NOT NULL CHECK (count >= 0),
+  user_ids  BLOB NOT NULL CHECK (length(user_ids) = 8 * count)
+);
+
+CREATE TABLE IF NOT EXISTS run_user_metrics (
+  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  split   TEXT NOT NULL CHECK (split IN ('valid', 'test')),
+  name    TEXT NOT NULL,
+  value   BLOB NOT NULL CHECK (length(value) % 4 = 0),
+  PRIMARY KEY (run_id, split, name)
+);
+
+-- Every (split, metric) any run reported: the metric columns of v_runs and v_best_per_model,
+-- which the store regenerates when a finished run brings a new one.
+CREATE TABLE IF NOT EXISTS metric_columns (
+  split  TEXT NOT NULL CHECK (split IN ('valid', 'test')),
+  name   TEXT NOT NULL,
+  PRIMARY KEY (split, name)
+) WITHOUT ROWID;
 )sql";
 
-constexpr std::string_view kViews = R"sql(
--- Correlated lookups rather than a GROUP BY pivot: each is one primary-key probe, so a
--- filtered query on v_runs touches only the runs it returns.
-CREATE VIEW IF NOT EXISTS v_runs AS
-SELECT
+// SQL identifier quoting: "..." with inner quotes doubled.
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (const char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (const char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// v_runs's columns before and after the metric columns.
+constexpr std::string_view kRunColumnsHead = R"sql(
   r.id AS run_id,
   r.trial_key,
   e.name AS experiment,
@@ -110,28 +164,26 @@ SELECT
   r.total_seconds,
   r.best_epoch,
   r.epochs_run,
-  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = 'valid' AND name = 'Hit@10')
-    AS "valid_hit@10",
-  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = 'valid' AND name = 'NDCG@10')
-    AS "valid_ndcg@10",
-  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = 'test' AND name = 'Hit@10')
-    AS "test_hit@10",
-  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = 'test' AND name = 'NDCG@10')
-    AS "test_ndcg@10",
-  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = 'test' AND name = 'MRR@10')
-    AS "test_mrr@10",
-  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = 'test' AND name = 'Recall@10')
-    AS "test_recall@10",
+  r.monitor,
+  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = 'valid' AND name = r.monitor)
+    AS monitor_value,)sql";
+
+constexpr std::string_view kRunColumnsTail = R"sql(
   r.checkpoint_path,
   r.tensorboard_path,
   r.owner_host,
   r.owner_pid,
   r.heartbeat_at,
   r.error
-FROM runs AS r
+FROM (SELECT runs.*,
+             COALESCE(CASE WHEN json_valid(protocol) THEN json_extract(protocol, '$.monitor') END,
+                      'NDCG@10') AS monitor
+      FROM runs) AS r
 LEFT JOIN experiments AS e ON e.id = r.experiment_id
 WHERE r.staging_for IS NULL;
+)sql";
 
+constexpr std::string_view kLongViews = R"sql(
 CREATE VIEW IF NOT EXISTS v_run_params AS
 SELECT
   r.id AS run_id,
@@ -178,9 +230,69 @@ FROM epoch_metrics AS m
 JOIN runs AS r ON r.id = m.run_id
 LEFT JOIN experiments AS e ON e.id = r.experiment_id
 WHERE r.staging_for IS NULL;
+)sql";
 
--- Runs that report test metrics outrank runs that only report validation ones, so a model
--- whose runs all lack a test evaluation still gets its best-by-validation row.
+// Columns every database has, present or not, so that queries written for them always work.
+const std::vector<MetricColumn>& default_columns() {
+  static const std::vector<MetricColumn> columns{
+      {"valid", "Hit@10"}, {"valid", "NDCG@10"}, {"test", "Hit@10"},
+      {"test", "NDCG@10"}, {"test", "MRR@10"},   {"test", "Recall@10"}};
+  return columns;
+}
+
+}  // namespace
+
+std::string_view schema_sql() { return kSchema; }
+
+std::string metric_column_name(const MetricColumn& column) {
+  return ascii_lower(column.split) + "_" + ascii_lower(column.name);
+}
+
+std::vector<MetricColumn> view_columns(const std::vector<MetricColumn>& present) {
+  std::vector<MetricColumn> out;
+  std::vector<std::string> taken;
+  const auto add = [&](const MetricColumn& c) {
+    const std::string name = metric_column_name(c);
+    // SQLite compares identifiers without regard to ASCII case: one column per lower-case name.
+    if (std::find(taken.begin(), taken.end(), name) != taken.end()) return;
+    if (out.size() >= kMaxMetricColumns) return;
+    taken.push_back(name);
+    out.push_back(c);
+  };
+  for (const auto& c : default_columns()) add(c);
+  std::vector<MetricColumn> rest = present;
+  std::sort(rest.begin(), rest.end(), [](const MetricColumn& a, const MetricColumn& b) {
+    // valid before test, then by name
+    if (a.split != b.split) return a.split == "valid";
+    return a.name < b.name;
+  });
+  for (const auto& c : rest) add(c);
+  return out;
+}
+
+std::string views_sql(const std::vector<MetricColumn>& present) {
+  const auto columns = view_columns(present);
+  std::string metric_select, metric_names;
+  for (const auto& c : columns) {
+    const std::string id = quote_identifier(metric_column_name(c));
+    metric_select += fmt::format(
+        "\n  (SELECT value FROM run_metrics WHERE run_id = r.id AND split = {} AND name = {}) "
+        "AS {},",
+        quote_literal(c.split), quote_literal(c.name), id);
+    metric_names += fmt::format("\n  {},", id);
+  }
+  std::string sql;
+  sql += "-- Correlated lookups rather than a GROUP BY pivot: each is one primary-key probe, so a\n"
+         "-- filtered query on v_runs touches only the runs it returns. The metric columns are\n"
+         "-- generated from metric_columns (every metric a finished run reported).\n";
+  sql += "CREATE VIEW IF NOT EXISTS v_runs AS\nSELECT";
+  sql += kRunColumnsHead;
+  sql += metric_select;
+  sql += kRunColumnsTail;
+  sql += kLongViews;
+  sql += R"sql(
+-- The best finished run of each model in each experiment, by the validation value of the
+-- run's protocol monitor (as the sweep summary picks; never by test, which would leak it).
 CREATE VIEW IF NOT EXISTS v_best_per_model AS
 SELECT
   experiment,
@@ -189,25 +301,19 @@ SELECT
   trial_key,
   group_name,
   ranked_by,
-  "valid_hit@10",
-  "valid_ndcg@10",
-  "test_hit@10",
-  "test_ndcg@10",
-  "test_mrr@10",
-  "test_recall@10",
+  monitor_value,)sql";
+  sql += metric_names;
+  sql += R"sql(
   best_epoch,
   total_seconds,
   runs_compared
 FROM (
   SELECT
     v.*,
-    CASE WHEN v."test_ndcg@10" IS NOT NULL THEN 'test NDCG@10'
-         WHEN v."valid_ndcg@10" IS NOT NULL THEN 'valid NDCG@10'
-    END AS ranked_by,
+    'valid ' || v.monitor AS ranked_by,
     ROW_NUMBER() OVER (
       PARTITION BY v.experiment, v.model
-      ORDER BY v."test_ndcg@10" IS NULL, v."test_ndcg@10" DESC,
-               v."valid_ndcg@10" IS NULL, v."valid_ndcg@10" DESC, v.run_id
+      ORDER BY v.monitor_value IS NULL, v.monitor_value DESC, v.run_id
     ) AS rank_in_model,
     COUNT(*) OVER (PARTITION BY v.experiment, v.model) AS runs_compared
   FROM v_runs AS v
@@ -215,11 +321,8 @@ FROM (
 )
 WHERE rank_in_model = 1;
 )sql";
-
-}  // namespace
-
-std::string_view schema_sql() { return kSchema; }
-std::string_view views_sql() { return kViews; }
+  return sql;
+}
 std::string_view drop_views_sql() {
   return "DROP VIEW IF EXISTS v_best_per_model; DROP VIEW IF EXISTS v_epoch_metrics; "
          "DROP VIEW IF EXISTS v_metrics; DROP VIEW IF EXISTS v_run_params; "

@@ -102,6 +102,23 @@ void Statement::bind_text(int index, std::string_view value) {
   if (rc != SQLITE_OK) db_->throw_error(rc, fmt::format("cannot bind parameter {}", index), sql());
 }
 
+Statement& Statement::bind_blob(int index, std::span<const std::byte> bytes) {
+  // A zero-length blob still binds a BLOB (not NULL): the pointer must not be null.
+  static const std::byte empty{};
+  const int rc = sqlite3_bind_blob64(stmt_, index, bytes.empty() ? &empty : bytes.data(),
+                                     bytes.size(), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) db_->throw_error(rc, fmt::format("cannot bind parameter {}", index), sql());
+  return *this;
+}
+
+std::vector<std::byte> Statement::blob(int column) const {
+  const void* bytes = sqlite3_column_blob(stmt_, column);
+  const int size = sqlite3_column_bytes(stmt_, column);
+  if (bytes == nullptr || size <= 0) return {};
+  const auto* first = static_cast<const std::byte*>(bytes);
+  return std::vector<std::byte>(first, first + size);
+}
+
 void Statement::bind_null(int index) {
   const int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK) db_->throw_error(rc, fmt::format("cannot bind parameter {}", index), sql());

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <span>
 #include <string_view>
+#include <vector>
 #include <type_traits>
 #include <utility>
 
@@ -45,6 +47,9 @@ class Statement {
     return *this;
   }
 
+  /// Binds bytes as a BLOB (copied).
+  Statement& bind_blob(int index, std::span<const std::byte> bytes);
+
   /// Advances; true when a row is ready to read, false when the statement is done.
   bool step();
   /// Steps to completion, ignoring any rows (for INSERT/UPDATE/DELETE/PRAGMA).
@@ -59,6 +64,8 @@ class Statement {
   std::string text(int column) const;
   std::optional<std::int64_t> opt_int64(int column) const;
   std::optional<double> opt_real(int column) const;
+  /// Bytes of a BLOB column; NULL reads as empty.
+  std::vector<std::byte> blob(int column) const;
 
   std::string sql() const;
 

@@ -57,6 +57,10 @@ struct ResultsStore::State {
   Statement prepare_insert_param();
   void write_outcome(std::int64_t run_id, const FinishInfo& info, const Owner& owner,
                      std::int64_t min_attempts);
+  // run_users and run_user_metrics of a run (replacing any stored ones).
+  void write_user_metrics(std::int64_t run_id, const FinishInfo& info);
+  // Drops and recreates the views with a column for every row of metric_columns.
+  void rebuild_views();
   void upsert_epoch(Statement& upsert, std::int64_t run_id, std::int64_t epoch, SplitName split,
                     const std::vector<Metric>& metrics, double wall_time,
                     std::string_view trial_key);

@@ -14,18 +14,26 @@
 
 namespace recrun::sweep {
 
-/// The best finished trial of one group.
+/// The best configuration of one group: its finished trials, which differ only in seed.
 struct GroupBest {
   std::string group;
+  /// The first of the configuration's finished trials (its parameters and model).
   const Trial* trial = nullptr;
   const results::RunRow* row = nullptr;
-  /// Validation value of the protocol's monitor.
+  /// Every finished trial of the configuration with a monitor value, and their rows (by seed
+  /// order in the experiment).
+  std::vector<const Trial*> trials;
+  std::vector<const results::RunRow*> rows;
+  /// Mean over those trials of the validation value of the protocol's monitor.
   double valid = 0;
+  /// Its sample standard deviation (NaN for one trial).
+  double valid_std = 0;
 };
 
-/// Per group (in experiment order), the finished trial with the highest validation monitor
-/// (never the test metric: picking by test would leak it). Groups without a finished trial are
-/// left out.
+/// Per group (in experiment order), the configuration (trials that differ only in seed) whose
+/// finished trials have the highest mean validation monitor (never the test metric: picking by
+/// test would leak it); ties go to the configuration that comes first. Groups without a
+/// finished trial are left out.
 std::vector<GroupBest> best_per_group(const Experiment& experiment, const std::vector<Trial>& trials,
                                       const std::map<std::string, results::RunRow>& rows);
 

@@ -120,6 +120,16 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   info.valid_metrics = report::metrics_of(out.valid);
   for (const auto& [k, v] : out.diagnostics) info.valid_metrics.push_back({"val_" + k, v});
   info.test_metrics = report::metrics_of(out.test);
+  // Per-user values, stored in finish()'s transaction: the users once, a float32 blob each.
+  if (!out.valid_per_user.empty() || !out.test_per_user.empty()) {
+    info.users = split.eval_users;
+    for (const auto& [per_user, into] :
+         {std::pair{&out.valid_per_user, &info.valid_user_metrics},
+          std::pair{&out.test_per_user, &info.test_user_metrics}})
+      for (const auto& [name, values] : *per_user)
+        if (values.size() == info.users.size())
+          into->push_back({name, std::vector<float>(values.begin(), values.end())});
+  }
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   info.total_seconds = job.startup_seconds + result.seconds;
   store.finish(job.key, info);
