@@ -14,5 +14,6 @@ int cmd_run(const Args& args);
 int cmd_data(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_trial(const Args& args);
+int cmd_report(const Args& args);
 
 }  // namespace recrun::cli

@@ -32,6 +32,7 @@ const std::vector<Command>& commands() {
       {"data", "synthesize, convert, inspect and benchmark data sets", recrun::cli::cmd_data},
       {"sweep", "run an experiment file's grid of trials, resumably", recrun::cli::cmd_sweep},
       {"trial", "run one registered trial by key (what sweep workers run)", recrun::cli::cmd_trial},
+      {"report", "write an experiment's results as one self-contained HTML page", recrun::cli::cmd_report},
   };
   return table;
 }
