@@ -121,8 +121,16 @@ std::string render_data_explorer(const Dataset& d, const data::DataStats& s,
   } else {
     std::vector<html::Bar> bars;
     const char* format = x.timeline_unit == "day" ? "%Y-%m-%d" : x.timeline_unit == "month" ? "%Y-%m" : "%Y";
-    for (const auto& [t, n] : x.timeline)
-      bars.push_back({.label = date(t, format), .value = static_cast<double>(n), .tooltip = {}});
+    // Monthly and daily bars are labelled where a year (or month) starts; every bar has its
+    // date and count as a tooltip.
+    for (const auto& [t, n] : x.timeline) {
+      const std::string when = date(t, format);
+      std::string label = when;
+      if (x.timeline_unit == "month") label = when.substr(5) == "01" || bars.empty() ? when.substr(0, 4) : "";
+      if (x.timeline_unit == "day") label = when.substr(8) == "01" || bars.empty() ? when.substr(0, 7) : "";
+      bars.push_back({.label = label, .value = static_cast<double>(n),
+                      .tooltip = fmt::format("{}: {} interactions", when, n)});
+    }
     o = {};
     o.title = fmt::format("interactions per {}", x.timeline_unit);
     o.y_label = "interactions";

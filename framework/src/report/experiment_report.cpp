@@ -347,7 +347,7 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
   std::string curves = "<section id=\"curves\">\n<h2>Learning curves</h2>\n";
   std::string gates = "<section id=\"gates\">\n<h2>Gate weights</h2>\n";
   const std::string k = cutoff(d.monitor);
-  int with_curves = 0, with_gates = 0;
+  int with_curves = 0, with_gates = 0, single_epoch = 0;
   for (const auto& r : d.runs) {
     const auto& points = d.curves.at(r.trial_key);
     if (points.empty()) continue;
@@ -374,7 +374,13 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
       return v;
     };
     const std::string title = run_title(d, r);
-    if (!loss.empty() || !valid.empty()) {
+    // A run that logged one epoch (a closed-form model) has values, not curves: the tables
+    // show them.
+    std::size_t longest = 0;
+    for (const auto* m : {&loss, &valid})
+      for (const auto& [name, s] : *m) longest = std::max(longest, s.points.size());
+    if (longest == 1) ++single_epoch;
+    if (longest > 1) {
       ++with_curves;
       curves += fmt::format("<div class=\"card run\" data-trial=\"{}\"><h3>{}</h3><div class=\"charts\">\n",
                             html::escape(r.trial_key), html::escape(title));
@@ -412,7 +418,12 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
                            html::line_chart(values(gate), o));
     }
   }
-  if (with_curves == 0) curves += "<p>No run has logged epochs yet.</p>\n";
+  if (single_epoch > 0)
+    curves += fmt::format("<p class=\"note\">{} run(s) logged a single epoch (closed-form models "
+                          "such as EASE and popularity): they have no curve; the tables above "
+                          "show their values.</p>\n",
+                          single_epoch);
+  if (with_curves == 0 && single_epoch == 0) curves += "<p>No run has logged epochs yet.</p>\n";
   if (with_gates == 0)
     gates += "<p>No run logged gate weights (val_gate/&lt;feature&gt;): only runs with "
              "fusion = \"gate\" do.</p>\n";

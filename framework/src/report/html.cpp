@@ -167,8 +167,9 @@ std::string tick_label(double v) {
 
 std::string table(std::string_view id, const std::vector<std::string>& headers,
                   const std::vector<std::vector<Cell>>& rows, std::string_view css_class) {
-  std::string out = fmt::format("<table id=\"{}\" class=\"sortable {}\">\n<thead><tr>", escape(id),
-                                escape(css_class));
+  std::string out = fmt::format(
+      "<div class=\"wide\"><table id=\"{}\" class=\"sortable {}\">\n<thead><tr>", escape(id),
+      escape(css_class));
   for (const auto& h : headers) out += fmt::format("<th title=\"click to sort\">{}</th>", escape(h));
   out += "</tr></thead>\n<tbody>\n";
   for (const auto& row : rows) {
@@ -181,7 +182,7 @@ std::string table(std::string_view id, const std::vector<std::string>& headers,
     }
     out += "</tr>\n";
   }
-  return out + "</tbody></table>\n";
+  return out + "</tbody></table></div>\n";
 }
 
 std::string line_chart(const std::vector<Series>& series, const ChartOptions& o) {
@@ -357,6 +358,7 @@ std::string bar_chart(const std::vector<Bar>& bars, const ChartOptions& o) {
     out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
                        px(f.left - 4), px(Y(t) + 4), escape(tick_label(t)));
   }
+  double last_label = -1e9;
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const auto& b = bars[i];
     const double v = std::isfinite(b.value) ? std::max(0.0, b.value) : 0.0;
@@ -367,18 +369,20 @@ std::string bar_chart(const std::vector<Bar>& bars, const ChartOptions& o) {
         "<rect class=\"bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\">"
         "<title>{}</title></rect>",
         px(x + slot * 0.1), px(Y(v)), px(w), px(base - Y(v)), colour(0), escape(tip));
+    // Labels are drawn left to right, each far enough from the last one drawn not to overlap
+    // it (rotated labels need about 20 px between them); an empty label is never drawn.
     const std::string label = shorten(b.label, 22);
-    // With many bars, label every n-th so that labels do not overlap.
-    const std::size_t every = rotate ? std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(13.0 / slot)))
-                                     : 1;
-    if (i % every != 0) continue;
+    const double centre = x + slot / 2;
+    const double gap = rotate ? 20.0 : text_width(label) + 6;
+    if (label.empty() || centre - last_label < gap) continue;
+    last_label = centre;
     if (rotate)
       out += fmt::format(
           "<text class=\"tick\" text-anchor=\"end\" transform=\"translate({},{}) rotate(-40)\">{}</text>",
-          px(x + slot / 2 + 3), px(base + 12), escape(label));
+          px(centre + 3), px(base + 12), escape(label));
     else
       out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                         px(x + slot / 2), px(base + 15), escape(label));
+                         px(centre), px(base + 15), escape(label));
   }
   out += fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"/>", px(f.left),
                      px(f.left + f.plot_w), px(base));
@@ -404,6 +408,7 @@ h1 { font-size: 1.5em; margin: 0 0 .2em; }
 h2 { font-size: 1.2em; margin: 1.6em 0 .5em; border-bottom: 1px solid #d1d5db; padding-bottom: .2em; }
 h3 { font-size: 1em; margin: 1em 0 .3em; }
 .meta { color: #4b5563; margin: .1em 0; }
+.wide { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: .4em 0 1em; font-size: 13px; }
 th, td { border: 1px solid #d1d5db; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f4f6; cursor: pointer; user-select: none; white-space: nowrap; }
