@@ -109,19 +109,23 @@ void expect_self_contained(const std::string& page) {
 std::string table_of(const std::string& dom, const std::string& id) {
   const auto start = dom.find("<table id=\"" + id + "\"");
   if (start == std::string::npos) return {};
-  return dom.substr(start, dom.find("</table>", start) - start);
+  const auto end = dom.find("</table>", start);
+  return end == std::string::npos ? dom.substr(start) : dom.substr(start, end - start);
 }
 
 // The data-sort values of column `col` of a table's body rows, in DOM order.
 std::vector<double> column_keys(const std::string& table, int col) {
   std::vector<double> out;
   const auto body = table.find("<tbody>");
+  if (body == std::string::npos) return out;
   std::size_t at = body;
   while ((at = table.find("<tr", at + 1)) != std::string::npos) {
     const auto end = table.find("</tr>", at);
+    if (end == std::string::npos) break;
     const std::string row = table.substr(at, end - at);
     std::size_t cell = 0;
-    for (int c = 0; c <= col; ++c) cell = row.find("<td", cell + 1);
+    for (int c = 0; c <= col && cell != std::string::npos; ++c) cell = row.find("<td", cell + 1);
+    if (cell == std::string::npos) continue;
     const std::regex key("^<td[^>]*data-sort=\"([^\"]+)\"");
     std::smatch m;
     const std::string td = row.substr(cell, row.find("</td>", cell) - cell);
