@@ -11,6 +11,9 @@ packages=(
   # LibTorch falls back to the slow reference BLAS without an optimized one; the OpenMP build
   # matches LibTorch's own OpenMP thread pool.
   libopenblas0-openmp
+  # Headless browser for the tests that render the HTML reports (tests/e2e/test_report_e2e.cpp).
+  # (fonts so that its screenshots show text).
+  chromium fonts-dejavu-core
 )
 
 missing=()

@@ -116,6 +116,10 @@ const std::vector<std::pair<std::string, std::string>> kNotRunHere = {
      "a user's own plugin build directory; the OutOfTreePlugin test runs it"},
     {"recrun run --model my_model --data experiments/data/ml-latest-small --set hidden_units=32",
      "my_model is the reader's own plugin"},
+    {"recrun report quickstart",
+     "needs the sweep's results, and sweeps run here as --dry-run; ReportE2E reports a real sweep"},
+    {"recrun report gate_fusion",
+     "needs the finished gate_fusion sweep (hours); ReportE2E reports a real small sweep"},
     {"sqlite3 -readonly -header -column results/results.db",
      "opens an interactive shell; the sql blocks below it run non-interactively"},
 };

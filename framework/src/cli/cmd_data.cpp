@@ -1,4 +1,5 @@
 // recrun data — synthesize, convert, inspect and benchmark data sets.
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -13,6 +14,8 @@
 #include "data/title_embed.hpp"
 #include "data/synth.hpp"
 #include "recrun/error.hpp"
+#include "report/data_explorer.hpp"
+#include "report/html.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -168,18 +171,22 @@ int data_convert(const Args& args) {
 
 int data_stats(const Args& args) {
   HostOptions host;
-  std::string dir, source;
+  std::string dir, source, out;
   std::int64_t top = 10;
   auto desc = host_options(host);
   desc.add_options()("dir", po::value(&dir)->required(), "data directory")(
       "source", po::value(&source)->default_value("auto"), "data source (auto-detected)")(
       "top", po::value(&top)->default_value(10), "length of the top-items and top-values lists")(
-      "no-cache", "parse the files even when a cache is present");
+      "no-cache", "parse the files even when a cache is present")(
+      "html", "write the data explorer page (self-contained HTML) instead of the text report")(
+      "out,o", po::value(&out), "with --html: the file to write (default: DATASET-stats.html)");
   po::positional_options_description pos;
   pos.add("dir", 1);
-  const auto vm = parse(desc, args, "recrun data stats DIR [--top N]", &pos);
+  const auto vm = parse(desc, args, "recrun data stats DIR [--top N] [--html [--out FILE]]", &pos);
   if (vm.count("help")) return 0;
   require_at_least<std::int64_t>("--top", top, 1);
+  const bool html = vm.count("html") > 0;
+  if (!out.empty() && !html) throw ParamError("--out needs --html (the text report goes to stdout)");
   Registry registry;
   load_registry(host, registry, false);
   const auto t0 = std::chrono::steady_clock::now();
@@ -188,6 +195,17 @@ int data_stats(const Args& args) {
   const auto loaded = data::load_dataset(registry, dir, source, options);
   const double load_s = since(t0);
   const auto stats = data::compute_stats(loaded.dataset, top);
+  if (html) {
+    const auto explorer = data::compute_explorer_stats(loaded.dataset);
+    const fs::path path = out.empty() ? fs::path(report::html::file_stem(loaded.dataset.name) + "-stats.html") : fs::path(out);
+    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    report::html::write_file_atomically(
+        path, report::render_data_explorer(loaded.dataset, stats, explorer, loaded.source,
+                                           fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(now))));
+    fmt::print("data explorer of {} ({} users, {} items, {} interactions) -> {}\n", dir, stats.users,
+               stats.items, stats.interactions, path.string());
+    return 0;
+  }
   fmt::print("{}", data::format_stats(loaded.dataset, stats));
   fmt::print("\nloaded by '{}' in {:.2f}s{}\n", loaded.source, load_s,
              loaded.from_cache ? " (from the cache)" : "");

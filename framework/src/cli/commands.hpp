@@ -17,5 +17,6 @@ int cmd_trial(const Args& args);
 /// recrun predict: top-K lists from a finished run.
 int cmd_predict(const Args& args);
 int cmd_results(const Args& args);
+int cmd_report(const Args& args);
 
 }  // namespace recrun::cli

@@ -34,6 +34,7 @@ const std::vector<Command>& commands() {
       {"trial", "run one registered trial by key (what sweep workers run)", recrun::cli::cmd_trial},
       {"predict", "write top-K recommendations of a finished run", recrun::cli::cmd_predict},
       {"results", "list, pick the best of, compare and plot recorded runs", recrun::cli::cmd_results},
+      {"report", "write an experiment's results as one self-contained HTML page", recrun::cli::cmd_report},
   };
   return table;
 }

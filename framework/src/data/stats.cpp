@@ -7,6 +7,8 @@
 #include <ctime>
 #include <numeric>
 
+#include "core/split.hpp"
+
 namespace recrun::data {
 
 namespace {
@@ -172,6 +174,113 @@ DataStats compute_stats(const Dataset& d, std::int64_t top) {
     s.features.push_back(std::move(fs));
   }
   return s;
+}
+
+namespace {
+
+// Start of the UTC day, month or year holding `t`.
+std::int64_t bin_start(std::int64_t t, const std::string& unit) {
+  if (unit == "day") return t - (((t % 86400) + 86400) % 86400);
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  if (!gmtime_r(&tt, &tm)) return t;
+  tm.tm_mday = 1;
+  tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+  if (unit == "year") tm.tm_mon = 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+// The bin after the one starting at `start`.
+std::int64_t next_bin(std::int64_t start, const std::string& unit) {
+  if (unit == "day") return start + 86400;
+  const std::time_t tt = static_cast<std::time_t>(start);
+  std::tm tm{};
+  if (!gmtime_r(&tt, &tm)) return start + 86400;
+  if (unit == "year") ++tm.tm_year;
+  else ++tm.tm_mon;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+}  // namespace
+
+ExplorerStats compute_explorer_stats(const Dataset& d, std::int64_t min_interactions) {
+  ExplorerStats x;
+  x.loo_min_interactions = min_interactions;
+  const std::int64_t items = d.num_items();
+  std::vector<std::int64_t> counts(items, 0);
+  std::int64_t lo = 0, hi = 0;
+  bool any = false;
+  for (std::int64_t u = 0; u < d.num_users(); ++u) {
+    const auto row = d.user_items(u);
+    if (static_cast<std::int64_t>(row.size()) < 5) ++x.cold_users;
+    for (const auto i : row) ++counts[i];
+    for (const auto t : d.user_times(u)) {
+      lo = any ? std::min(lo, t) : t;
+      hi = any ? std::max(hi, t) : t;
+      any = true;
+    }
+  }
+  x.items_without_interactions = std::count(counts.begin(), counts.end(), std::int64_t{0});
+
+  // Interactions over time, in the finest calendar unit that keeps the chart readable.
+  if (any) {
+    const double days = static_cast<double>(hi - lo) / 86400.0;
+    x.timeline_unit = days <= 400 ? "day" : days <= 400 * 30.4 ? "month" : "year";
+    std::vector<std::int64_t> starts;
+    for (std::int64_t b = bin_start(lo, x.timeline_unit); b <= hi && starts.size() < 100000;
+         b = next_bin(b, x.timeline_unit))
+      starts.push_back(b);
+    std::vector<std::int64_t> n(starts.size(), 0);
+    for (const auto t : d.timestamps) {
+      const auto it = std::upper_bound(starts.begin(), starts.end(), t);
+      if (it != starts.begin()) ++n[static_cast<std::size_t>(it - starts.begin() - 1)];
+    }
+    for (std::size_t k = 0; k < starts.size(); ++k) x.timeline.emplace_back(starts[k], n[k]);
+  }
+
+  // Lorenz curve over ascending counts, sampled at most 201 points.
+  std::vector<std::int64_t> sorted = counts;
+  std::sort(sorted.begin(), sorted.end());
+  const double total = static_cast<double>(d.num_interactions());
+  x.lorenz.emplace_back(0.0, 0.0);
+  if (items > 0 && total > 0) {
+    const std::size_t step = std::max<std::size_t>(1, sorted.size() / 200);
+    double cum = 0;
+    for (std::size_t k = 0; k < sorted.size(); ++k) {
+      cum += static_cast<double>(sorted[k]);
+      if ((k + 1) % step == 0 || k + 1 == sorted.size())
+        x.lorenz.emplace_back(static_cast<double>(k + 1) / static_cast<double>(sorted.size()), cum / total);
+    }
+  }
+  if (total > 0) {
+    const auto tail = sorted.size() - static_cast<std::size_t>(0.2 * static_cast<double>(sorted.size()));
+    x.long_tail_share = static_cast<double>(std::accumulate(
+                            sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(tail), std::int64_t{0})) / total;
+  }
+  if (x.lorenz.back() != std::pair<double, double>{1.0, 1.0}) x.lorenz.emplace_back(1.0, 1.0);
+
+  // What leave-one-out drops: the split the trainer uses, made here.
+  const core::Split split = core::make_split(d, {.mode = "leave_one_out", .min_interactions = min_interactions});
+  x.loo_dropped_users = split.dropped_users;
+  x.loo_held_out = 2 * static_cast<std::int64_t>(split.eval_users.size());
+  x.loo_train_interactions = static_cast<std::int64_t>(split.train.flat_items().size());
+  x.loo_dropped_interactions = d.num_interactions() - x.loo_held_out - x.loo_train_interactions;
+  std::vector<std::uint8_t> trained(items, 0);
+  for (const auto i : split.train.flat_items()) trained[i] = 1;
+  for (std::int64_t i = 0; i < items; ++i)
+    if (counts[i] > 0 && !trained[i]) ++x.loo_items_without_training;
+
+  for (const auto& [name, f] : d.categorical) {
+    std::vector<std::int64_t> with(f.vocab.size(), 0);
+    for (std::int64_t i = 0; i < items; ++i)
+      for (const std::int32_t v : f.of(i)) ++with[v];
+    std::vector<std::size_t> order(f.vocab.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return with[a] > with[b]; });
+    auto& out = x.values[name];
+    for (const auto k : order) out.emplace_back(f.vocab[k], with[k]);
+  }
+  return x;
 }
 
 std::string format_stats(const Dataset& d, const DataStats& s) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,33 @@ struct DataStats {
   /// Every feature present.
   std::vector<FeatureStats> features;
 };
+
+/// What the data explorer page (`recrun data stats --html`) shows beyond DataStats.
+struct ExplorerStats {
+  /// Interactions over time: (start of the bin, Unix seconds; interactions in it). Bins are
+  /// calendar days, months or years (UTC), whichever gives at most 400 bins.
+  std::vector<std::pair<std::int64_t, std::int64_t>> timeline;
+  /// "day", "month" or "year".
+  std::string timeline_unit;
+  /// Lorenz curve of item popularity: (share of items, share of interactions) with items from
+  /// the least to the most popular; (0, 0) first, (1, 1) last, at most 201 points.
+  std::vector<std::pair<double, double>> lorenz;
+  /// Share of interactions on the long tail: the items outside the most popular 20%.
+  double long_tail_share = 0;
+  /// Users with fewer than 5 interactions; items with none at all.
+  std::int64_t cold_users = 0, items_without_interactions = 0;
+  /// Leave-one-out with min_interactions (the protocol's default, 3): users and interactions
+  /// dropped with them, interactions held out as validation and test targets, what is left to
+  /// train on, and the items that have interactions but none left for training.
+  std::int64_t loo_min_interactions = 3;
+  std::int64_t loo_dropped_users = 0, loo_dropped_interactions = 0, loo_held_out = 0;
+  std::int64_t loo_train_interactions = 0, loo_items_without_training = 0;
+  /// Every value of each categorical feature: (value, items having it), most common first.
+  std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> values;
+};
+
+/// Computes the explorer's statistics (one pass over the interactions plus the split).
+ExplorerStats compute_explorer_stats(const Dataset& dataset, std::int64_t min_interactions = 3);
 
 /// Computes the statistics; `top` bounds the top-items and top-values lists.
 DataStats compute_stats(const Dataset& dataset, std::int64_t top = 10);

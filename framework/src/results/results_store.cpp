@@ -703,6 +703,20 @@ std::optional<UserMetrics> ResultsStore::user_metrics(std::string_view trial_key
   });
 }
 
+std::vector<ExperimentRow> ResultsStore::experiments(std::optional<std::string_view> name) const {
+  State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  auto select = s.db.prepare(
+      "SELECT id, name, hash, toml_text, created_at FROM experiments "
+      "WHERE ?1 IS NULL OR name = ?1 ORDER BY id");
+  select.bind_all(name);
+  std::vector<ExperimentRow> out;
+  while (select.step())
+    out.push_back(ExperimentRow{select.int64(0), select.text(1), select.text(2), select.text(3),
+                                select.text(4)});
+  return out;
+}
+
 StatusCounts ResultsStore::status_counts(std::optional<std::string_view> experiment) const {
   State& s = *state_;
   std::lock_guard lock(s.mutex);

@@ -208,6 +208,15 @@ struct CompletedRun {
   std::int64_t attempts = 1;         ///< attempts it took (stored as at least this)
 };
 
+/// One row of `experiments`: a version (hash) of an experiment file.
+struct ExperimentRow {
+  std::int64_t id = 0;     ///< experiments.id
+  std::string name;        ///< experiment name
+  std::string hash;        ///< hash of the file's content
+  std::string toml_text;   ///< the file as the sweep read it
+  std::string created_at;  ///< when this version was first swept (ISO-8601 UTC)
+};
+
 /// Number of runs in each status.
 struct StatusCounts {
   std::int64_t pending = 0;
@@ -342,6 +351,8 @@ class ResultsStore {
   /// The per-user final metrics of the run with this key; nullopt for an unknown key or a run
   /// that stored none (unfinished, or finished before schema 3).
   std::optional<UserMetrics> user_metrics(std::string_view trial_key) const;
+  /// The versions of the experiment named `name` (all experiments when empty), oldest first.
+  std::vector<ExperimentRow> experiments(std::optional<std::string_view> name = std::nullopt) const;
   /// Runs per status, overall or for experiments named `experiment`.
   StatusCounts status_counts(std::optional<std::string_view> experiment = std::nullopt) const;
 

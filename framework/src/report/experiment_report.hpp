@@ -1,0 +1,71 @@
+// The experiment report (`recrun report EXPERIMENT`): one self-contained HTML page built from
+// results.db — the sweep table (best per group, mean ± std over seeds), each metric against each
+// swept parameter, learning curves, gate weights of fusion runs, failed trials with their
+// reasons, the experiment's TOML and the data fingerprints. docs/report.md describes the page.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "results/results_store.hpp"
+
+namespace recrun::report {
+
+/// Mean and sample standard deviation (n - 1; 0 for one value) of the finite values given.
+struct MeanStd {
+  double mean = 0;
+  double stdev = 0;
+  std::size_t n = 0;
+};
+MeanStd mean_std(const std::vector<double>& values);
+
+/// One configuration of a group: its runs over seeds (same group and parameters).
+struct Configuration {
+  std::string group;
+  std::string model;
+  /// The group's swept parameters and this configuration's values of them ("" when none vary).
+  std::string label;
+  /// Values of the group's swept parameters, by name.
+  std::map<std::string, results::Param> swept;
+  /// Every run of it (any status), in store order.
+  std::vector<const results::RunRow*> runs;
+  /// Over its finished runs: validation and test metrics by name.
+  std::map<std::string, MeanStd> valid, test;
+  /// Finished runs.
+  std::size_t finished = 0;
+};
+
+/// Everything the page shows, gathered from the store.
+struct ExperimentData {
+  std::string name;
+  std::vector<results::ExperimentRow> versions;
+  std::vector<results::RunRow> runs;
+  /// Epoch metrics by trial key.
+  std::map<std::string, std::vector<results::EpochMetric>> curves;
+  /// Configurations, by group in order of first appearance.
+  std::vector<Configuration> configurations;
+  /// Swept parameters of each group, in name order.
+  std::map<std::string, std::vector<std::string>> swept_params;
+  /// The protocol's monitor (picks the best configuration), metrics and cut-offs.
+  std::string monitor = "NDCG@10";
+  std::vector<std::string> test_columns;
+  results::StatusCounts counts;
+};
+
+/// Reads the experiment named `experiment` from `store`. Throws recrun::Error when the store
+/// has no experiment of that name, listing the names it has.
+ExperimentData gather_experiment(const results::ResultsStore& store, std::string_view experiment);
+
+/// The best configuration of each group (highest mean validation monitor over finished seeds);
+/// indices into data.configurations, in group order. Groups with nothing finished are left out.
+std::vector<std::size_t> best_configurations(const ExperimentData& data);
+
+/// The page. `generated_at` is shown as the time it was made; `source` names the results.db.
+std::string render_experiment_report(const ExperimentData& data, std::string_view source,
+                                     std::string_view generated_at);
+
+}  // namespace recrun::report
