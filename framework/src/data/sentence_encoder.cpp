@@ -104,7 +104,7 @@ SentenceEncoder::SentenceEncoder(const SentenceEncoderOptions& options)
       ok = args[i].default_value().has_value();  // later arguments must have defaults
   }
   if (!ok)
-    throw Error(fmt::format("{} has forward {}; recrun calls {}", model_->name, shown.str(), wanted));
+    throw Error(fmt::format("{} has {}; recrun calls {}", model_->name, shown.str(), wanted));
 }
 
 SentenceEncoder::~SentenceEncoder() = default;
