@@ -6,6 +6,8 @@ find_package(tomlplusplus REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(Threads REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+# Unicode case mapping, NFD and character classes for the WordPiece tokenizer (libicu-dev).
+find_package(ICU REQUIRED COMPONENTS uc)
 # libxxhash-dev ships a header, the library and libxxhash.pc, but no CMake package.
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 find_library(XXHASH_LIBRARY NAMES xxhash REQUIRED)

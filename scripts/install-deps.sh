@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libfmt-dev libtomlplusplus-dev libsqlite3-dev libgtest-dev sqlite3
-  nlohmann-json3-dev libxxhash-dev
+  nlohmann-json3-dev libxxhash-dev libicu-dev
   # LibTorch falls back to the slow reference BLAS without an optimized one; the OpenMP build
   # matches LibTorch's own OpenMP thread pool.
   libopenblas0-openmp

@@ -2,7 +2,12 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 
 #include "cli/commands.hpp"
@@ -10,6 +15,7 @@
 #include "data/dataset_loader.hpp"
 #include "data/load_bench.hpp"
 #include "data/seed_layout.hpp"
+#include "data/sentence_encoder.hpp"
 #include "data/stats.hpp"
 #include "data/title_embed.hpp"
 #include "data/synth.hpp"
@@ -235,33 +241,155 @@ int data_bench(const Args& args) {
   return 0;
 }
 
+// The text a sentence encoder reads for each item: its title, or with --with-genres its title and
+// genres ("Toy Story. Genres: Adventure, Animation."); empty for an item without a title.
+std::vector<std::string> encoder_texts(const Dataset& d, bool with_genres) {
+  const CategoricalFeature* genres = nullptr;
+  if (with_genres) {
+    const auto it = d.categorical.find("genre");
+    if (it == d.categorical.end())
+      throw Error(fmt::format("--with-genres: data set '{}' has no genres", d.name));
+    genres = &it->second;
+  }
+  std::vector<std::string> texts(static_cast<std::size_t>(d.num_items()));
+  for (std::int64_t i = 0; i < d.num_items(); ++i) {
+    const std::string& title = d.titles[static_cast<std::size_t>(i)];
+    if (std::all_of(title.begin(), title.end(), [](unsigned char c) { return std::isspace(c); }))
+      continue;
+    std::string text = title;
+    if (genres && !genres->of(i).empty()) {
+      std::vector<std::string_view> names;
+      for (const std::int32_t v : genres->of(i)) names.emplace_back(genres->vocab[v]);
+      text += fmt::format(". Genres: {}.", fmt::join(names, ", "));
+    }
+    texts[static_cast<std::size_t>(i)] = std::move(text);
+  }
+  return texts;
+}
+
+// Runs the TorchScript sentence encoder over the data set's titles and writes the vectors.
+void write_encoded_title_embeddings(const Dataset& d, const data::SentenceEncoder& encoder,
+                                    bool with_genres, const fs::path& path) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<std::string> all = encoder_texts(d, with_genres);
+  std::vector<std::string> texts;
+  std::vector<std::int64_t> items;
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (!all[i].empty()) {
+      texts.push_back(all[i]);
+      items.push_back(static_cast<std::int64_t>(i));
+    }
+  if (texts.empty())
+    throw Error(fmt::format("data set '{}' has no non-blank titles to embed", d.name));
+  // A live line on a terminal; in a log, a line per tenth of the way.
+  const bool live = ::isatty(STDERR_FILENO) != 0;
+  std::int64_t shown_tenth = 0;
+  const torch::Tensor v = encoder.embed(texts, [&](std::int64_t done, std::int64_t total) {
+    if (live) {
+      fmt::print(stderr, "\rembedding titles: {}/{} ({:.0f}%)", done, total, 100.0 * done / total);
+      if (done == total) fmt::print(stderr, "\n");
+    } else if (const std::int64_t tenth = 10 * done / total; tenth > shown_tenth) {
+      shown_tenth = tenth;
+      fmt::print(stderr, "embedding titles: {}/{} ({}%)\n", done, total, 10 * tenth);
+    }
+    std::fflush(stderr);
+  });
+  DenseFeature f;
+  f.dim = v.size(1);
+  f.values.assign(static_cast<std::size_t>(d.num_items() * f.dim), 0.0f);
+  f.present.assign(static_cast<std::size_t>(d.num_items()), 0);
+  const auto rows = v.accessor<float, 2>();
+  for (std::size_t r = 0; r < items.size(); ++r) {
+    const auto i = static_cast<std::size_t>(items[r]);
+    f.present[i] = 1;
+    for (std::int64_t k = 0; k < f.dim; ++k)
+      f.values[i * static_cast<std::size_t>(f.dim) + static_cast<std::size_t>(k)] =
+          rows[static_cast<std::int64_t>(r)][k];
+  }
+  data::write_title_embeddings(d.item_ids, f, path);
+  const auto& o = encoder.options();
+  fmt::print("title embeddings: {} of {} items, {} dimensions (TorchScript {}, {} pooling, {} "
+             "WordPiece of {} entries, at most {} tokens{}) in {:.2f}s -> {}\n",
+             items.size(), d.num_items(), f.dim, o.model.filename().string(),
+             o.pooling == data::Pooling::mean ? "mean" : "cls",
+             encoder.tokenizer().lower_case() ? "uncased" : "cased", encoder.tokenizer().size(),
+             o.max_tokens, with_genres ? ", title and genres" : "", since(t0), path.string());
+}
+
 int data_embed_titles(const Args& args) {
   HostOptions host;
-  std::string dir, source, out;
+  std::string dir, source, out, encoder_name, pooling, case_mode;
   data::TitleEmbedOptions o;
+  data::SentenceEncoderOptions so;
+  std::string model, vocab;
   auto desc = host_options(host);
   desc.add_options()("dir", po::value(&dir)->required(), "data directory with titles")(
       "source", po::value(&source)->default_value("auto"), "data source (auto-detected)")(
-      "dim", po::value(&o.dim)->default_value(o.dim), "vector length")(
-      "buckets", po::value(&o.buckets)->default_value(o.buckets), "hash buckets for the title terms")(
-      "seed", po::value(&o.seed)->default_value(o.seed), "seed of the random projection")(
+      "encoder", po::value(&encoder_name)->default_value("tfidf"),
+      "tfidf (built in: TF-IDF + SVD of the titles' words, no model needed) or torchscript (a "
+      "sentence encoder exported with torch.jit, with --model and --vocab)")(
       "out,o", po::value(&out), "file to write (default: DIR/title_embeddings.tsv)")(
       "force", "overwrite an existing output file");
+  po::options_description tfidf("--encoder tfidf");
+  tfidf.add_options()("dim", po::value(&o.dim)->default_value(o.dim), "vector length")(
+      "buckets", po::value(&o.buckets)->default_value(o.buckets), "hash buckets for the title terms")(
+      "seed", po::value(&o.seed)->default_value(o.seed), "seed of the random projection");
+  po::options_description ts("--encoder torchscript");
+  ts.add_options()("model", po::value(&model), "TorchScript file of the encoder (docs/data.md: export)")(
+      "vocab", po::value(&vocab), "the model's WordPiece vocab.txt")(
+      "max-tokens", po::value(&so.max_tokens)->default_value(so.max_tokens),
+      "tokens per title, [CLS] and [SEP] included (longer titles are truncated)")(
+      "pooling", po::value(&pooling)->default_value("mean"),
+      "mean (over the attention mask) or cls, for a model returning token embeddings")(
+      "case", po::value(&case_mode)->default_value("auto"),
+      "lower (lower-case and strip accents: uncased models), keep (cased models) or auto (cased "
+      "when the vocabulary has upper-case entries)")(
+      "batch-size", po::value(&so.batch_size)->default_value(so.batch_size), "titles per forward call")(
+      "with-genres", "embed each title with its genres' names (\"Title. Genres: A, B.\")");
+  desc.add(tfidf).add(ts);
   po::positional_options_description pos;
   pos.add("dir", 1);
-  const auto vm = parse(desc, args, "recrun data embed-titles DIR [--dim 64] [--out FILE]", &pos);
+  const auto vm = parse(desc, args,
+                        "recrun data embed-titles DIR [--dim 64] [--out FILE]\n"
+                        "       recrun data embed-titles DIR --encoder torchscript --model FILE.pt "
+                        "--vocab vocab.txt [--max-tokens N] [--pooling mean|cls]",
+                        &pos);
   if (vm.count("help")) return 0;
-  require_at_least<std::int64_t>("--dim", o.dim, 1);
-  require_at_least<std::int64_t>("--buckets", o.buckets, 16);
+  const bool torchscript = encoder_name == "torchscript";
+  if (!torchscript && encoder_name != "tfidf")
+    throw ParamError(fmt::format("--encoder must be tfidf or torchscript (got '{}')", encoder_name));
+  // Each encoder's flags belong to it alone: one given to the other is a mistake, not a no-op.
+  const auto given = [&](const char* flag) { return vm.count(flag) && !vm[flag].defaulted(); };
+  for (const char* flag : {"dim", "buckets", "seed"})
+    if (torchscript && given(flag))
+      throw ParamError(fmt::format("--{} belongs to --encoder tfidf; a TorchScript encoder's "
+                                   "vectors have the model's own length",
+                                   flag));
+  for (const char* flag : {"model", "vocab", "max-tokens", "pooling", "case", "batch-size", "with-genres"})
+    if (!torchscript && given(flag))
+      throw ParamError(fmt::format("--{} needs --encoder torchscript", flag));
+  if (torchscript) {
+    if (model.empty()) throw ParamError("--encoder torchscript needs --model FILE.pt");
+    if (vocab.empty()) throw ParamError("--encoder torchscript needs --vocab vocab.txt (the model's)");
+    so.model = model;
+    so.vocab = vocab;
+    so.pooling = data::parse_pooling(pooling, "--pooling");
+    so.case_mode = data::parse_case_mode(case_mode, "--case");
+    require_at_least<std::int64_t>("--max-tokens", so.max_tokens, 2, " ([CLS] and [SEP])");
+    require_at_least<std::int64_t>("--batch-size", so.batch_size, 1);
+  } else {
+    require_at_least<std::int64_t>("--dim", o.dim, 1);
+    require_at_least<std::int64_t>("--buckets", o.buckets, 16);
+  }
   const fs::path default_path = fs::path(dir) / "title_embeddings.tsv";
   const fs::path path = out.empty() ? default_path : fs::path(out);
   Registry registry;
   load_registry(host, registry, false);
   std::error_code ec;
+  const std::string source_name = data::resolve_source(registry, dir, source);
   // Never over the data set's own inputs (its interactions, titles, ...), --force or not; the
   // title vectors this command makes are the one input it may replace.
   if (fs::exists(path, ec) && !fs::equivalent(path, default_path, ec)) {
-    const std::string source_name = data::resolve_source(registry, dir, source);
     for (const auto& input : registry.data_source(source_name).make()->inputs(dir))
       if (fs::equivalent(path, input, ec))
         throw Error(fmt::format("--out '{}' is {}, an input file of the data set in '{}' (source "
@@ -272,6 +400,9 @@ int data_embed_titles(const Args& args) {
   if (vm.count("force") == 0 && fs::exists(path, ec))
     throw Error(fmt::format("'{}' already exists; pass --force to overwrite it or choose --out",
                             path.string()));
+  // The model and its vocabulary are checked before the data set is read.
+  std::optional<data::SentenceEncoder> encoder;
+  if (torchscript) encoder.emplace(so);
   data::LoadOptions options;
   options.use_cache = false;  // the output changes the data set: never read a stale cache
   options.derive_title_vectors = false;
@@ -280,7 +411,20 @@ int data_embed_titles(const Args& args) {
     throw Error(fmt::format("data set '{}' (source '{}') has no titles to embed; the seed layout "
                             "reads them from titles.tsv, MovieLens from movies.csv/movies.dat",
                             dir, loaded.source));
-  write_computed_title_embeddings(loaded.dataset, o, path);
+  if (encoder)
+    write_encoded_title_embeddings(loaded.dataset, *encoder, vm.count("with-genres") > 0, path);
+  else
+    write_computed_title_embeddings(loaded.dataset, o, path);
+  // A source that does not read the file would silently keep its own (or derived) vectors.
+  if (fs::equivalent(path, default_path, ec)) {
+    const auto inputs = registry.data_source(source_name).make()->inputs(dir);
+    if (std::none_of(inputs.begin(), inputs.end(),
+                     [&](const fs::path& p) { return fs::equivalent(p, path, ec); }))
+      fmt::print(stderr,
+                 "note: the '{}' source does not read {}; `recrun data convert` the data set to "
+                 "the seed_tsv layout and put the file there to use these vectors\n",
+                 source_name, path.filename().string());
+  }
   return 0;
 }
 
@@ -295,7 +439,8 @@ constexpr Sub kSubs[] = {
     {"convert", "convert a data set (e.g. MovieLens) to the seed_tsv layout", data_convert},
     {"stats", "describe a data set: sizes, length distribution, sparsity, features", data_stats},
     {"bench", "time loading a data set: parse, cached, naive baseline", data_bench},
-    {"embed-titles", "compute title vectors from the titles' text (title_embeddings.tsv)",
+    {"embed-titles", "compute title vectors from the titles' text (title_embeddings.tsv), built "
+                     "in or with a TorchScript sentence encoder",
      data_embed_titles},
 };
 

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "recrun/error.hpp"
 
 namespace recrun::data {
@@ -54,10 +56,8 @@ void append_clean(fmt::memory_buffer& out, std::string_view s) {
   for (char c : s) out.push_back(c == '\t' || c == '\n' || c == '\r' ? ' ' : c);
 }
 
-}  // namespace
-
-void write_title_embeddings(const std::vector<std::string>& item_ids, const DenseFeature& f,
-                            const fs::path& path) {
+void write_title_embeddings_to(const std::vector<std::string>& item_ids, const DenseFeature& f,
+                               const fs::path& path) {
   BlockWriter w(path);
   for (std::size_t i = 0; i < item_ids.size(); ++i) {
     if (!f.present[i]) continue;
@@ -71,6 +71,36 @@ void write_title_embeddings(const std::vector<std::string>& item_ids, const Dens
     w.maybe_flush();
   }
   w.close();
+}
+
+}  // namespace
+
+void write_title_embeddings(const std::vector<std::string>& item_ids, const DenseFeature& f,
+                            const fs::path& path) {
+  // Written beside the target and renamed over it: a failed or interrupted write leaves the
+  // previous file (or none) in place, never half a file that a load would take for vectors.
+  // A symlink is written through (its target is replaced); a device or folder is refused, not
+  // renamed over.
+  std::error_code ec;
+  fs::path target = path;
+  if (fs::exists(path, ec)) {
+    if (!fs::is_regular_file(path, ec))
+      throw Error(fmt::format("cannot write '{}': it exists and is not a regular file",
+                              path.string()));
+    target = fs::canonical(path, ec);
+    if (ec) target = path;
+  }
+  fs::path tmp = target;
+  tmp += fmt::format(".tmp-{}", ::getpid());
+  try {
+    write_title_embeddings_to(item_ids, f, tmp);
+    fs::rename(tmp, target, ec);
+    if (ec)
+      throw Error(fmt::format("cannot write '{}': {}", path.string(), ec.message()));
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
 }
 
 SeedLayoutReport write_seed_layout(const Dataset& d, const fs::path& dir) {

@@ -30,7 +30,9 @@ struct SeedLayoutReport {
 SeedLayoutReport write_seed_layout(const Dataset& dataset, const std::filesystem::path& dir);
 
 /// Writes one dense feature as title_embeddings.tsv (item<TAB>space-separated floats), rows of
-/// items with a vector only, in dense id order.
+/// items with a vector only, in dense id order. Atomic: written to a temporary file beside
+/// `path` and renamed over it, so on any error the previous file (or none) stays. Throws Error
+/// when `path` exists and is not a regular file (a symlink is written through).
 void write_title_embeddings(const std::vector<std::string>& item_ids, const DenseFeature& feature,
                             const std::filesystem::path& path);
 
