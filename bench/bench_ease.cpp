@@ -12,9 +12,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <random>
+
+#include <unistd.h>
 
 #include "core/plugin_loader.hpp"
 #include "core/trainer.hpp"
@@ -24,6 +28,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+// Process CPU seconds (all threads): unlike wall time, it does not count the time a busy shared
+// machine keeps the process waiting.
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 // Popularity-skewed random histories (Zipf-like item draws), about users*per_user interactions.
 recrun::Interactions synth(std::int64_t users, std::int64_t items, std::int64_t per_user) {
@@ -48,7 +55,8 @@ recrun::Interactions synth(std::int64_t users, std::int64_t items, std::int64_t 
 }
 
 // The peer: the whole fit in SciPy, timed inside Python (interpreter start-up and reading the
-// data are not counted). Prints one line: gram factor inverse weights total abs_sum.
+// data are not counted). Prints one line: gram factor inverse weights total abs_sum cpu, where
+// cpu is the process CPU seconds of the fastest repetition.
 constexpr const char* kScipyScript = R"PY(
 import sys, time
 import numpy as np, scipy.sparse as sp
@@ -59,6 +67,7 @@ items = np.fromfile(d + "/items.bin", dtype=np.int32)
 X = sp.csr_matrix((np.ones(len(items), dtype=np.float32), items, offsets), shape=(users, n))
 best = None
 for _ in range(reps):
+    c0 = time.process_time()
     t0 = time.perf_counter()
     G = (X.T @ X).toarray()
     G[np.diag_indices(n)] += lam
@@ -73,17 +82,17 @@ for _ in range(reps):
     B = P / (-np.diag(P))
     np.fill_diagonal(B, 0.0)
     t4 = time.perf_counter()
-    row = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)
+    row = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, time.process_time() - c0)
     if best is None or row[4] < best[4]:
         best = row
     del G, c, P
-print(*best, float(np.abs(B).sum(dtype=np.float64)))
+print(*best[:5], float(np.abs(B).sum(dtype=np.float64)), best[5])
 )PY";
 
 struct Scipy {
   bool ran = false;
   std::string why_not;
-  double gram = 0, factor = 0, inverse = 0, weights = 0, total = 0, abs_sum = 0;
+  double gram = 0, factor = 0, inverse = 0, weights = 0, total = 0, abs_sum = 0, cpu = 0;
 };
 
 Scipy run_scipy(const recrun::Interactions& train, double lambda, std::int64_t reps, int threads) {
@@ -119,8 +128,8 @@ Scipy run_scipy(const recrun::Interactions& train, double lambda, std::int64_t r
   const int rc = p ? ::pclose(p) : -1;
   std::filesystem::remove_all(dir);
   if (!got || rc != 0 ||
-      std::sscanf(line, "%lf %lf %lf %lf %lf %lf", &out.gram, &out.factor, &out.inverse,
-                  &out.weights, &out.total, &out.abs_sum) != 6) {
+      std::sscanf(line, "%lf %lf %lf %lf %lf %lf %lf", &out.gram, &out.factor, &out.inverse,
+                  &out.weights, &out.total, &out.abs_sum, &out.cpu) != 7) {
     out.why_not = fmt::format("the SciPy script failed (exit {})", rc);
     return out;
   }
@@ -163,7 +172,7 @@ int main(int argc, char** argv) {
   recrun::TrainContext ctx(empty, train, 1, threads);
   const double lambda = 500.0;
 
-  double best_plugin = 1e30, best_sparse = 1e30, best_dense = 1e30, best_chol = 1e30,
+  double best_plugin = 1e30, best_plugin_cpu = 1e30, best_sparse = 1e30, best_dense = 1e30, best_chol = 1e30,
          best_inv = 1e30;
   torch::Tensor b_plugin, b_inv;
   bool gram_equal = true;
@@ -172,9 +181,11 @@ int main(int argc, char** argv) {
     {
       auto params = recrun::resolve_params(info.params, {{"lambda", lambda}}, "ease");
       auto model = info.make(params, recrun::ModelEnv{empty, registry, 1});
+      const double c = cpu_seconds();
       const auto t = Clock::now();
       model->fit_epoch(ctx);
       best_plugin = std::min(best_plugin, since(t));
+      best_plugin_cpu = std::min(best_plugin_cpu, cpu_seconds() - c);
       recrun::Archive a;
       model->save(a);
       b_plugin = a.read("weights");
@@ -207,15 +218,16 @@ int main(int argc, char** argv) {
   }
   const Scipy scipy = run_scipy(train, lambda, reps, threads);
 
-  fmt::print("recrun ease fit (sparse Gram + in-place Cholesky): {:.3f} s (best of {})\n",
-             best_plugin, reps);
+  fmt::print("recrun ease fit (sparse Gram + in-place Cholesky): {:.3f} s (best of {}), {:.3f} CPU s\n",
+             best_plugin, reps, best_plugin_cpu);
   if (scipy.ran) {
-    fmt::print("SciPy fp32 Cholesky path:                          {:.3f} s (best of {})\n",
-               scipy.total, reps);
+    fmt::print("SciPy fp32 Cholesky path:                          {:.3f} s (best of {}), {:.3f} CPU s\n",
+               scipy.total, reps, scipy.cpu);
     fmt::print("  scipy.sparse X^T X + dense: {:.3f} s, spotrf {:.3f} s, spotri {:.3f} s, B {:.3f} s\n",
                scipy.gram, scipy.factor, scipy.inverse, scipy.weights);
     const double ours = b_plugin.abs().sum(torch::kFloat64).item<double>();
-    fmt::print("  SciPy / recrun fit time ratio:      {:.2f}x\n", scipy.total / best_plugin);
+    fmt::print("  SciPy / recrun fit time ratio:      {:.2f}x wall, {:.2f}x CPU\n",
+               scipy.total / best_plugin, scipy.cpu / best_plugin_cpu);
     fmt::print("  sum |B|: recrun {:.6g}, SciPy {:.6g} (relative difference {:.1e})\n", ours,
                scipy.abs_sum, std::abs(ours - scipy.abs_sum) / scipy.abs_sum);
   } else {
