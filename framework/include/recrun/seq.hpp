@@ -91,7 +91,8 @@ std::string_view precision_name(Precision p);
 /// thread. The bf16 copies of the weights that autocast caches are dropped when the outermost
 /// scope ends, so a scope must not outlive an optimizer step: open one around the forward pass
 /// (and the loss), and call backward() and the step after it. Disabled, it does nothing.
-class Bf16Autocast {
+/// (Exported explicitly: torch types count as hidden here, see the note at the top.)
+class __attribute__((visibility("default"))) Bf16Autocast {
  public:
   explicit Bf16Autocast(bool enabled);
   ~Bf16Autocast();
@@ -105,6 +106,7 @@ class Bf16Autocast {
 };
 
 /// `norm`(x) in float32 whatever the input's type, also inside a Bf16Autocast scope.
+__attribute__((visibility("default")))
 torch::Tensor layer_norm_fp32(torch::nn::LayerNorm& norm, const torch::Tensor& x);
 
 // --- batching -------------------------------------------------------------------------------------

@@ -128,7 +128,9 @@ TEST_P(PrecisionModels, Bf16ChangesTheArithmeticNotTheWeightsScoresOrThread) {
   bf16->save(weights);
   for (const auto& key : weights.keys()) {
     const torch::Tensor t = weights.read(key);
-    if (t.is_floating_point()) EXPECT_EQ(t.scalar_type(), torch::kFloat) << key << " is not fp32";
+    if (t.is_floating_point()) {
+      EXPECT_EQ(t.scalar_type(), torch::kFloat) << key << " is not fp32";
+    }
   }
   const torch::Tensor s32 = scores(*fp32), s16 = scores(*bf16);
   EXPECT_EQ(s16.scalar_type(), torch::kFloat);
