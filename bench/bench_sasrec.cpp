@@ -2,13 +2,20 @@
 // Mult-VAE, on ML-1M-shaped synthetic data.
 //
 //   build/bin/bench_sasrec [--threads 2] [--hidden 64] [--heads 2] [--steps 4] [--negatives 256]
-//                          [--seed 1] [--retain-memory 1|0]
+//                          [--seed 1] [--retain-memory 1|0] [--bf16 auto|1|0]
+//                          [--accuracy-seeds 0] [--accuracy-epochs 8]
 //
 // Reports, all measured in the same run:
 //  * for SASRec with each loss (ce, bce with 1 negative, sampled_softmax and gbce with
 //    --negatives) and for BERT4Rec (Cloze, mask_prob 0.15): ms per training step, sequences/s
 //    and useful FLOP/s as a share of a 2048^3 sgemm measured here, on the very same batches (one
 //    warm-up step, then --steps timed steps, each a full forward, backward and Adam update);
+//  * each of those steps again with precision bf16 (LibTorch CPU autocast, fp32 master weights;
+//    by default only where the CPU has native bf16, --bf16 1 forces it) and the bf16/fp32
+//    throughput ratio;
+//  * final validation NDCG@10 of the BERT4Rec and SASRec plugins trained in fp32 and in bf16 on
+//    planted synthetic data (recrun's generator, item-chain signal) for --accuracy-seeds seeds
+//    (0, the default, skips it);
 //  * one training epoch of Mult-DAE and Mult-VAE (the plugins at their defaults) and their
 //    scoring of every user.
 // The synthetic data set has ML-1M's shape: 6,040 users, 3,416 items, ~1M interactions with a
@@ -19,11 +26,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 
 #include "../plugins/models/bert4rec/bert4rec_net.hpp"
 #include "../plugins/models/sasrec/sasrec_net.hpp"
+#include "accuracy_run.hpp"
 #include "core/plugin_loader.hpp"
 #include "core/split.hpp"
 #include "recrun/optim.hpp"
@@ -45,6 +54,8 @@ struct Args {
   std::int64_t negatives = 256;
   std::uint64_t seed = 1;
   bool retain_memory = true;
+  std::string bf16 = "auto";
+  std::int64_t accuracy_seeds = 0, accuracy_epochs = 8;
 };
 
 Args parse(int argc, char** argv) {
@@ -59,6 +70,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--negatives") a.negatives = std::stoll(v);
     else if (k == "--seed") a.seed = std::stoull(v);
     else if (k == "--retain-memory") a.retain_memory = std::string(v) != "0";
+    else if (k == "--bf16") a.bf16 = v;
+    else if (k == "--accuracy-seeds") a.accuracy_seeds = std::stoll(v);
+    else if (k == "--accuracy-epochs") a.accuracy_epochs = std::stoll(v);
     else throw std::runtime_error("unknown option " + k);
   }
   return a;
@@ -119,7 +133,7 @@ std::vector<std::span<const std::int32_t>> histories_of(const recrun::Interactio
 
 Timing time_sasrec(const recrun::Interactions& train, const Batches& batches,
                    const recrun::sasrec::NetOptions& net_options,
-                   const recrun::sasrec::LossSpec& spec, std::uint64_t seed) {
+                   const recrun::sasrec::LossSpec& spec, std::uint64_t seed, bool bf16) {
   torch::manual_seed(seed);
   recrun::sasrec::SasrecNet net(net_options);
   net->train();
@@ -131,7 +145,12 @@ Timing time_sasrec(const recrun::Interactions& train, const Batches& batches,
     const auto t = Clock::now();
     const auto batch =
         recrun::sasrec::next_item_batch(histories_of(train, batches[i]), net_options.max_len);
-    const double loss = recrun::step(*optimizer, optim, net->loss(batch, spec, sampler));
+    torch::Tensor batch_loss;
+    {
+      const recrun::Bf16Autocast autocast(bf16);
+      batch_loss = net->loss(batch, spec, sampler);
+    }
+    const double loss = recrun::step(*optimizer, optim, batch_loss);
     if (i == 0) continue;  // warm-up
     r.seconds += since(t);
     r.sequences += static_cast<std::int64_t>(batches[i].size());
@@ -150,7 +169,8 @@ Timing time_sasrec(const recrun::Interactions& train, const Batches& batches,
 }
 
 Timing time_bert4rec(const recrun::Interactions& train, const Batches& batches,
-                     const recrun::bert4rec::NetOptions& net_options, std::uint64_t seed) {
+                     const recrun::bert4rec::NetOptions& net_options, std::uint64_t seed,
+                     bool bf16) {
   torch::manual_seed(seed);
   recrun::bert4rec::Bert4RecNet net(net_options);
   net->train();
@@ -162,8 +182,12 @@ Timing time_bert4rec(const recrun::Interactions& train, const Batches& batches,
     const auto packed = recrun::pack_sequences(histories_of(train, batches[i]), net_options.max_len);
     const auto cloze = recrun::bert4rec::cloze_mask(packed.tokens, packed.lengths,
                                                     net_options.num_items, 0.15, 0.0);
-    const double loss =
-        recrun::step(*optimizer, optim, net->cloze_loss(cloze, packed.lengths));
+    torch::Tensor batch_loss;
+    {
+      const recrun::Bf16Autocast autocast(bf16);
+      batch_loss = net->cloze_loss(cloze, packed.lengths);
+    }
+    const double loss = recrun::step(*optimizer, optim, batch_loss);
     if (i == 0) continue;
     r.seconds += since(t);
     r.sequences += static_cast<std::int64_t>(batches[i].size());
@@ -244,28 +268,80 @@ int main(int argc, char** argv) {
        {.loss = Loss::gbce, .negatives = k, .sharing = Sharing::sequence}},
       {"bert4rec (Cloze, masked rows only)", {}, true},
   };
-  fmt::print("{:<40} {:>9} {:>9} {:>9} {:>8}\n", "training step", "ms/step", "seq/s",
-             "GFLOP/s", "sgemm");
+  const recrun::CpuFeatures cpu = recrun::cpu_features();
+  const bool with_bf16 = args.bf16 == "1" || (args.bf16 == "auto" && cpu.native_bf16());
+  fmt::print("CPU {}; bf16 {}; ATen CPU kernels: ATEN_CPU_CAPABILITY={}\n", cpu.describe(),
+             with_bf16 ? "measured" : "skipped (not native; --bf16 1 forces it)",
+             std::getenv("ATEN_CPU_CAPABILITY") ? std::getenv("ATEN_CPU_CAPABILITY")
+                                                 : "(unset: avx2)");
+  fmt::print("{:<40} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>10}\n", "training step", "ms/step",
+             "seq/s", "GFLOP/s", "sgemm", "bf16 ms", "bf16 seq/s", "bf16/fp32");
   double bert_sps = 0, ce_sps = 0;
   for (const auto& v : variants) {
-    const Timing r = v.bert ? time_bert4rec(split.train, batches, b4r, args.seed)
-                            : time_sasrec(split.train, batches, sas, v.spec, args.seed);
+    const Timing r = v.bert ? time_bert4rec(split.train, batches, b4r, args.seed, false)
+                            : time_sasrec(split.train, batches, sas, v.spec, args.seed, false);
     const double sps = static_cast<double>(r.sequences) / r.seconds;
     const double rate = r.flops / r.seconds / 1e9;
-    fmt::print("{:<40} {:9.1f} {:9.1f} {:9.1f} {:7.1f}%\n", v.name,
+    fmt::print("{:<40} {:9.1f} {:9.1f} {:9.1f} {:7.1f}%", v.name,
                1e3 * r.seconds / static_cast<double>(r.steps), sps, rate, 100 * rate / peak);
+    if (with_bf16) {
+      const Timing h = v.bert ? time_bert4rec(split.train, batches, b4r, args.seed, true)
+                              : time_sasrec(split.train, batches, sas, v.spec, args.seed, true);
+      const double h_sps = static_cast<double>(h.sequences) / h.seconds;
+      fmt::print(" {:9.1f} {:9.1f} {:9.2f}x", 1e3 * h.seconds / static_cast<double>(h.steps),
+                 h_sps, h_sps / sps);
+    }
+    fmt::print("\n");
     if (v.bert) bert_sps = sps;
     if (!v.bert && v.spec.loss == Loss::ce) ce_sps = sps;
   }
-  fmt::print("sasrec ce / bert4rec: {:.2f}x sequences/s\n", ce_sps / bert_sps);
+  fmt::print("sasrec ce / bert4rec: {:.2f}x sequences/s (fp32)\n", ce_sps / bert_sps);
   fmt::print("GFLOP/s counts useful work on real tokens (dense attention, output layer: all items "
              "for ce and bert4rec's masked rows, 1 + negatives for the sampled losses), x3 for "
              "backward\n\n");
 
-  // --- Mult-DAE vs Mult-VAE ---------------------------------------------------------------------
   recrun::Registry registry;
   const auto report = recrun::core::load_plugins({RECRUN_BUILD_PLUGIN_DIR}, registry);
   for (const auto& w : report.warnings) fmt::print("warning: {}\n", w);
+
+  // --- accuracy: fp32 vs bf16 over seeds on planted data ----------------------------------------
+  if (args.accuracy_seeds > 0) {
+    recrun::data::SynthOptions so;
+    so.users = 1000;
+    so.items = 500;
+    so.interactions_per_user = 30;
+    so.signal = "item";
+    so.seed = 7;
+    const recrun::Dataset planted = recrun::data::synthesize(so).dataset;
+    const recrun::core::Split psplit = recrun::core::make_split(planted, {});
+    fmt::print("planted data (recrun data synth: {} users, {} items, item-chain signal); "
+               "valid NDCG@10 after {} epochs, hidden {}, max_len 50\n",
+               planted.num_users(), planted.num_items(), args.accuracy_epochs, args.hidden);
+    fmt::print("{:<10} {:<6} {:>8} {:>8} {:>9}  per seed\n", "model", "prec", "mean", "sd",
+               "s/run");
+    for (const std::string model : {"bert4rec", "sasrec"}) {
+      for (const std::string prec : {"fp32", "bf16"}) {
+        if (prec == "bf16" && !with_bf16) continue;
+        std::vector<double> ndcg;
+        double seconds = 0;
+        for (std::int64_t s = 1; s <= args.accuracy_seeds; ++s) {
+          const auto run = recrun::bench::train_for_accuracy(
+              registry, model, planted, psplit,
+              {{"hidden_units", args.hidden}, {"max_len", std::int64_t{50}},
+               {"batch_size", std::int64_t{128}}, {"precision", prec}},
+              args.accuracy_epochs, 0, static_cast<std::uint64_t>(s), args.threads);
+          ndcg.push_back(run.curve.empty() ? 0.0 : run.curve.back().ndcg);
+          seconds += run.seconds;
+        }
+        const auto [m, sd] = recrun::bench::mean_sd(ndcg);
+        fmt::print("{:<10} {:<6} {:8.4f} {:8.4f} {:9.1f}  {:.4f}\n", model, prec, m, sd,
+                   seconds / static_cast<double>(ndcg.size()), fmt::join(ndcg, " "));
+      }
+    }
+    fmt::print("\n");
+  }
+
+  // --- Mult-DAE vs Mult-VAE ---------------------------------------------------------------------
   std::vector<std::int64_t> everyone;
   for (std::int64_t u = 0; u < split.train.num_users(); ++u) everyone.push_back(u);
   fmt::print("{:<34} {:>10} {:>12} {:>10}\n", "autoencoder (plugin defaults)", "epoch s",

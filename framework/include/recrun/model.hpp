@@ -39,6 +39,13 @@ class Interactions {
   torch::Tensor item_counts() const;
   /// Dense 0/1 float matrix of the given users' items [users.size(), num_items].
   torch::Tensor dense_rows(std::span<const std::int64_t> users) const;
+  /// Gram matrix X^T X of the 0/1 user-item matrix that dense_rows gives (an item repeated in
+  /// a history counts once), [num_items, num_items] in `dtype` (float32 or float64).
+  ///
+  /// Built from the sparse rows: each user adds only its own item pairs, counted in integers
+  /// and rounded once, so the result is exact (for counts below 2^24 in float32) and exactly
+  /// symmetric. Item rows are shared between LibTorch's threads (at::parallel_for).
+  torch::Tensor gram(torch::ScalarType dtype = torch::kFloat32) const;
   /// CSR offsets (num_users + 1).
   const std::vector<std::int64_t>& offsets() const { return offsets_; }
   /// Concatenated items.

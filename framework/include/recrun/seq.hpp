@@ -44,6 +44,71 @@ namespace recrun {
 /// rather than keeping it in memory. Other tensors fall back to torch::dropout.
 torch::Tensor dropout(const torch::Tensor& x, double p, bool train);
 
+// --- precision -------------------------------------------------------------------------------------
+
+/// Numeric precision of a sequential model's matrix products, in training and scoring.
+enum class Precision {
+  /// float32 throughout.
+  fp32,
+  /// bfloat16 matrix products (linear layers, attention products, the output layer) through
+  /// LibTorch's CPU autocast; weights (the optimizer's master copy), the residual stream,
+  /// LayerNorm, softmax and the loss stay float32.
+  bf16,
+  /// bf16 where the CPU executes it natively (AVX512-BF16 or AMX-BF16, read with cpuid when
+  /// the model is built), fp32 elsewhere.
+  automatic,
+};
+
+/// The standard precision parameter of a sequential model: nest it into its options with
+/// `f.nest(&MyOptions::precision, recrun::declare_precision_field)`.
+struct PrecisionOptions {
+  /// "fp32", "bf16" or "auto".
+  Precision precision = Precision::fp32;
+};
+
+/// Declares `precision` ("fp32", "bf16", "auto"; default "fp32").
+void declare_precision_field(Fields<PrecisionOptions>& fields);
+
+/// What this CPU offers for bf16 and wide vectors, read once with cpuid (and xgetbv: the OS must
+/// save the AVX-512 state for those features to count).
+struct CpuFeatures {
+  bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;
+  /// avx512_bf16 or amx_bf16: bf16 matrix products run in hardware (oneDNN uses them).
+  bool native_bf16() const { return avx512_bf16 || amx_bf16; }
+  /// e.g. "avx2 avx512f avx512_bf16 amx_bf16" ("none" when it has none of them).
+  std::string describe() const;
+};
+CpuFeatures cpu_features();
+
+/// `automatic` resolved for this CPU (bf16 where cpu_features().native_bf16()); fp32 and bf16
+/// are returned as they are.
+Precision resolve_precision(Precision requested);
+
+/// "fp32" or "bf16" (or "auto").
+std::string_view precision_name(Precision p);
+
+/// While alive and `enabled`, LibTorch's CPU autocast runs matrix products in bfloat16 on this
+/// thread. The bf16 copies of the weights that autocast caches are dropped when the outermost
+/// scope ends, so a scope must not outlive an optimizer step: open one around the forward pass
+/// (and the loss), and call backward() and the step after it. Disabled, it does nothing.
+/// (Exported explicitly: torch types count as hidden here, see the note at the top.)
+class __attribute__((visibility("default"))) Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool enabled);
+  ~Bf16Autocast();
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
+
+/// `norm`(x) in float32 whatever the input's type, also inside a Bf16Autocast scope.
+__attribute__((visibility("default")))
+torch::Tensor layer_norm_fp32(torch::nn::LayerNorm& norm, const torch::Tensor& x);
+
 // --- batching -------------------------------------------------------------------------------------
 
 /// Splits `ids` into batches of at most `batch_size` ids of similar `lengths` (one per id).

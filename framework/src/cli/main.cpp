@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string_view>
 #include <exception>
@@ -15,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "recrun/abi.hpp"
 #include "recrun/error.hpp"
+#include "recrun/seq.hpp"
 
 namespace {
 
@@ -69,6 +71,13 @@ int version() {
   fmt::print("plugin SDK {} (ABI stamp {})\n", RECRUN_SDK_VERSION, recrun::host_abi_stamp());
   fmt::print("LibTorch {}\n", TORCH_VERSION);
   fmt::print("BLAS {}\n", loaded_blas());
+  const recrun::CpuFeatures cpu = recrun::cpu_features();
+  fmt::print("CPU {}; bf16 {}; precision \"auto\" runs {}\n", cpu.describe(),
+             cpu.native_bf16() ? "native" : "not native",
+             recrun::precision_name(recrun::resolve_precision(recrun::Precision::automatic)));
+  // LibTorch 1.13 does not export the capability it dispatched to; the variable decides it.
+  const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
+  fmt::print("ATEN_CPU_CAPABILITY {}\n", capability ? capability : "unset (LibTorch's default)");
   return 0;
 }
 
@@ -76,7 +85,7 @@ void usage(std::FILE* out) {
   fmt::print(out, "usage: recrun <command> [options]   (recrun <command> --help for details)\n\n");
   fmt::print(out, "commands:\n");
   for (const auto& c : commands()) fmt::print(out, "  {:<10} {}\n", c.name, c.summary);
-  fmt::print(out, "  {:<10} {}\n", "--version", "recrun, SDK, LibTorch and BLAS versions");
+  fmt::print(out, "  {:<10} {}\n", "--version", "versions; CPU features and precision");
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "recrun/model.hpp"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <stdexcept>
 
 namespace recrun {
 
@@ -21,6 +24,89 @@ torch::Tensor Interactions::dense_rows(std::span<const std::int64_t> users) cons
   for (std::size_t r = 0; r < users.size(); ++r)
     for (const std::int32_t i : items(users[r])) o[r * num_items_ + i] = 1.0f;
   return out;
+}
+
+namespace {
+
+// Rows of the upper triangle of X^T X (j >= i) from the column view of X, then the mirror.
+// Row i only reads the users that have item i and writes only row i, so rows are independent;
+// they are dealt to threads cyclically because low rows of an upper triangle carry more work.
+template <typename T>
+void fill_gram(std::int64_t n, const std::vector<std::int32_t>& items,
+               const std::vector<std::int64_t>& col_offsets,
+               const std::vector<std::int64_t>& col_from, const std::vector<std::int64_t>& col_to,
+               T* g) {
+  const std::int64_t stripes = std::max<std::int64_t>(1, at::get_num_threads());
+  at::parallel_for(0, stripes, 1, [&](std::int64_t s_begin, std::int64_t s_end) {
+    std::vector<std::int32_t> count(static_cast<std::size_t>(n), 0);
+    for (std::int64_t s = s_begin; s < s_end; ++s)
+      for (std::int64_t i = s; i < n; i += stripes) {
+        for (std::int64_t e = col_offsets[i]; e < col_offsets[i + 1]; ++e)
+          // col_from[e] is item i itself in that user's sorted row; the rest are items above i.
+          for (std::int64_t k = col_from[e] + 1; k < col_to[e]; ++k) ++count[items[k]];
+        T* row = g + i * n;
+        row[i] = static_cast<T>(col_offsets[i + 1] - col_offsets[i]);
+        for (std::int64_t j = i + 1; j < n; ++j) {
+          row[j] = static_cast<T>(count[j]);
+          count[j] = 0;
+        }
+      }
+  });
+  // Lower triangle = transposed upper, copied in square tiles so both sides stay in cache.
+  constexpr std::int64_t tile = 64;
+  const std::int64_t tiles = (n + tile - 1) / tile;
+  at::parallel_for(0, tiles, 1, [&](std::int64_t t_begin, std::int64_t t_end) {
+    for (std::int64_t ti = t_begin; ti < t_end; ++ti) {
+      const std::int64_t i0 = ti * tile, i1 = std::min(n, i0 + tile);
+      for (std::int64_t j0 = 0; j0 <= i0; j0 += tile) {
+        const std::int64_t j1 = std::min(n, j0 + tile);
+        for (std::int64_t i = i0; i < i1; ++i)
+          for (std::int64_t j = j0; j < std::min(j1, i); ++j) g[i * n + j] = g[j * n + i];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+torch::Tensor Interactions::gram(torch::ScalarType dtype) const {
+  if (dtype != torch::kFloat32 && dtype != torch::kFloat64)
+    throw std::invalid_argument("Interactions::gram: dtype must be float32 or float64");
+  const std::int64_t users = num_users(), n = num_items_;
+  // Each user's items sorted and deduplicated in place in a copy (same offsets; the unique
+  // prefix of a row has length unique[u]).
+  std::vector<std::int32_t> sorted(items_);
+  std::vector<std::int64_t> unique(static_cast<std::size_t>(users));
+  at::parallel_for(0, users, 64, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t u = b; u < e; ++u) {
+      auto* first = sorted.data() + offsets_[u];
+      auto* last = sorted.data() + offsets_[u + 1];
+      std::sort(first, last);
+      unique[u] = std::unique(first, last) - first;
+    }
+  });
+  // Column view: for item i, where it sits in each user's sorted row and where that row ends.
+  std::vector<std::int64_t> col_offsets(static_cast<std::size_t>(n) + 1, 0);
+  for (std::int64_t u = 0; u < users; ++u)
+    for (std::int64_t k = offsets_[u]; k < offsets_[u] + unique[u]; ++k) ++col_offsets[sorted[k] + 1];
+  for (std::int64_t i = 0; i < n; ++i) col_offsets[i + 1] += col_offsets[i];
+  std::vector<std::int64_t> fill(col_offsets.begin(), col_offsets.end() - 1);
+  std::vector<std::int64_t> col_from(static_cast<std::size_t>(col_offsets[n]));
+  std::vector<std::int64_t> col_to(col_from.size());
+  for (std::int64_t u = 0; u < users; ++u) {
+    const std::int64_t end = offsets_[u] + unique[u];
+    for (std::int64_t k = offsets_[u]; k < end; ++k) {
+      const std::int64_t e = fill[sorted[k]]++;
+      col_from[e] = k;
+      col_to[e] = end;
+    }
+  }
+  torch::Tensor g = torch::empty({n, n}, dtype);
+  if (dtype == torch::kFloat32)
+    fill_gram(n, sorted, col_offsets, col_from, col_to, g.data_ptr<float>());
+  else
+    fill_gram(n, sorted, col_offsets, col_from, col_to, g.data_ptr<double>());
+  return g;
 }
 
 UserBatch::UserBatch(std::vector<std::int64_t> users,

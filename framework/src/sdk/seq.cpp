@@ -2,6 +2,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -38,7 +43,8 @@ inline std::uint32_t mix32(std::uint32_t h) {
 // out[i] = in[i] * scale where element i is kept, else 0. Element i's fate depends only on
 // (seed, i), so the backward pass regenerates the forward's mask, and the result does not depend
 // on how parallel_for splits the range.
-void masked_scale(const float* in, float* out, std::int64_t n, std::uint64_t seed, double p) {
+template <typename T>
+void masked_scale(const T* in, T* out, std::int64_t n, std::uint64_t seed, double p) {
   const auto threshold = static_cast<std::uint32_t>(
       std::min(p * 4294967296.0, 4294967295.0));  // drop when hash < threshold
   const auto scale = static_cast<float>(1.0 / (1.0 - p));
@@ -49,7 +55,7 @@ void masked_scale(const float* in, float* out, std::int64_t n, std::uint64_t see
       const std::uint32_t h =
           mix32(mix32(static_cast<std::uint32_t>(k) * 0x9e3779b9u + lo) ^
                 (hi + static_cast<std::uint32_t>(k >> 32)));
-      out[i] = h >= threshold ? in[i] * scale : 0.0f;
+      out[i] = h >= threshold ? static_cast<T>(static_cast<float>(in[i]) * scale) : T(0.0f);
     }
   });
 }
@@ -60,8 +66,12 @@ class HashDropout : public torch::autograd::Function<HashDropout> {
                                double p, std::int64_t seed) {
     const torch::Tensor in = x.contiguous();
     torch::Tensor out = torch::empty_like(in);
-    masked_scale(in.data_ptr<float>(), out.data_ptr<float>(), in.numel(),
-                 static_cast<std::uint64_t>(seed), p);
+    if (in.scalar_type() == torch::kBFloat16)
+      masked_scale(in.data_ptr<at::BFloat16>(), out.data_ptr<at::BFloat16>(), in.numel(),
+                   static_cast<std::uint64_t>(seed), p);
+    else
+      masked_scale(in.data_ptr<float>(), out.data_ptr<float>(), in.numel(),
+                   static_cast<std::uint64_t>(seed), p);
     ctx->saved_data["p"] = p;
     ctx->saved_data["seed"] = seed;
     return out;
@@ -70,9 +80,12 @@ class HashDropout : public torch::autograd::Function<HashDropout> {
                                                  torch::autograd::variable_list grads) {
     const torch::Tensor g = grads[0].contiguous();
     torch::Tensor out = torch::empty_like(g);
-    masked_scale(g.data_ptr<float>(), out.data_ptr<float>(), g.numel(),
-                 static_cast<std::uint64_t>(ctx->saved_data["seed"].toInt()),
-                 ctx->saved_data["p"].toDouble());
+    const auto seed = static_cast<std::uint64_t>(ctx->saved_data["seed"].toInt());
+    const double p = ctx->saved_data["p"].toDouble();
+    if (g.scalar_type() == torch::kBFloat16)
+      masked_scale(g.data_ptr<at::BFloat16>(), out.data_ptr<at::BFloat16>(), g.numel(), seed, p);
+    else
+      masked_scale(g.data_ptr<float>(), out.data_ptr<float>(), g.numel(), seed, p);
     return {out, torch::Tensor(), torch::Tensor()};
   }
 };
@@ -82,7 +95,8 @@ class HashDropout : public torch::autograd::Function<HashDropout> {
 torch::Tensor dropout(const torch::Tensor& x, double p, bool train) {
   if (!train || p <= 0) return x;
   if (p >= 1) return torch::zeros_like(x);
-  if (x.device().type() != torch::kCPU || x.scalar_type() != torch::kFloat)
+  if (x.device().type() != torch::kCPU ||
+      (x.scalar_type() != torch::kFloat && x.scalar_type() != torch::kBFloat16))
     return torch::dropout(x, p, true);
   std::uint64_t seed;
   {
@@ -92,6 +106,90 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool train) {
     seed = at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
   }
   return HashDropout::apply(x, p, static_cast<std::int64_t>(seed));
+}
+
+// --- precision -------------------------------------------------------------------------------
+
+void declare_precision_field(Fields<PrecisionOptions>& f) {
+  f.choice("precision", &PrecisionOptions::precision,
+           {{"fp32", Precision::fp32}, {"bf16", Precision::bf16}, {"auto", Precision::automatic}},
+           "precision of the matrix products in training and scoring: fp32, bf16 (weights, "
+           "LayerNorm, softmax and loss stay fp32), or auto (bf16 where the CPU has "
+           "AVX512-BF16 or AMX, else fp32)");
+}
+
+CpuFeatures cpu_features() {
+  static const CpuFeatures features = [] {
+    CpuFeatures f;
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_max(0, nullptr) < 7) return f;
+    __get_cpuid(1, &a, &b, &c, &d);
+    const bool osxsave = (c >> 27) & 1;
+    std::uint64_t xcr0 = 0;
+    if (osxsave) {
+      std::uint32_t lo = 0, hi = 0;
+      __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+      xcr0 = (static_cast<std::uint64_t>(hi) << 32) | lo;
+    }
+    const bool ymm = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
+    const bool zmm = ymm && (xcr0 & 0xe0) == 0xe0;   // opmask + both ZMM halves
+    const bool tiles = (xcr0 & 0x60000) == 0x60000;  // AMX TILECFG + TILEDATA
+    __get_cpuid_count(7, 0, &a, &b, &c, &d);
+    f.avx2 = ymm && ((b >> 5) & 1);
+    f.avx512f = zmm && ((b >> 16) & 1);
+    f.amx_bf16 = tiles && ((d >> 22) & 1);
+    __get_cpuid_count(7, 1, &a, &b, &c, &d);
+    f.avx512_bf16 = f.avx512f && ((a >> 5) & 1);
+#endif
+    return f;
+  }();
+  return features;
+}
+
+std::string CpuFeatures::describe() const {
+  std::vector<std::string> names;
+  if (avx2) names.push_back("avx2");
+  if (avx512f) names.push_back("avx512f");
+  if (avx512_bf16) names.push_back("avx512_bf16");
+  if (amx_bf16) names.push_back("amx_bf16");
+  return names.empty() ? "none" : fmt::format("{}", fmt::join(names, " "));
+}
+
+Precision resolve_precision(Precision requested) {
+  if (requested != Precision::automatic) return requested;
+  return cpu_features().native_bf16() ? Precision::bf16 : Precision::fp32;
+}
+
+std::string_view precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::bf16: return "bf16";
+    case Precision::automatic: return "auto";
+  }
+  return "?";
+}
+
+Bf16Autocast::Bf16Autocast(bool enabled) : enabled_(enabled) {
+  if (!enabled_) return;
+  previous_enabled_ = at::autocast::is_cpu_enabled();
+  previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
+  at::autocast::set_cpu_enabled(true);
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  at::autocast::increment_nesting();
+}
+
+Bf16Autocast::~Bf16Autocast() {
+  if (!enabled_) return;
+  // The cache holds bf16 copies of the weights; after an optimizer step they would be stale.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  at::autocast::set_cpu_enabled(previous_enabled_);
+  at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+}
+
+torch::Tensor layer_norm_fp32(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  return norm(x.scalar_type() == torch::kFloat ? x : x.to(torch::kFloat));
 }
 
 // --- batching ----------------------------------------------------------------------------------
@@ -201,8 +299,14 @@ torch::Tensor MultiHeadAttentionImpl::forward(const torch::Tensor& queries,
   // Scaling q ([B, Q, H]) is cheaper than scaling the [B, heads, Q, T] scores.
   q = q.mul(1.0 / std::sqrt(static_cast<double>(head_dim))).transpose(1, 2);
   torch::Tensor scores = torch::matmul(q, k.permute({0, 2, 3, 1}));  // [B, heads, Q, T]
+  // Under bf16 autocast the product is bf16; the mask and the softmax stay float32.
+  if (scores.scalar_type() != torch::kFloat) scores = scores.to(torch::kFloat);
   scores.add_(bias);  // matmul's backward does not need its output, so in place is safe
-  torch::Tensor probs = torch::softmax(scores, -1);
+  torch::Tensor probs;
+  {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+    probs = torch::softmax(scores, -1);
+  }
   probs = recrun::dropout(probs, attention_dropout_, is_training());
   const torch::Tensor mixed =
       torch::matmul(probs, v.transpose(1, 2)).transpose(1, 2).reshape({b, q_len, hidden_});
@@ -229,14 +333,18 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& queries,
                                             const torch::Tensor& context,
                                             const torch::Tensor& bias) {
   const auto drop = [&](const torch::Tensor& x) { return recrun::dropout(x, dropout_, is_training()); };
+  // LayerNorm runs in float32 and the residual sums are float32 (float + bf16 promotes), so
+  // under bf16 autocast only the sublayers' matrix products are bf16.
   if (!norm_first_) {
-    const torch::Tensor h = norm1_(queries + drop(attention_(queries, context, bias)));
-    return norm2_(h + drop(feed_forward(h)));
+    const torch::Tensor h =
+        layer_norm_fp32(norm1_, queries + drop(attention_(queries, context, bias)));
+    return layer_norm_fp32(norm2_, h + drop(feed_forward(h)));
   }
-  const torch::Tensor context_n = norm1_(context);
-  const torch::Tensor queries_n = queries.is_same(context) ? context_n : norm1_(queries);
+  const torch::Tensor context_n = layer_norm_fp32(norm1_, context);
+  const torch::Tensor queries_n =
+      queries.is_same(context) ? context_n : layer_norm_fp32(norm1_, queries);
   const torch::Tensor h = queries + drop(attention_(queries_n, context_n, bias));
-  return h + drop(feed_forward(norm2_(h)));
+  return h + drop(feed_forward(layer_norm_fp32(norm2_, h)));
 }
 
 TransformerEncoderImpl::TransformerEncoderImpl(TransformerOptions options)
@@ -269,7 +377,7 @@ torch::Tensor TransformerEncoderImpl::forward(const torch::Tensor& x, const torc
   const torch::Tensor bias = key_bias(valid, {});
   torch::Tensor h = x;
   for (const auto& block : *blocks_) h = block->as<TransformerBlock>()->forward(h, h, bias);
-  return options_.norm_first() ? final_norm_(h) : h;
+  return options_.norm_first() ? layer_norm_fp32(final_norm_, h) : h;
 }
 
 torch::Tensor TransformerEncoderImpl::forward_at(const torch::Tensor& x,
@@ -286,7 +394,7 @@ torch::Tensor TransformerEncoderImpl::forward_at(const torch::Tensor& x,
   const torch::Tensor rows = h.gather(1, query.unsqueeze(-1).expand({b, query.size(1), hidden}));
   torch::Tensor out = blocks_[n - 1]->as<TransformerBlock>()->forward(
       rows, h, key_bias(valid, options_.causal() ? query : torch::Tensor{}));
-  return options_.norm_first() ? final_norm_(out) : out;
+  return options_.norm_first() ? layer_norm_fp32(final_norm_, out) : out;
 }
 
 void init_bert_weights(torch::nn::Module& module, double std) {

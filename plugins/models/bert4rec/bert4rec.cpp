@@ -31,6 +31,8 @@ struct Bert4RecOptions {
   recrun::FeatureOptions item_features;
   /// lr, weight decay, clipping.
   recrun::OptimizerOptions optimizer;
+  /// fp32, bf16 or auto.
+  recrun::PrecisionOptions precision;
 };
 
 void declare(recrun::Fields<Bert4RecOptions>& f) {
@@ -60,6 +62,7 @@ void declare(recrun::Fields<Bert4RecOptions>& f) {
   });
   f.nest(&O::item_features, recrun::declare_feature_fields);
   f.nest(&O::optimizer, recrun::declare_optimizer_fields);
+  f.nest(&O::precision, recrun::declare_precision_field);
 }
 
 class Bert4Rec final : public recrun::Model {
@@ -79,6 +82,7 @@ class Bert4Rec final : public recrun::Model {
                        recrun::make_item_features(env.registry, env.dataset, options_.item_features,
                                                 options_.net.hidden, "bert4rec"));
     optimizer_ = recrun::make_optimizer(options_.optimizer, net_->parameters());
+    bf16_ = recrun::resolve_precision(options_.precision.precision) == recrun::Precision::bf16;
   }
 
   recrun::EpochResult fit_epoch(recrun::TrainContext& ctx) override {
@@ -108,8 +112,13 @@ class Bert4Rec final : public recrun::Model {
       examples += static_cast<std::int64_t>(batch.size());
       const std::int64_t m = cloze.labels.numel();
       if (m == 0) continue;  // nothing drawn (tiny batch of short histories): nothing to learn
-      const double loss =
-          recrun::step(*optimizer_, options_.optimizer, net_->cloze_loss(cloze, packed.lengths));
+      torch::Tensor batch_loss;
+      {
+        // bf16 forward under autocast; backward and the fp32 weights' update after it.
+        const recrun::Bf16Autocast autocast(bf16_);
+        batch_loss = net_->cloze_loss(cloze, packed.lengths);
+      }
+      const double loss = recrun::step(*optimizer_, options_.optimizer, batch_loss);
       loss_sum += loss * static_cast<double>(m);
       predicted += m;
     }
@@ -130,6 +139,7 @@ class Bert4Rec final : public recrun::Model {
     }
     torch::Tensor out = torch::empty({b, options_.net.num_items});
     std::vector<std::span<const std::int32_t>> histories;
+    const recrun::Bf16Autocast autocast(bf16_);
     // Scoring in length-sorted chunks keeps padding low for any batch the caller sends.
     for (const auto& chunk : recrun::length_bucketed_batches(rows, lengths, options_.batch_size)) {
       histories.clear();
@@ -138,7 +148,7 @@ class Bert4Rec final : public recrun::Model {
           recrun::pack_sequences(histories, body, 1, 0, net_->mask_token());
       const torch::Tensor slot = (packed.lengths - 1).unsqueeze(1);
       const torch::Tensor h = net_->hidden_at(packed.tokens, packed.lengths, slot).squeeze(1);
-      out.index_copy_(0, torch::tensor(chunk, torch::kInt64), net_->logits(h));
+      out.index_copy_(0, torch::tensor(chunk, torch::kInt64), net_->logits(h).to(torch::kFloat));
     }
     return out;
   }
@@ -163,6 +173,7 @@ class Bert4Rec final : public recrun::Model {
   Bert4RecOptions options_;
   Bert4RecNet net_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  bool bf16_ = false;
 };
 
 }  // namespace

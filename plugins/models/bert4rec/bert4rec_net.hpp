@@ -141,7 +141,7 @@ class Bert4RecNetImpl : public torch::nn::Module {
     const torch::Tensor positions =
         ((options_.max_len - lengths).unsqueeze(1) + torch::arange(t, torch::kInt64))
             .clamp_(0, options_.max_len - 1);
-    x = emb_norm_(x + pos_emb_(positions));
+    x = recrun::layer_norm_fp32(emb_norm_, x + pos_emb_(positions));
     return recrun::dropout(x, options_.dropout, is_training());
   }
 
@@ -175,9 +175,10 @@ class Bert4RecNetImpl : public torch::nn::Module {
   }
 
   /// Mean cross-entropy over the chosen positions; the output layer runs on those rows only.
+  /// The loss is float32 also when the logits come out of bf16 autocast.
   torch::Tensor cloze_loss(const Cloze& cloze, const torch::Tensor& lengths) {
-    return torch::nn::functional::cross_entropy(logits(masked_hidden(cloze, lengths)),
-                                                cloze.labels);
+    return torch::nn::functional::cross_entropy(
+        logits(masked_hidden(cloze, lengths)).to(torch::kFloat), cloze.labels);
   }
 
  private:

@@ -45,6 +45,8 @@ struct SasrecOptions {
   recrun::FeatureOptions item_features;
   /// lr, weight decay, clipping.
   recrun::OptimizerOptions optimizer;
+  /// fp32, bf16 or auto.
+  recrun::PrecisionOptions precision;
 };
 
 /// The default number of negatives of each sampled loss.
@@ -100,6 +102,7 @@ void declare(recrun::Fields<SasrecOptions>& f) {
   f.add("batch_size", &O::batch_size, "sequences per training batch").at_least(1);
   f.nest(&O::item_features, recrun::declare_feature_fields);
   f.nest(&O::optimizer, recrun::declare_optimizer_fields);
+  f.nest(&O::precision, recrun::declare_precision_field);
 }
 
 class Sasrec final : public recrun::Model {
@@ -138,6 +141,7 @@ class Sasrec final : public recrun::Model {
                      recrun::make_item_features(env.registry, env.dataset, options_.item_features,
                                                 options_.net.hidden, "sasrec"));
     optimizer_ = recrun::make_optimizer(options_.optimizer, net_->parameters());
+    bf16_ = recrun::resolve_precision(options_.precision.precision) == recrun::Precision::bf16;
   }
 
   recrun::EpochResult fit_epoch(recrun::TrainContext& ctx) override {
@@ -166,8 +170,13 @@ class Sasrec final : public recrun::Model {
       histories.clear();
       for (const auto u : batch) histories.push_back(train.items(u));
       const auto next = recrun::sasrec::next_item_batch(histories, options_.net.max_len);
-      const double loss =
-          recrun::step(*optimizer_, options_.optimizer, net_->loss(next, spec_, sampler_));
+      torch::Tensor batch_loss;
+      {
+        // bf16 forward under autocast; backward and the fp32 weights' update after it.
+        const recrun::Bf16Autocast autocast(bf16_);
+        batch_loss = net_->loss(next, spec_, sampler_);
+      }
+      const double loss = recrun::step(*optimizer_, options_.optimizer, batch_loss);
       loss_sum += loss * static_cast<double>(next.positions);
       positions += next.positions;
       examples += static_cast<std::int64_t>(batch.size());
@@ -191,13 +200,14 @@ class Sasrec final : public recrun::Model {
     }
     torch::Tensor out = torch::zeros({b, options_.net.num_items});
     std::vector<std::span<const std::int32_t>> histories;
+    const recrun::Bf16Autocast autocast(bf16_);
     for (const auto& chunk : recrun::length_bucketed_batches(rows, lengths, options_.batch_size)) {
       histories.clear();
       for (const auto i : chunk) histories.push_back(users.history(i));
       const recrun::PackedSequences packed =
           recrun::pack_sequences(histories, options_.net.max_len);
       const torch::Tensor h = net_->hidden_last(packed.tokens, packed.lengths);
-      out.index_copy_(0, torch::tensor(chunk, torch::kInt64), net_->logits(h));
+      out.index_copy_(0, torch::tensor(chunk, torch::kInt64), net_->logits(h).to(torch::kFloat));
     }
     return out;
   }
@@ -222,6 +232,7 @@ class Sasrec final : public recrun::Model {
   bool sampler_ready_ = false;
   SasrecNet net_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  bool bf16_ = false;
 };
 
 }  // namespace

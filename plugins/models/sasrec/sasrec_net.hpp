@@ -149,12 +149,13 @@ inline SampledScores score_candidates(const torch::Tensor& h, const torch::Tenso
     out.negative_items = negatives.reshape({b * t, k}).index_select(0, rows);  // [M, k]
     const torch::Tensor emb =
         items.index_select(0, out.negative_items.reshape({-1})).view({-1, k, hidden});
-    out.negative = torch::bmm(emb, hv.unsqueeze(-1)).squeeze(-1);
+    out.negative = torch::bmm(emb, hv.unsqueeze(-1)).squeeze(-1).to(torch::kFloat);
   } else {
     TORCH_CHECK(negatives.dim() == 2 && negatives.size(0) == b, "negatives: [B, T, k] or [B, k]");
     const std::int64_t k = negatives.size(1);
     const torch::Tensor emb = items.index_select(0, negatives.reshape({-1})).view({b, k, hidden});
-    const torch::Tensor all = torch::bmm(h, emb.transpose(1, 2));  // [B, T, k]
+    // float32 scores also when bf16 autocast ran the product.
+    const torch::Tensor all = torch::bmm(h, emb.transpose(1, 2)).to(torch::kFloat);  // [B, T, k]
     out.negative = all.reshape({b * t, k}).index_select(0, rows);
     out.negative_items =
         negatives.unsqueeze(1).expand({b, t, k}).reshape({b * t, k}).index_select(0, rows);
@@ -214,7 +215,8 @@ inline torch::Tensor full_ce_loss(const torch::Tensor& h, const torch::Tensor& v
   const torch::Tensor rows = flat_valid(valid);
   const torch::Tensor hv = h.reshape({-1, hidden}).index_select(0, rows);
   const torch::Tensor tv = targets.reshape({-1}).index_select(0, rows);
-  return torch::nn::functional::cross_entropy(torch::mm(hv, items.t()), tv);
+  // The loss is float32 also when bf16 autocast ran the product.
+  return torch::nn::functional::cross_entropy(torch::mm(hv, items.t()).to(torch::kFloat), tv);
 }
 
 /// Loss settings, resolved (negatives > 0 for the sampled losses).

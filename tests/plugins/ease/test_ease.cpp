@@ -41,10 +41,10 @@ torch::Tensor dense_ease(const Interactions& train, double lambda) {
   return b;
 }
 
-std::unique_ptr<Model> make_ease(double lambda, const std::string& dtype, std::int64_t chunk) {
+std::unique_ptr<Model> make_ease(double lambda, const std::string& dtype) {
   const auto& info = test::test_registry().model("ease");
-  const Params p = resolve_params(
-      info.params, {{"lambda", lambda}, {"dtype", dtype}, {"gram_chunk", chunk}}, "model 'ease'");
+  const Params p =
+      resolve_params(info.params, {{"lambda", lambda}, {"dtype", dtype}}, "model 'ease'");
   static const Dataset empty;
   return info.make(p, ModelEnv{empty, test::test_registry(), 1});
 }
@@ -65,8 +65,7 @@ TEST(Ease, MatchesDenseInverseFormula) {
   static const Dataset empty;
   TrainContext ctx(empty, train, 1, 1);
   for (const std::string dtype : {"float64", "float32"}) {
-    // A small chunk forces the chunked Gram accumulation through several passes.
-    auto model = make_ease(25.0, dtype, 64);
+    auto model = make_ease(25.0, dtype);
     EXPECT_TRUE(model->fit_epoch(ctx).converged);
     Archive a;
     model->save(a);
@@ -85,17 +84,59 @@ TEST(Ease, MatchesDenseInverseFormula) {
   }
 }
 
+TEST(Ease, MatchesDenseFormulaAcrossTilesWithRepeatsAndTwoThreads) {
+  // 150 items span three of the solve's 64-wide tiles; repeated items count once, as in
+  // dense_rows; two threads share the Gram rows and the tiles.
+  Interactions base = random_interactions(400, 150, 11);
+  std::vector<std::int64_t> offsets{0};
+  std::vector<std::int32_t> flat;
+  for (std::int64_t u = 0; u < base.num_users(); ++u) {
+    for (const auto i : base.items(u)) flat.push_back(i);
+    if (!base.items(u).empty() && u % 3 == 0) flat.push_back(base.items(u)[0]);  // re-consumed
+    offsets.push_back(static_cast<std::int64_t>(flat.size()));
+  }
+  const Interactions train(offsets, flat, 150);
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  static const Dataset empty;
+  TrainContext ctx(empty, train, 1, 2);
+  auto model = make_ease(40.0, "float64");
+  model->fit_epoch(ctx);
+  at::set_num_threads(saved);
+  Archive a;
+  model->save(a);
+  const auto b = a.read("weights").to(torch::kFloat64);
+  const auto expected = dense_ease(train, 40.0);
+  EXPECT_TRUE(torch::allclose(b, expected, 1e-6, 1e-6))
+      << "max diff " << (b - expected).abs().max().item<double>();
+  EXPECT_EQ(b.diagonal().abs().max().item<double>(), 0.0);
+}
+
+TEST(Ease, ZeroLambdaWithAnUnseenItemIsAClearError) {
+  // Item 2 is never seen: X^T X has a zero row, and lambda = 0 leaves it singular.
+  const Interactions train({0, 2, 4}, {0, 1, 1, 0}, 3);
+  static const Dataset empty;
+  TrainContext ctx(empty, train, 1, 1);
+  auto model = make_ease(0.0, "float32");
+  try {
+    model->fit_epoch(ctx);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not positive definite"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Ease, SaveLoadRoundTripGivesIdenticalScores) {
   const Interactions train = random_interactions(120, 40, 3);
   static const Dataset empty;
   TrainContext ctx(empty, train, 1, 1);
-  auto model = make_ease(10.0, "float32", 4096);
+  auto model = make_ease(10.0, "float32");
   model->fit_epoch(ctx);
   Archive a;
   model->save(a);
   const auto path = test::temp_dir("ease") / "m.ckpt";
   a.save_file(path);
-  auto restored = make_ease(10.0, "float32", 4096);
+  auto restored = make_ease(10.0, "float32");
   restored->load(Archive::load_file(path));
   EXPECT_TRUE(torch::equal(scores_of(*model, train), scores_of(*restored, train)));
 }
