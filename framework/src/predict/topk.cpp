@@ -6,8 +6,8 @@
 #include <ctime>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <numeric>
 
+#include "core/evaluator.hpp"
 #include "recrun/error.hpp"
 
 namespace recrun::predict {
@@ -56,8 +56,7 @@ std::vector<UserList> top_k(Model& model, const Dataset& dataset,
   torch::NoGradGuard no_grad;
   std::vector<UserList> lists;
   lists.reserve(users.size());
-  std::vector<std::int32_t> order(static_cast<std::size_t>(n));
-  const auto k = static_cast<std::size_t>(std::min<std::int64_t>(options.k, n));
+  std::vector<std::int32_t> scratch, best;
   for (std::size_t begin = 0; begin < users.size(); begin += options.batch_size) {
     const std::size_t end = std::min(users.size(), begin + static_cast<std::size_t>(options.batch_size));
     std::vector<std::int64_t> batch_users(users.begin() + begin, users.begin() + end);
@@ -89,21 +88,12 @@ std::vector<UserList> top_k(Model& model, const Dataset& dataset,
         for (std::int64_t j = 0; j < n; ++j)
           if (years->present[j] && years->values[j] > static_cast<float>(last_year)) row[j] = kOut;
       }
-      // Partial selection by (score desc, id asc): exactly the evaluator's tie order.
-      std::iota(order.begin(), order.end(), 0);
-      const auto better = [row](std::int32_t a, std::int32_t c) {
-        return row[a] > row[c] || (row[a] == row[c] && a < c);
-      };
-      std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                        better);
+      // The evaluator's own top-K selection: (score desc, id asc), -inf items never listed.
+      core::top_k(row, n, options.k, scratch, best);
       UserList list;
       list.user = batch_users[r];
-      for (std::size_t i = 0; i < k; ++i) {
-        const float v = row[order[i]];
-        if (v == kOut) break;  // fewer eligible items than k
-        list.items.push_back(order[i]);
-        list.scores.push_back(v);
-      }
+      list.items = best;
+      for (const std::int32_t item : best) list.scores.push_back(row[item]);
       lists.push_back(std::move(list));
     }
     if (options.progress) options.progress(static_cast<std::int64_t>(end), static_cast<std::int64_t>(users.size()));
