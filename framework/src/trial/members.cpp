@@ -57,7 +57,7 @@ InlineSpec parse_inline(const std::string& spec) {
   return out;
 }
 
-Params inline_params(const Registry& registry, const InlineSpec& spec, const ModelInfo& info) {
+Params inline_params(const InlineSpec& spec, const ModelInfo& info) {
   const auto schema = full_schema(info);
   const std::string component = fmt::format("model '{}'", spec.model);
   std::map<std::string, ParamValue> raw;
@@ -75,7 +75,6 @@ Params inline_params(const Registry& registry, const InlineSpec& spec, const Mod
     if (raw.count(key)) throw ParamError(fmt::format("{}: '{}' is given twice", component, key));
     raw[key] = parse_param_text(*found, text, component);
   }
-  (void)registry;
   return resolve_params(schema, raw, component);
 }
 
@@ -165,13 +164,11 @@ results::RunRow resolve_run_ref(const results::ResultsStore& store, const std::s
   const auto rows = experiment.empty() ? store.runs() : store.runs(experiment);
   const results::RunRow* best = nullptr;
   double best_value = -std::numeric_limits<double>::infinity();
-  std::size_t candidates = 0;
   for (const auto& r : rows) {
     if (r.model != model || r.status != results::RunStatus::finished) continue;
     if (!group.empty() && r.group_name != group) continue;
     for (const auto& m : r.valid_metrics) {
       if (m.name != monitor || !std::isfinite(m.value)) continue;
-      ++candidates;
       if (!best || m.value > best_value) {
         best = &r;
         best_value = m.value;
@@ -183,7 +180,6 @@ results::RunRow resolve_run_ref(const results::ResultsStore& store, const std::s
         "'{}': no finished {} run{}{} with a validation {} in {}", ref, model,
         experiment.empty() ? "" : fmt::format(" in experiment {}", experiment),
         group.empty() ? "" : fmt::format(" group {}", group), monitor, store.path().string()));
-  (void)candidates;
   return *best;
 }
 
@@ -226,7 +222,7 @@ MemberModel RunHost::make_inline(const std::string& spec, std::uint64_t seed) co
   if (!has_model(registry_, parsed.model))
     throw PluginError(fmt::format("'{}': no model plugin '{}' is loaded", spec, parsed.model));
   const ModelInfo& info = registry_.model(parsed.model);
-  const Params params = inline_params(registry_, parsed, info);
+  const Params params = inline_params(parsed, info);
   MemberModel member;
   member.model = parsed.model;
   member.description = fmt::format("inline {}", spec);
@@ -241,7 +237,7 @@ double RunHost::train_inline(const std::string& spec, Model& model, std::uint64_
                             "trained members from a checkpoint",
                             spec));
   const InlineSpec parsed = parse_inline(spec);
-  const Params params = inline_params(registry_, parsed, registry_.model(parsed.model));
+  const Params params = inline_params(parsed, registry_.model(parsed.model));
   core::TrainerOptions options;
   core::apply_trainer_params(params, options);
   options.seed = seed;
