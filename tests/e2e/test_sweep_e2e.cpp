@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -529,4 +530,131 @@ lambda = 10
   EXPECT_EQ(rows[0].params.size(), 1u);
   EXPECT_EQ(rows[1].trial_key.size(), 32u);
   EXPECT_EQ(rows[1].status, RunStatus::finished);
+}
+
+namespace {
+
+// The zygote of the sweep writing to `results`: /proc/PID/comm is "recrun-zygote" and its
+// command line names the results directory.
+pid_t find_zygote(const fs::path& results) {
+  for (const pid_t pid : processes_mentioning(results.string())) {
+    std::string comm = read_file(fmt::format("/proc/{}/comm", pid));
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    if (comm == "recrun-zygote") return pid;
+  }
+  return -1;
+}
+
+std::map<std::string, double> test_metrics(const RunRow& row) {
+  std::map<std::string, double> out;
+  for (const auto& m : row.test_metrics) out[m.name] = m.value;
+  return out;
+}
+
+}  // namespace
+
+// Workers fork from the zygote unless told not to. A forked worker says so in its log, and
+// records exactly what an exec'd worker of the same trial records.
+TEST_F(SweepE2E, ZygoteForkedWorkersRecordWhatExecdWorkersRecord) {
+  const fs::path file = experiment("zyg", R"(
+[[group]]
+name = "pop"
+model = "popularity"
+
+[[group]]
+name = "ease"
+model = "ease"
+[group.grid]
+lambda = [10, 100]
+
+[[group]]
+name = "iter"
+model = "crashy"
+[group.params]
+epochs = 3
+)");
+  const Outcome forked = run_recrun(sweep_args(file, {"--jobs", "2", "--no-live"}), dir_);
+  ASSERT_EQ(forked.code, 0) << forked.output;
+  EXPECT_EQ(forked.output.find("starting workers with exec"), std::string::npos) << forked.output;
+  const fs::path exec_results = dir_ / "results-exec";
+  const Outcome execd =
+      run_recrun(with_plugins({"sweep", file.string(), "--results", exec_results.string(),
+                               "--threads", "2", "--jobs", "2", "--no-live", "--no-zygote"}),
+                 dir_);
+  ASSERT_EQ(execd.code, 0) << execd.output;
+
+  const auto forked_rows = ResultsStore(results_ / "results.db").runs("zyg");
+  const auto exec_rows = ResultsStore(exec_results / "results.db").runs("zyg");
+  ASSERT_EQ(forked_rows.size(), 4u);
+  ASSERT_EQ(exec_rows.size(), 4u);
+  for (std::size_t i = 0; i < forked_rows.size(); ++i) {
+    const RunRow& f = forked_rows[i];
+    const RunRow& e = exec_rows[i];
+    ASSERT_EQ(f.trial_key, e.trial_key);
+    EXPECT_EQ(f.status, RunStatus::finished) << f.error;
+    EXPECT_EQ(e.status, RunStatus::finished) << e.error;
+    EXPECT_FALSE(f.test_metrics.empty());
+    EXPECT_EQ(test_metrics(f), test_metrics(e)) << f.group_name;
+    EXPECT_EQ(f.epochs_run, e.epochs_run);
+    const std::string flog = read_file(results_ / "logs" / "zyg" / (f.trial_key + ".log"));
+    const std::string elog = read_file(exec_results / "logs" / "zyg" / (e.trial_key + ".log"));
+    EXPECT_NE(flog.find("start-up (forked from the zygote)"), std::string::npos) << flog;
+    EXPECT_NE(flog.find("finished"), std::string::npos) << flog;
+    EXPECT_EQ(elog.find("forked from the zygote"), std::string::npos) << elog;
+    EXPECT_NE(elog.find("start-up: process"), std::string::npos) << elog;
+    // Events were written by the forked worker as by the exec'd one.
+    EXPECT_TRUE(has_tag(run_events(f.tensorboard_path), "test/NDCG@10"));
+  }
+  EXPECT_TRUE(fs::exists(results_ / "logs" / "zyg" / "zygote.log"));
+  EXPECT_FALSE(fs::exists(exec_results / "logs" / "zyg" / "zygote.log"));
+  // Neither the zygote nor a worker outlives the sweep.
+  EXPECT_TRUE(processes_mentioning(results_.string()).empty());
+
+  // execution.zygote = false does what --no-zygote does.
+  const fs::path off = experiment("zygoff", "[execution]\nzygote = false\n\n[[group]]\nmodel = \"popularity\"\n");
+  const Outcome plain = run_recrun(sweep_args(off, {"--no-live"}), dir_);
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_FALSE(fs::exists(results_ / "logs" / "zygoff" / "zygote.log"));
+  const fs::path typo = experiment("zygtypo", "[execution]\nzygote = \"yes\"\n\n[[group]]\nmodel = \"popularity\"\n");
+  const Outcome bad = run_recrun(sweep_args(typo), dir_);
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("zygtypo.toml:12"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("'execution.zygote' must be true or false"), std::string::npos) << bad.output;
+}
+
+// A zygote that dies in the middle of a sweep costs nothing but speed: the running trial goes
+// on (it is the sweep's child, not the zygote's), and later workers are exec'd.
+TEST_F(SweepE2E, AZygoteKilledMidSweepIsReplacedByExec) {
+  const fs::path file = experiment("zygkill", R"(
+[[group]]
+name = "slow"
+model = "crashy"
+[group.params]
+epochs = 3
+epoch_sleep = 0.2
+patience = 0
+[group.grid]
+alpha = [0.0, 0.1, 0.2, 0.3, 0.4]
+)");
+  const fs::path db = results_ / "results.db";
+  const pid_t sweep = spawn_recrun(sweep_args(file, {"--jobs", "1", "--no-live"}), dir_ / "zk.log", dir_);
+  ASSERT_TRUE(wait_until([&] { return counts(db).finished >= 1 && counts(db).running == 1; }, 120s))
+      << read_file(dir_ / "zk.log");
+  const pid_t zygote = find_zygote(results_);
+  ASSERT_GT(zygote, 0) << "no zygote found";
+  ASSERT_EQ(::kill(zygote, SIGKILL), 0);
+  EXPECT_EQ(wait_exit(sweep), 0) << read_file(dir_ / "zk.log");
+  const std::string out = read_file(dir_ / "zk.log");
+  EXPECT_NE(out.find("starting workers with exec from now on"), std::string::npos) << out;
+  int forked = 0, execd = 0;
+  for (const auto& row : ResultsStore(db).runs("zygkill")) {
+    EXPECT_EQ(row.status, RunStatus::finished) << row.trial_key << " " << row.error;
+    EXPECT_EQ(row.epochs_run, 3);
+    const std::string log = read_file(results_ / "logs" / "zygkill" / (row.trial_key + ".log"));
+    (log.find("forked from the zygote") != std::string::npos ? forked : execd)++;
+  }
+  EXPECT_GE(forked, 2);  // the one that finished before the kill, and the one running then
+  EXPECT_GE(execd, 1);
+  EXPECT_EQ(forked + execd, 5);
+  EXPECT_TRUE(processes_mentioning(results_.string()).empty());
 }

@@ -63,7 +63,7 @@ int cmd_sweep(const Args& args) {
   std::vector<std::string> sets;
   int jobs = 0;
   std::int64_t max_trials = static_cast<std::int64_t>(sweep::kDefaultMaxTrials);
-  bool dry_run = false, retry_failed = false, no_live = false;
+  bool dry_run = false, retry_failed = false, no_live = false, no_zygote = false;
   auto desc = host_options(host);
   desc.add_options()("experiment", po::value(&file)->required(), "experiment TOML file")(
       "dry-run,n", po::bool_switch(&dry_run), "validate, print the expanded trials and exit")(
@@ -80,7 +80,9 @@ int cmd_sweep(const Args& args) {
       "retry-failed", po::bool_switch(&retry_failed), "run trials that failed before again")(
       "results", po::value(&results_dir)->default_value("results"),
       "results directory (results.db, tensorboard/, checkpoints/, logs/)")(
-      "no-live", po::bool_switch(&no_live), "plain log lines even on a terminal");
+      "no-live", po::bool_switch(&no_live), "plain log lines even on a terminal")(
+      "no-zygote", po::bool_switch(&no_zygote),
+      "exec every worker instead of forking it from the trial zygote (execution.zygote = false)");
   po::positional_options_description pos;
   pos.add("experiment", 1);
   const auto vm = parse(desc, args,
@@ -227,6 +229,7 @@ int cmd_sweep(const Args& args) {
     so.memory_limit_mb = x.execution.memory_limit_mb;
     so.checkpoint_every_s = x.execution.checkpoint_every_s;
     so.checkpoints = x.execution.checkpoints;
+    so.zygote = x.execution.zygote && !no_zygote;
     fmt::print("running {} trial(s) with {} worker(s) x {} thread(s); logs in {}\n", queue.size(),
                so.jobs, so.threads_per_worker, (layout.root / "logs" / x.name).string());
     std::fflush(stdout);

@@ -87,7 +87,9 @@ double seconds_since_process_start() {
 
 }  // namespace
 
-int cmd_trial(const Args& args) {
+int cmd_trial(const Args& args) { return run_trial(args, nullptr); }
+
+int run_trial(const Args& args, Registry* preloaded) {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   HostOptions host;
@@ -178,11 +180,16 @@ int cmd_trial(const Args& args) {
   }
 
   // Set-up failures (plugins, data, a schema that changed) are the trial's failure too.
-  Registry registry;
+  Registry loaded;
+  Registry& registry = preloaded ? *preloaded : loaded;
   Dataset dataset;
   core::Split split;
   try {
-    load_registry(host, registry, false);
+    if (preloaded) {
+      check_threads(host.threads);
+    } else {
+      load_registry(host, registry, false);
+    }
     const auto t_plugins = Clock::now();
     job.protocol = trial::Protocol::from_json(row->protocol_json);
     const ModelInfo& info = registry.model(row->model);
@@ -208,10 +215,11 @@ int cmd_trial(const Args& args) {
       return std::chrono::duration<double>(b - a).count();
     };
     // Where a trial's time outside fit and evaluate goes (the sweep reports the total).
-    fmt::print("trial {}: {} {} seed {}; data {} ({} users, {} items); start-up: process {:.2f}s, "
+    fmt::print("trial {}: {} {} seed {}; data {} ({} users, {} items); start-up{}: process {:.2f}s, "
                "store {:.2f}s, plugins {:.2f}s, data {:.2f}s, split {:.2f}s\n",
                key, row->group_name, row->model, row->seed, row->data_path, dataset.num_users(),
-               dataset.num_items(), seconds_since_process_start() - secs(t0, Clock::now()),
+               dataset.num_items(), preloaded ? " (forked from the zygote)" : "",
+               seconds_since_process_start() - secs(t0, Clock::now()),
                secs(t0, t_store), secs(t_store, t_plugins), secs(t_data, t_split),
                secs(t_split, Clock::now()));
   } catch (const results::StoreError&) {

@@ -138,4 +138,11 @@ std::map<std::string, ParamValue> parse_sets(const std::vector<std::string>& set
 
 const std::vector<ParamSpec>& trainer_params_for_listing() { return core::trainer_params(); }
 
+void exit_now(int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  ::_exit(code);
+}
+
 }  // namespace recrun::cli

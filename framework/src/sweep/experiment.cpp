@@ -201,6 +201,10 @@ class ValueReader {
     if (const auto* i = node_.as_integer()) return i->get();
     fail(fmt::format("must be an integer, got {}", toml_type_name(node_)));
   }
+  bool boolean() const {
+    if (const auto* b = node_.as_boolean()) return b->get();
+    fail(fmt::format("must be true or false, got {}", toml_type_name(node_)));
+  }
   double number() const {
     if (const auto* i = node_.as_integer()) return static_cast<double>(i->get());
     if (const auto* f = node_.as_floating_point()) return f->get();
@@ -496,10 +500,12 @@ class Parser {
         r.fail(fmt::format("'{}': must be \"best\" (keep best.ckpt), \"last\" (best.ckpt and "
                            "last.ckpt) or \"none\" (keep no checkpoint)",
                            x_.execution.checkpoints));
+    } else if (key == "zygote") {
+      x_.execution.zygote = r.boolean();
     } else {
       throw ExperimentError(o, unknown_key_message("[execution]", key,
                                                    {"jobs", "trial_timeout", "memory_limit_mb",
-                                                    "checkpoint_every", "checkpoints"}));
+                                                    "checkpoint_every", "checkpoints", "zygote"}));
     }
   }
 

@@ -111,6 +111,8 @@ struct Execution {
   double checkpoint_every_s = 30;
   /// Checkpoints a finished trial keeps: "best", "last" or "none".
   std::string checkpoints = "best";
+  /// Fork workers from a pre-initialised zygote process (true) or exec each one (false).
+  bool zygote = true;
 };
 
 /// A parsed experiment file.

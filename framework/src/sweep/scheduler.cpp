@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <memory>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -18,6 +20,7 @@
 #include <sstream>
 
 #include "report/recorder.hpp"
+#include "sweep/zygote.hpp"
 
 namespace recrun::sweep {
 
@@ -80,7 +83,12 @@ class SignalGuard {
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
+    // SIGCHLD too: a worker's exit wakes the loop at once instead of at its next poll timeout.
+    sa.sa_flags = SA_RESTART;
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      sa.sa_flags = kSignals[i] == SIGCHLD ? SA_RESTART | SA_NOCLDSTOP : SA_RESTART;
+      ::sigaction(kSignals[i], &sa, &old_[i]);
+    }
   }
   ~SignalGuard() {
     for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
@@ -89,10 +97,10 @@ class SignalGuard {
     g_signal_pipe[0] = g_signal_pipe[1] = -1;
   }
   int fd() const { return g_signal_pipe[0]; }
-  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
+  static constexpr std::array<int, 4> kSignals = {SIGINT, SIGTERM, SIGHUP, SIGCHLD};
 
  private:
-  std::array<struct sigaction, 3> old_{};
+  std::array<struct sigaction, 4> old_{};
 };
 
 struct Worker {
@@ -122,10 +130,11 @@ class Scheduler {
   Scheduler(results::ResultsStore& store, const SchedulerOptions& options,
             ProgressDisplay& display)
       : store_(store), options_(options), display_(display),
-        free_slots_(static_cast<std::size_t>(options.jobs), true) {}
+        free_slots_(static_cast<std::size_t>(options.jobs), true), env_(worker_environment()) {}
 
   ScheduleResult run(const std::vector<const Trial*>& queue) {
     SignalGuard signals;
+    if (options_.zygote && !queue.empty()) start_zygote();
     std::size_t next = 0;
     auto last_heartbeat = Clock::now();
     while (true) {
@@ -197,24 +206,48 @@ class Scheduler {
       }
     }
 
-    // Everything the child needs is prepared before fork(): after it, only async-signal-safe
-    // calls until execv (the parent may have LibTorch threads running).
-    std::vector<std::string> args = {options_.executable.string(), "trial", trial.key,
-                                     "--results", options_.layout.root.string(),
-                                     "--threads", std::to_string(options_.threads_per_worker),
-                                     "--owner-pid", std::to_string(::getpid()),
-                                     "--checkpoint-every", fmt::format("{}", options_.checkpoint_every_s),
-                                     "--checkpoints", options_.checkpoints,
-                                     "--progress-fd", std::to_string(pipe_fds[1])};
+    std::vector<std::string> trial_args = {trial.key,
+                                           "--results", options_.layout.root.string(),
+                                           "--threads", std::to_string(options_.threads_per_worker),
+                                           "--owner-pid", std::to_string(::getpid()),
+                                           "--checkpoint-every", fmt::format("{}", options_.checkpoint_every_s),
+                                           "--checkpoints", options_.checkpoints};
     for (const auto& d : options_.plugin_dirs) {
-      args.push_back("--plugin-dir");
-      args.push_back(d);
+      trial_args.push_back("--plugin-dir");
+      trial_args.push_back(d);
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // BLAS and OpenMP pools size themselves from the environment, before LibTorch's
-    // set_num_threads runs: give each worker its share, or N workers would each use every core.
+    pid_t pid = -1;
+    if (zygote_ && zygote_->alive()) {
+      try {
+        pid = zygote_->spawn(trial_args, pipe_fds[1], log_fd);
+      } catch (const std::exception& e) {
+        display_.log(fmt::format("sweep: the trial zygote failed ({}); starting workers with exec "
+                                 "from now on",
+                                 e.what()));
+      }
+    }
+    if (pid <= 0) pid = exec_worker(trial_args, pipe_fds[1], log_fd, null_fd);
+    ::close(pipe_fds[1]);
+    if (log_fd >= 0) ::close(log_fd);
+    if (null_fd >= 0) ::close(null_fd);
+    if (pid < 0) {
+      ::close(pipe_fds[0]);
+      fail_unlaunched(trial, w.slot, fmt::format("cannot start a worker: {}", std::strerror(errno)));
+      return;
+    }
+    ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+    w.pid = pid;
+    w.resumed = resuming;
+    w.progress_fd = pipe_fds[0];
+    w.start = Clock::now();
+    display_.started(w.slot, trial.key, fmt::format("{} {}", trial.group, trial.label()), resuming,
+                     trial.model);
+    workers_.push_back(std::move(w));
+  }
+
+  // BLAS and OpenMP pools size themselves from the environment, before LibTorch's
+  // set_num_threads runs: give each worker its share, or N workers would each use every core.
+  std::vector<std::string> worker_environment() const {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
       const std::string_view v(*e);
@@ -225,12 +258,52 @@ class Scheduler {
     }
     for (const char* name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
       env.push_back(fmt::format("{}={}", name, options_.threads_per_worker));
+    return env;
+  }
+
+  void start_zygote() {
+    // Workers the zygote forks must become our children, to be waited for and timed.
+    if (!become_subreaper()) {
+      display_.log(fmt::format("sweep: cannot become a child subreaper ({}); starting workers "
+                               "with exec",
+                               std::strerror(errno)));
+      return;
+    }
+    ZygoteClient::Options zo;
+    zo.executable = options_.executable;
+    // Its command line (which its workers share) names the results directory like exec'd ones.
+    zo.args = {"--results", options_.layout.root.string()};
+    for (const auto& d : options_.plugin_dirs) {
+      zo.args.push_back("--plugin-dir");
+      zo.args.push_back(d);
+    }
+    zo.env = env_;
+    zo.log = options_.layout.root / "logs" / options_.experiment / "zygote.log";
+    try {
+      zygote_ = std::make_unique<ZygoteClient>(zo);
+    } catch (const std::exception& e) {
+      display_.log(fmt::format("sweep: the trial zygote did not start ({}); starting workers with "
+                               "exec",
+                               e.what()));
+    }
+  }
+
+  // fork + exec `recrun trial ARGS --progress-fd FD`. Returns the pid, or -1 with errno.
+  pid_t exec_worker(const std::vector<std::string>& trial_args, int progress_w, int log_fd,
+                    int null_fd) {
+    // Everything the child needs is prepared before fork(): after it, only async-signal-safe
+    // calls until execve (the parent may have LibTorch threads running).
+    std::vector<std::string> args = {options_.executable.string(), "trial"};
+    args.insert(args.end(), trial_args.begin(), trial_args.end());
+    args.push_back("--progress-fd");
+    args.push_back(std::to_string(progress_w));
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
+    for (auto& e : env_) envp.push_back(e.data());
     envp.push_back(nullptr);
     const pid_t parent = ::getpid();
-    const int progress_w = pipe_fds[1];
-
     const pid_t pid = ::fork();
     if (pid == 0) {
       // Die with the sweep, even on kill -9: an orphaned worker would hold its trial forever.
@@ -250,23 +323,8 @@ class Scheduler {
       ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
-    ::close(pipe_fds[1]);
-    if (log_fd >= 0) ::close(log_fd);
-    if (null_fd >= 0) ::close(null_fd);
-    if (pid < 0) {
-      ::close(pipe_fds[0]);
-      fail_unlaunched(trial, w.slot, fmt::format("cannot start a worker: {}", std::strerror(errno)));
-      return;
-    }
-    ::setpgid(pid, pid);  // also here, so the group exists whichever process runs first
-    ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
-    w.pid = pid;
-    w.resumed = resuming;
-    w.progress_fd = pipe_fds[0];
-    w.start = Clock::now();
-    display_.started(w.slot, trial.key, fmt::format("{} {}", trial.group, trial.label()), resuming,
-                     trial.model);
-    workers_.push_back(std::move(w));
+    if (pid > 0) ::setpgid(pid, pid);  // also here, so the group exists whichever runs first
+    return pid;
   }
 
   void fail_unlaunched(const Trial& trial, int slot, const std::string& why) {
@@ -285,7 +343,8 @@ class Scheduler {
     if (n <= 0) return;
     if (fds[0].revents & POLLIN) {
       unsigned char sig = 0;
-      while (::read(signal_fd, &sig, 1) == 1) on_signal(sig);
+      while (::read(signal_fd, &sig, 1) == 1)
+        if (sig != SIGCHLD) on_signal(sig);  // an exit: reap() follows
     }
     for (auto& w : workers_) drain(w);
   }
@@ -391,6 +450,32 @@ class Scheduler {
       free_slots_[static_cast<std::size_t>(it->slot)] = true;
       it = workers_.erase(it);
     }
+    reap_others();
+  }
+
+  // The zygote, and any orphan re-parented to us as a child subreaper (a plugin's own child
+  // whose worker died): neither is a worker, and neither may stay a zombie.
+  void reap_others() {
+    if (zygote_ && !zygote_->reaped()) {
+      int status = 0;
+      if (::waitpid(zygote_->pid(), &status, WNOHANG) == zygote_->pid()) {
+        zygote_->exited(fmt::format("the zygote {}", describe_wait_status(status)));
+        display_.log(fmt::format("sweep: the trial zygote {}; starting workers with exec from "
+                                 "now on",
+                                 describe_wait_status(status)));
+      }
+    }
+    while (true) {
+      siginfo_t info{};
+      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+      const pid_t pid = info.si_pid;
+      const bool ours = std::any_of(workers_.begin(), workers_.end(),
+                                    [pid](const Worker& w) { return w.pid == pid; }) ||
+                        (zygote_ && !zygote_->reaped() && zygote_->pid() == pid);
+      if (ours) return;  // reaped by its owner on the next round
+      int status = 0;
+      ::waitpid(pid, &status, WNOHANG);
+    }
   }
 
   std::string metric_detail(const results::RunRow& row) const {
@@ -464,6 +549,8 @@ class Scheduler {
   std::vector<Worker> workers_;
   ScheduleResult result_;
   Clock::time_point stop_deadline_ = Clock::time_point::max();
+  std::vector<std::string> env_;
+  std::unique_ptr<ZygoteClient> zygote_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The local executor: runs trials in worker processes (`recrun trial KEY`), at most `jobs` at
-// a time, and turns every way a worker can end into a recorded outcome.
+// a time, and turns every way a worker can end into a recorded outcome. Workers are forked from
+// a zygote process (sweep/zygote.hpp) or, without one, exec'd.
 //
 // The sweep claims each trial in results.db before starting its worker, and the worker writes
 // through the store as that claimant (StoreOptions::owner), so a row is 'running' exactly while
@@ -43,6 +44,9 @@ struct SchedulerOptions {
   double checkpoint_every_s = 30;
   /// Checkpoints a finished trial keeps (`recrun trial --checkpoints`).
   std::string checkpoints = "best";
+  /// Fork workers from a zygote that loaded LibTorch and the plugins once (sweep/zygote.hpp);
+  /// false, or a zygote that cannot start, execs `recrun trial` for every worker.
+  bool zygote = true;
   /// How often running rows get a heartbeat from this process.
   std::chrono::seconds heartbeat_every{30};
 };

@@ -60,6 +60,20 @@ torch::Tensor scores_of(Model& m, const Interactions& train) {
   return m.score(UserBatch(users, hist, train.num_items()));
 }
 
+// Scores of users whose histories are the single items 0..n-1: the rows of B.
+torch::Tensor b_rows(Model& m, std::int64_t n) {
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::vector<std::int64_t> users;
+  std::vector<std::span<const std::int32_t>> hist;
+  for (std::int64_t j = 0; j < n; ++j) {
+    users.push_back(j);
+    hist.emplace_back(ids.data() + j, 1);
+  }
+  torch::NoGradGuard ng;
+  return m.score(UserBatch(users, hist, n));
+}
+
 TEST(Ease, MatchesDenseInverseFormula) {
   const Interactions train = random_interactions(300, 60, 7);
   static const Dataset empty;
@@ -124,6 +138,60 @@ TEST(Ease, ZeroLambdaWithAnUnseenItemIsAClearError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("not positive definite"), std::string::npos) << e.what();
   }
+}
+
+TEST(Ease, ManyMoreItemsThanUsersTakesTheWoodburyPathAndMatchesTheTextbookFormula) {
+  // 40 users, 320 items (five tiles): the fit goes through the Woodbury identity (an m x m
+  // factorisation and a rank-m product), with empty histories and re-consumed items, in both
+  // precisions and on two threads.
+  Interactions base = random_interactions(40, 320, 5);
+  std::vector<std::int64_t> offsets{0};
+  std::vector<std::int32_t> flat;
+  for (std::int64_t u = 0; u < base.num_users(); ++u) {
+    if (u % 7 == 3) {  // nothing in training
+      offsets.push_back(static_cast<std::int64_t>(flat.size()));
+      continue;
+    }
+    for (const auto i : base.items(u)) flat.push_back(i);
+    if (u % 4 == 0) flat.push_back(base.items(u)[0]);
+    offsets.push_back(static_cast<std::int64_t>(flat.size()));
+  }
+  const Interactions train(offsets, flat, 320);
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  static const Dataset empty;
+  TrainContext ctx(empty, train, 1, 2);
+  for (const double lambda : {0.5, 30.0}) {
+    const auto expected = dense_ease(train, lambda);
+    for (const std::string dtype : {"float64", "float32"}) {
+      auto model = make_ease(lambda, dtype);
+      EXPECT_TRUE(model->fit_epoch(ctx).converged);
+      Archive a;
+      model->save(a);
+      // B is never formed: the checkpoint holds the [m, n] factor, 34 x 320 floats, not 320^2.
+      EXPECT_FALSE(a.contains("weights"));
+      ASSERT_TRUE(a.contains("woodbury_w"));
+      EXPECT_EQ(a.read("woodbury_w").sizes(), (std::vector<std::int64_t>{34, 320}));
+      // The scores of a one-item history are that item's row of B.
+      const auto b = b_rows(*model, 320).to(torch::kFloat64);
+      const double tol = dtype == "float64" ? 2e-6 : 2e-4;
+      EXPECT_TRUE(torch::allclose(b, expected, tol, tol))
+          << dtype << " lambda " << lambda << " max diff "
+          << (b - expected).abs().max().item<double>();
+      EXPECT_LT(b.diagonal().abs().max().item<double>(), tol);
+      std::vector<std::int64_t> all(train.num_users());
+      std::iota(all.begin(), all.end(), 0);
+      const auto s = scores_of(*model, train).to(torch::kFloat64);
+      const auto s_expected = train.dense_rows(all).to(torch::kFloat64).mm(expected);
+      EXPECT_TRUE(torch::allclose(s, s_expected, 10 * tol, 10 * tol))
+          << "max diff " << (s - s_expected).abs().max().item<double>();
+      // And a restored model scores the same.
+      auto restored = make_ease(lambda, dtype);
+      restored->load(a);
+      EXPECT_TRUE(torch::equal(scores_of(*model, train), scores_of(*restored, train)));
+    }
+  }
+  at::set_num_threads(saved);
 }
 
 TEST(Ease, SaveLoadRoundTripGivesIdenticalScores) {
