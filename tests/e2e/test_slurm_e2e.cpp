@@ -36,7 +36,10 @@ namespace {
 
 const fs::path kClusterScript = fs::path(RECRUN_SOURCE_DIR) / "tests/support/slurm_cluster.sh";
 
-// 4 EASE lambdas + popularity with 2 seeds = 6 trials, each a second or two.
+// 3 EASE lambdas + popularity with 2 seeds + one crashy (the test fixture model: a popularity
+// model that can be told to hang, through RECRUN_CRASHY_MODE, without changing its trial key)
+// = 6 trials, each a second or two. The crashy one, last, is the task the test cancels while it
+// runs.
 constexpr const char* kExperiment = R"(
 [experiment]
 name = "slurm-e2e"
@@ -55,12 +58,19 @@ monitor = "NDCG@10"
 name = "ease"
 model = "ease"
 [group.grid]
-lambda = [10.0, 50.0, 100.0, 500.0]
+lambda = [10.0, 50.0, 100.0]
 
 [[group]]
 name = "popularity"
 model = "popularity"
 seeds = [1, 2]
+
+[[group]]
+name = "slow"
+model = "crashy"
+[group.params]
+epochs = 2
+fail_epoch = 1
 )";
 
 struct Cluster {
@@ -75,8 +85,23 @@ struct Cluster {
   }
 };
 
-std::string recrun(const fs::path& cwd, const std::string& args) {
-  return "cd " + shell_quote(cwd.string()) + " && " + recrun::test::recrun_bin() + " " + args;
+// recrun in `cwd`; a sweep also gets the fixture plugins (crashy).
+std::string recrun(const fs::path& cwd, const std::string& args, const std::string& env = "") {
+  std::string cmd = "cd " + shell_quote(cwd.string()) + " && " + env + (env.empty() ? "" : " ") +
+                    recrun::test::recrun_bin() + " " + args;
+  if (args.rfind("sweep ", 0) == 0)
+    cmd += " --plugin-dir " + shell_quote(recrun::test::fixture_plugin_dir().string());
+  return cmd;
+}
+
+bool wait_until_running(const std::string& job, std::size_t index, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto r = run_command("squeue -h -r -j " + job + " -o '%K %T'");
+    if (r.output.find(std::to_string(index) + " RUNNING") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
 }
 
 // What a finished run measured, to compare a Slurm run with a local one.
@@ -135,13 +160,17 @@ TEST(SlurmE2E, SweepCancelCollectResubmit) {
   const auto synth = run_command(recrun(exp_dir, "data synth --out data --users 400 --items 150"));
   ASSERT_EQ(synth.exit_code, 0) << synth.output;
 
-  // 1. Submit all six, one task at a time, and cancel the last while it waits for its turn.
+  // 1. Submit all six, two at a time; the crashy trial (task 5) hangs until it is cancelled.
   const auto submit = run_command(recrun(
-      exp_dir, "sweep sweep.toml --executor slurm --array-limit 1 --cpus-per-task 1 --time 10"));
+      exp_dir, "sweep sweep.toml --executor slurm --array-limit 2 --cpus-per-task 1 --time 10",
+      "RECRUN_CRASHY_MODE=hang"));
   ASSERT_EQ(submit.exit_code, 0) << submit.output << cluster.logs();
   const std::string job = job_id_in(submit.output);
   ASSERT_FALSE(job.empty()) << submit.output;
-  EXPECT_NE(submit.output.find("6 array task(s)"), std::string::npos) << submit.output;
+  EXPECT_NE(submit.output.find("6 array task(s) (2 at once)"), std::string::npos) << submit.output;
+  ASSERT_TRUE(wait_until_running(job, 5, std::chrono::seconds(240)))
+      << run_command("squeue -r -j " + job).output << cluster.logs();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   const auto cancel = run_command("scancel " + job + "_5");
   ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
   ASSERT_TRUE(wait_until_idle(job, std::chrono::seconds(240)))
@@ -276,17 +305,15 @@ TEST(SlurmCli, BadInputNamesTheFlag) {
   expect_error("--collect", "--collect: nothing to collect for experiment 'slurm-e2e'");
   // No sbatch on PATH (the binary is called by its full path; nothing else is on PATH).
   {
-    const auto r = run_command("cd " + shell_quote(dir.string()) + " && env PATH=" +
-                               shell_quote((dir / "empty").string()) + " " +
-                               recrun::test::recrun_bin() + " sweep sweep.toml --executor slurm");
+    const auto r = run_command(recrun(dir, "sweep sweep.toml --executor slurm",
+                                      "env PATH=" + shell_quote((dir / "empty").string())));
     EXPECT_NE(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("'sbatch' is not on PATH"), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(dir / "results/results.db"));
   }
   // A dry run needs no Slurm: it shows the script it would submit.
-  const auto dry = run_command("cd " + shell_quote(dir.string()) + " && env PATH=/nonexistent " +
-                               recrun::test::recrun_bin() +
-                               " sweep sweep.toml --executor slurm --dry-run --array-limit 2");
+  const auto dry = run_command(recrun(dir, "sweep sweep.toml --executor slurm --dry-run --array-limit 2",
+                                      "env PATH=/nonexistent"));
   EXPECT_EQ(dry.exit_code, 0) << dry.output;
   EXPECT_NE(dry.output.find("#SBATCH --array=0-5%2"), std::string::npos) << dry.output;
   EXPECT_FALSE(fs::exists(dir / "results/results.db"));

@@ -36,6 +36,12 @@ TrialSpec spec_of(const std::string& key) {
   return spec;
 }
 
+std::vector<std::pair<std::string, double>> pairs(const std::vector<Metric>& metrics) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& m : metrics) out.emplace_back(m.name, m.value);
+  return out;
+}
+
 const ExperimentRow kExperiment{0, "exp", "hash1", "[experiment]\nname = \"exp\"\n", {}};
 
 StoreOptions durable() {
@@ -114,8 +120,8 @@ TEST_F(ShardsTest, FinishedShardMergesWithEverything) {
   EXPECT_EQ(row->tensorboard_path, "results/tensorboard/exp/k1");
   EXPECT_EQ(row->owner_host, content.row.owner_host);
   EXPECT_EQ(row->test_metrics.size(), 2u);
-  EXPECT_EQ(row->valid_metrics, content.row.valid_metrics);
-  EXPECT_EQ(row->test_metrics, content.row.test_metrics);
+  EXPECT_EQ(pairs(row->valid_metrics), pairs(content.row.valid_metrics));
+  EXPECT_EQ(pairs(row->test_metrics), pairs(content.row.test_metrics));
   // Curves, with their wall times, and per-user metrics are copied as they are.
   const auto epochs = main.epoch_metrics("k1");
   ASSERT_EQ(epochs.size(), content.epochs.size());

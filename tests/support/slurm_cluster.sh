@@ -40,12 +40,14 @@ stop_daemon() {
   rm -f "$dir/$name.pid"
 }
 
-# A TCP port nothing listens on, from a range away from the usual services.
+# A TCP port no socket uses, from a range away from the usual services (read from /proc, so
+# that no iproute2 is needed on a bare machine).
 free_port() {
-  local port
+  local port hex
   while true; do
     port=$((20000 + RANDOM % 30000))
-    if ! ss -Htln "sport = :$port" | grep -q .; then
+    hex=$(printf ':%04X ' "$port")
+    if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2}' | grep -qi -- "${hex% }\$"; then
       echo "$port"
       return
     fi

@@ -439,6 +439,13 @@ CollectReport collect(results::ResultsStore& main, const trial::ResultsLayout& l
         const std::string record = first_line(sub.status_file(i));
         if (state) {
           why = slurm_failure(job_id, i, *state);
+        } else if (!states->empty() && content.row.status == results::RunStatus::pending) {
+          // The controller still has the job but not this task, whose trial never started: a
+          // pending array task that is cancelled is dropped without a record of its own (and
+          // without accounting storage there is nobody else to ask).
+          why = fmt::format("{} CANCELLED before it started (Slurm dropped the pending task; "
+                            "without accounting storage it keeps no record of why)",
+                            task);
         } else {
           why = fmt::format("{} ended without a result, and Slurm no longer has its record (no "
                             "accounting storage, and the controller forgets finished jobs "
@@ -446,9 +453,7 @@ CollectReport collect(results::ResultsStore& main, const trial::ResultsLayout& l
                             task);
         }
         if (!record.empty()) why += fmt::format("; the task script recorded: {}", record);
-        if (!state && record.empty()) {
-          ++report.unknown;
-        }
+        if (!state && record.empty() && states->empty()) ++report.unknown;
         const std::string& filed_under =
             content.row.experiment.empty() ? experiment : content.row.experiment;
         why += fmt::format(" (log: {})", layout.log(filed_under, key).string());
