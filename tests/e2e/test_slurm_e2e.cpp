@@ -78,6 +78,8 @@ struct Cluster {
   bool started = false;
   ~Cluster() {
     if (started) run_command(shell_quote(kClusterScript.string()) + " stop " + shell_quote(dir.string()));
+    std::error_code ec;
+    if (!dir.empty()) fs::remove_all(dir, ec);
   }
   std::string logs() const {
     return run_command(shell_quote(kClusterScript.string()) + " logs " + shell_quote(dir.string()))
@@ -146,7 +148,10 @@ TEST(SlurmE2E, SweepCancelCollectResubmit) {
   const auto t0 = std::chrono::steady_clock::now();
   const fs::path work = recrun::test::temp_dir("slurm_e2e");
   Cluster cluster;
-  cluster.dir = work / "cluster";
+  // Short: slurmd's Unix sockets live under it, and a socket path holds at most 108 bytes.
+  std::string short_dir = "/tmp/rslurm-XXXXXX";
+  ASSERT_NE(::mkdtemp(short_dir.data()), nullptr);
+  cluster.dir = short_dir;
   cluster.started = true;  // stop even after a half start
   const auto up = run_command(shell_quote(kClusterScript.string()) + " start " +
                               shell_quote(cluster.dir.string()));
@@ -159,6 +164,13 @@ TEST(SlurmE2E, SweepCancelCollectResubmit) {
   std::ofstream(exp_dir / "sweep.toml") << kExperiment;
   const auto synth = run_command(recrun(exp_dir, "data synth --out data --users 400 --items 150"));
   ASSERT_EQ(synth.exit_code, 0) << synth.output;
+
+  // 0. A job sbatch refuses (no such partition) leaves no submission and no shard behind.
+  const auto refused = run_command(recrun(exp_dir, "sweep sweep.toml --executor slurm --partition nosuch"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("sbatch refused the job"), std::string::npos) << refused.output;
+  EXPECT_TRUE(fs::is_empty(exp_dir / "results/slurm/slurm-e2e")) << refused.output;
+  EXPECT_TRUE(fs::is_empty(exp_dir / "results/shards")) << refused.output;
 
   // 1. Submit all six, two at a time; the crashy trial (task 5) hangs until it is cancelled.
   const auto submit = run_command(recrun(

@@ -109,8 +109,8 @@ TEST(SlurmScript, Directives) {
   const fs::path dir = recrun::test::temp_dir("slurm_script");
   const std::string script = sbatch_script(spec_in(dir, 6));
   EXPECT_EQ(script.rfind("#!/bin/bash\n", 0), 0u);
-  for (const std::string line :
-       {"#SBATCH --array=0-5%2\n", "#SBATCH --cpus-per-task=3\n", "#SBATCH --partition=short\n",
+  for (const std::string& line : std::vector<std::string>{
+           "#SBATCH --array=0-5%2\n", "#SBATCH --cpus-per-task=3\n", "#SBATCH --partition=short\n",
         "#SBATCH --time=1:00:00\n", "#SBATCH --job-name=recrun-my-exp\n",
         "#SBATCH --chdir=" + dir.string() + "\n",
         "#SBATCH --output=" + (dir / "results/slurm/my-exp/SUB1").string() + "/slurm-%a.out\n"})

@@ -76,6 +76,13 @@ case $cmd in
 
   start)
     [[ $(id -u) -eq 0 ]] || { echo "slurm_cluster.sh: must run as root" >&2; exit 2; }
+    # slurmd's step sockets live in the spool dir (DIR/spool/NODE/NODE_JOB.STEP) and a Unix socket
+    # path holds at most 108 bytes: a deep DIR makes every job fail to launch ("launch failed
+    # requeued held"), so refuse it here, where the reason is plain.
+    if ((${#dir} > 48)); then
+      echo "slurm_cluster.sh: $dir is too long (${#dir} > 48 characters): slurmd's sockets under it would exceed the 108-byte limit of a Unix socket path; use a short directory such as \$(mktemp -d /tmp/slurm.XXXXXX)" >&2
+      exit 2
+    fi
     for tool in munged mungekey slurmctld slurmd sbatch squeue scontrol; do
       command -v "$tool" >/dev/null ||
         { echo "slurm_cluster.sh: $tool not found (apt-get install slurm-wlm munge)" >&2; exit 2; }
