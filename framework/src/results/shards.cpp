@@ -6,7 +6,11 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <random>
+#include <thread>
 #include <tuple>
+#include <unistd.h>
+#include <algorithm>
 
 namespace recrun::results {
 
@@ -31,8 +35,35 @@ void create_shard(const fs::path& path, const ExperimentRow& experiment, TrialSp
   shard.register_trials({spec});
 }
 
+namespace {
+
+// Opens a shard for reading. Two exclusive-mode connections that both hold SQLite's SHARED lock
+// and both want it EXCLUSIVE wait for each other until one's busy timeout runs out; so each
+// attempt waits briefly, and a busy one closes its connection (dropping its lock) and tries
+// again after a random pause, until `busy_timeout` is spent.
+ResultsStore open_for_reading(const fs::path& path, std::chrono::milliseconds busy_timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + busy_timeout;
+  std::minstd_rand jitter(static_cast<unsigned>(::getpid()) ^
+                          static_cast<unsigned>(Clock::now().time_since_epoch().count()));
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto attempt = std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
+    try {
+      ResultsStore shard(path, shard_store_options(false, attempt));
+      shard.runs();  // takes the lock now, inside the retry
+      return shard;
+    } catch (const StoreError& e) {
+      if ((e.sqlite_code() & 0xff) != 5 /* SQLITE_BUSY */ || Clock::now() >= deadline) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 + jitter() % 50));
+  }
+}
+
+}  // namespace
+
 ShardContent read_shard(const fs::path& path, std::chrono::milliseconds busy_timeout) {
-  const ResultsStore shard(path, shard_store_options(false, busy_timeout));
+  const ResultsStore shard = open_for_reading(path, busy_timeout);
   const auto rows = shard.runs();
   if (rows.size() != 1) {
     throw StoreError(fmt::format("a shard holds exactly one trial; this one holds {}",
