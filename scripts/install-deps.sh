@@ -16,6 +16,9 @@ packages=(
   # Headless browser for the tests that render the HTML reports (tests/e2e/test_report_e2e.cpp).
   # (fonts so that its screenshots show text).
   chromium fonts-dejavu-core
+  # A real single-node Slurm for the Slurm executor's end-to-end test (tests/e2e/test_slurm_e2e.cpp
+  # starts its own daemons with tests/support/slurm_cluster.sh; no service is enabled).
+  slurm-wlm munge
 )
 
 missing=()

@@ -121,6 +121,8 @@ const std::vector<std::pair<std::string, std::string>> kNotRunHere = {
      "needs the sweep's results, and sweeps run here as --dry-run; ReportE2E reports a real sweep"},
     {"recrun report gate_fusion",
      "needs the finished gate_fusion sweep (hours); ReportE2E reports a real small sweep"},
+    {"recrun sweep experiments/quickstart.toml --collect",
+     "needs a Slurm submission's shards; SlurmE2E collects real ones"},
     {"sqlite3 -readonly -header -column results/results.db",
      "opens an interactive shell; the sql blocks below it run non-interactively"},
 };

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <thread>
 
 #include "cli/commands.hpp"
@@ -13,9 +14,11 @@
 #include "recrun/error.hpp"
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
+#include "results/shards.hpp"
 #include "sweep/experiment.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/scheduler.hpp"
+#include "sweep/slurm.hpp"
 #include "sweep/summary.hpp"
 #include "sweep/trials.hpp"
 #include "trial/layout.hpp"
@@ -54,6 +57,56 @@ std::map<std::string, results::RunRow> rows_of(const results::ResultsStore& stor
   return rows;
 }
 
+void print_collect(const sweep::CollectReport& r) {
+  for (const auto& note : r.notes) fmt::print("  {}\n", note);
+  fmt::print("collected {} shard(s): {} finished, {} failed, {} already in results.db; {} trial(s) "
+             "still pending or running in Slurm{}\n",
+             r.shards, r.merged_finished, r.merged_failed, r.already, r.active,
+             r.unknown ? fmt::format("; {} ended without a trace Slurm still keeps", r.unknown)
+                       : std::string());
+  std::fflush(stdout);
+}
+
+// --wait: polls the job until none of its array tasks is pending or running, collecting what
+// has ended on the way, and printing a line whenever the picture changes.
+void wait_for_job(results::ResultsStore& store, const trial::ResultsLayout& layout,
+                  const std::string& experiment, const std::string& job_id, std::size_t tasks,
+                  double poll_seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string last;
+  std::size_t finished = 0, failed = 0, silent_polls = 0;
+  while (true) {
+    const auto active = sweep::active_tasks(job_id);
+    const auto report = sweep::collect(store, layout, experiment);
+    finished += report.merged_finished;
+    failed += report.merged_failed;
+    for (const auto& note : report.notes) fmt::print("  {}\n", note);
+    if (!active) {
+      if (++silent_polls % 6 == 1)
+        fmt::print("slurm job {}: the controller does not answer (scontrol); still waiting\n",
+                   job_id);
+    } else {
+      silent_polls = 0;
+      std::string states;
+      for (const auto& [state, n] : *active)
+        states += fmt::format("{}{} {}", states.empty() ? "" : ", ", n, fmt::format("{}", state));
+      const std::string line =
+          fmt::format("slurm job {}: {}; collected {} finished, {} failed of {}", job_id,
+                      states.empty() ? "no task pending or running" : states, finished, failed,
+                      tasks);
+      if (line != last) {
+        fmt::print("[{:6.0f}s] {}\n", std::chrono::duration<double>(
+                                          std::chrono::steady_clock::now() - start).count(),
+                   line);
+        last = line;
+      }
+      if (active->empty() && report.active == 0) break;
+    }
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::duration<double>(poll_seconds));
+  }
+}
+
 }  // namespace
 
 int cmd_sweep(const Args& args) {
@@ -64,6 +117,10 @@ int cmd_sweep(const Args& args) {
   int jobs = 0;
   std::int64_t max_trials = static_cast<std::int64_t>(sweep::kDefaultMaxTrials);
   bool dry_run = false, retry_failed = false, no_live = false, no_zygote = false;
+  std::string executor = "local";
+  sweep::SlurmOptions slurm;
+  bool wait = false, collect = false;
+  double poll_seconds = 10;
   auto desc = host_options(host);
   desc.add_options()("experiment", po::value(&file)->required(), "experiment TOML file")(
       "dry-run,n", po::bool_switch(&dry_run), "validate, print the expanded trials and exit")(
@@ -82,12 +139,31 @@ int cmd_sweep(const Args& args) {
       "results directory (results.db, tensorboard/, checkpoints/, logs/)")(
       "no-live", po::bool_switch(&no_live), "plain log lines even on a terminal")(
       "no-zygote", po::bool_switch(&no_zygote),
-      "exec every worker instead of forking it from the trial zygote (execution.zygote = false)");
+      "exec every worker instead of forking it from the trial zygote (execution.zygote = false)")(
+      "executor", po::value(&executor)->default_value(executor),
+      "local (worker processes here) or slurm (one sbatch --array job; docs/cluster.md)")(
+      "partition", po::value(&slurm.partition), "slurm: the partition to submit to")(
+      "time", po::value(&slurm.time),
+      "slurm: time limit of each array task (minutes, H:M:S, D-H:M:S, ...)")(
+      "cpus-per-task", po::value(&slurm.cpus_per_task)->default_value(slurm.cpus_per_task),
+      "slurm: CPUs of each array task (its trial's threads)")(
+      "array-limit", po::value(&slurm.array_limit),
+      "slurm: array tasks running at once (sbatch --array=...%K); default: no limit")(
+      "wait", po::bool_switch(&wait),
+      "slurm: wait for the job, showing progress, then collect its results")(
+      "poll-interval", po::value(&poll_seconds)->default_value(poll_seconds, "10"),
+      "slurm --wait: seconds between looks at the job")(
+      "collect", po::bool_switch(&collect),
+      "merge the results of finished Slurm array tasks (results/shards/) into results.db and "
+      "record the failed ones; safe to repeat");
   po::positional_options_description pos;
   pos.add("experiment", 1);
   const auto vm = parse(desc, args,
                         "recrun sweep FILE [--dry-run] [--set GROUP.KEY=VALUE ...] [--jobs N] "
-                        "[--only PATTERN] [--retry-failed] [--results DIR]",
+                        "[--only PATTERN] [--retry-failed] [--results DIR]\n"
+                        "       recrun sweep FILE --executor slurm [--partition P] [--time T] "
+                        "[--cpus-per-task N] [--array-limit K] [--wait]\n"
+                        "       recrun sweep FILE --collect",
                         &pos);
   if (vm.count("help")) return 0;
   const int max_jobs = max_workers();
@@ -97,6 +173,34 @@ int cmd_sweep(const Args& args) {
                             jobs, max_jobs, max_jobs / 4));
   if (max_trials < 1)
     throw Error(fmt::format("--max-trials {}: must be >= 1", max_trials));
+  if (executor != "local" && executor != "slurm")
+    throw Error(fmt::format("--executor '{}': must be 'local' or 'slurm'", executor));
+  const bool on_slurm = executor == "slurm";
+  if (!on_slurm) {
+    for (const char* flag : {"partition", "time", "array-limit", "poll-interval"})
+      if (vm.count(flag) && !vm[flag].defaulted())
+        throw Error(fmt::format("--{} is an option of the Slurm executor: add --executor slurm",
+                                flag));
+    if (!vm["cpus-per-task"].defaulted())
+      throw Error("--cpus-per-task is an option of the Slurm executor: add --executor slurm "
+                  "(the local executor splits --threads between --jobs workers)");
+    if (wait)
+      throw Error("--wait is an option of the Slurm executor: add --executor slurm (a local "
+                  "sweep always waits)");
+  } else {
+    sweep::check_slurm_options(slurm, vm.count("array-limit") > 0);
+    if (vm.count("jobs"))
+      throw Error("--jobs is an option of the local executor; with --executor slurm every trial "
+                  "is an array task, and --array-limit bounds how many run at once");
+    if (!(poll_seconds >= 0.1 && poll_seconds <= 3600))
+      throw Error(fmt::format("--poll-interval {}: must be 0.1..3600 seconds", poll_seconds));
+  }
+  if (collect && (on_slurm || dry_run))
+    throw Error(fmt::format("--collect merges what earlier Slurm submissions produced; it takes "
+                            "no {} (`--executor slurm --wait` submits and collects)",
+                            on_slurm ? "--executor" : "--dry-run"));
+  // sbatch is needed before anything is registered: a sweep that cannot submit changes nothing.
+  if (on_slurm && !dry_run) sweep::slurm_tool("sbatch");
 
   // 1. Everything that can be checked without data, before anything runs or loads.
   const sweep::Experiment x = sweep::load_experiment(file, sets);
@@ -106,6 +210,16 @@ int cmd_sweep(const Args& args) {
         fmt::format("execution.jobs = {}: must be 1..{} (4 x this machine's {} cores); --jobs "
                     "overrides it",
                     x.execution.jobs, max_jobs, max_jobs / 4));
+  const trial::ResultsLayout layout{results_dir};
+  if (collect) {
+    bool any = !sweep::submissions(layout, x.name).empty();
+    if (!any)
+      throw Error(fmt::format("--collect: nothing to collect for experiment '{}': no Slurm "
+                              "submission in {} and no shard in {} (submit with --executor "
+                              "slurm first)",
+                              x.name, (layout.root / "slurm" / x.name).string(),
+                              sweep::SubmissionPaths::shards_dir(layout).string()));
+  }
   Registry registry;
   load_registry(host, registry, false);
   std::vector<sweep::Trial> trials =
@@ -138,7 +252,6 @@ int cmd_sweep(const Args& args) {
                             "group, model, key and params; `--dry-run` lists them)",
                             only, trials.size()));
 
-  const trial::ResultsLayout layout{results_dir};
   if (dry_run) {
     std::map<std::string, results::RunRow> rows;
     // A dry run writes nothing; a results.db it cannot open (a read-only directory) only costs
@@ -155,12 +268,37 @@ int cmd_sweep(const Args& args) {
     print_trial_table(selected, rows);
     fmt::print("{} trials{}; dry run: nothing was run\n", selected.size(),
                only.empty() ? "" : fmt::format(" (of {}, --only '{}')", trials.size(), only));
+    if (on_slurm) {
+      std::size_t to_run = 0;
+      for (const auto& t : selected) {
+        const auto it = rows.find(t.key);
+        if (it == rows.end() || (it->second.status != results::RunStatus::finished &&
+                                 (it->second.status != results::RunStatus::failed || retry_failed)))
+          ++to_run;
+      }
+      sweep::ScriptSpec spec;
+      spec.paths = {layout, x.name, "SUBMISSION"};
+      spec.executable = fs::read_symlink("/proc/self/exe");
+      spec.workdir = fs::current_path();
+      spec.results_arg = results_dir;
+      spec.tasks = to_run;
+      spec.slurm = slurm;
+      spec.plugin_dirs = host.plugin_dirs;
+      spec.checkpoint_every_s = x.execution.checkpoint_every_s;
+      spec.checkpoints = x.execution.checkpoints;
+      fmt::print("the sbatch script for the {} unfinished trial(s) (SUBMISSION: the submission's "
+                 "name):\n{}",
+                 to_run, sweep::sbatch_script(spec));
+    }
     return 0;
   }
 
   // 3. Register, recover what a dead sweep left running, decide what to run.
   check_writable_results(layout.root);
-  results::ResultsStore store(layout.db());
+  results::StoreOptions store_options;
+  // Collecting moves a shard aside once its merge is committed: the commit must be on disk.
+  store_options.durable_commits = on_slurm || collect;
+  results::ResultsStore store(layout.db(), store_options);
   const std::int64_t experiment_id = store.upsert_experiment(x.name, x.text, x.hash);
   if (const auto old = trial::count_legacy_keys(store.runs(x.name)); old > 0)
     fmt::print("note: {} run(s) of experiment '{}' in {} have version-1 trial keys (an older "
@@ -179,12 +317,29 @@ int cmd_sweep(const Args& args) {
   store.register_trials(specs);
   dataset = Dataset{};  // workers load their own; the sweep only needed the fingerprint
 
+  // Slurm: first take in whatever earlier submissions have finished since.
+  sweep::CollectReport collected;
+  if (on_slurm || collect) {
+    collected = sweep::collect(store, layout, x.name);
+    print_collect(collected);
+  }
+  if (collect) {
+    const auto rows = rows_of(store, selected);
+    sweep::print_summary(stdout, x, selected, rows);
+    fmt::print("results: {}\n", layout.db().string());
+    for (const auto& [key, row] : rows)
+      if (row.status == results::RunStatus::failed) return 3;
+    return 0;
+  }
+
   std::vector<const sweep::Trial*> queue;
   std::size_t finished = 0, failed_skipped = 0, elsewhere = 0, resuming = 0;
   for (const auto& t : selected) {
     const auto row = store.find(t.key);
     const auto status = row ? row->status : results::RunStatus::pending;
-    if (status == results::RunStatus::finished) {
+    if (collected.active_keys.contains(t.key)) {
+      ++elsewhere;  // an array task of an earlier submission has it, pending or running
+    } else if (status == results::RunStatus::finished) {
       ++finished;
     } else if (status == results::RunStatus::failed && !retry_failed) {
       ++failed_skipped;
@@ -195,11 +350,11 @@ int cmd_sweep(const Args& args) {
       queue.push_back(&t);
     }
   }
-  fmt::print("{} to run ({} resuming), {} already finished, {} failed before{}, {} running in "
-             "another sweep\n",
+  fmt::print("{} to run ({} resuming), {} already finished, {} failed before{}, {} {}\n",
              queue.size(), resuming, finished, failed_skipped,
              failed_skipped && !retry_failed ? " (skipped: --retry-failed reruns them)" : "",
-             elsewhere);
+             elsewhere,
+             on_slurm ? "queued or running in Slurm already" : "running in another sweep");
 
   // HParams columns for the whole experiment, so that TensorBoard lists every trial.
   {
@@ -211,7 +366,77 @@ int cmd_sweep(const Args& args) {
     report::write_experiment_config(layout.tensorboard(x.name), sessions, metric_names);
   }
 
-  // 4. Run.
+  // 4. Run: on Slurm, one array job; here, worker processes.
+  if (on_slurm) {
+    if (queue.empty()) {
+      fmt::print("nothing to submit\n");
+      const auto rows = rows_of(store, selected);
+      sweep::print_summary(stdout, x, selected, rows);
+      for (const auto& [key, row] : rows)
+        if (row.status == results::RunStatus::failed) return 3;
+      return 0;
+    }
+    sweep::SubmissionPaths sub{layout, x.name, sweep::new_submission_id()};
+    std::vector<std::string> keys;
+    for (const auto* t : queue) keys.push_back(t->key);
+    std::map<std::string, const results::TrialSpec*> spec_of;
+    for (const auto& s : specs) spec_of.emplace(s.trial_key, &s);
+    const results::ExperimentRow experiment_row{experiment_id, x.name, x.hash, x.text, {}};
+    std::vector<fs::path> made;
+    try {
+      sweep::write_trials_file(sub.trials_file(), keys);
+      for (const auto* t : queue) {
+        const auto row = store.find(t->key);
+        // A retried failure starts over, as with the local executor.
+        if (row && row->status == results::RunStatus::failed) {
+          std::error_code ec;
+          fs::remove_all(layout.checkpoints(x.name, t->key), ec);
+        }
+        results::create_shard(sub.shard(t->key), experiment_row, *spec_of.at(t->key));
+        made.push_back(sub.shard(t->key));
+      }
+      sweep::ScriptSpec spec;
+      spec.paths = sub;
+      spec.executable = fs::read_symlink("/proc/self/exe");
+      spec.workdir = fs::current_path();
+      spec.results_arg = results_dir;
+      spec.tasks = keys.size();
+      spec.slurm = slurm;
+      spec.plugin_dirs = host.plugin_dirs;
+      spec.checkpoint_every_s = x.execution.checkpoint_every_s;
+      spec.checkpoints = x.execution.checkpoints;
+      std::ofstream(sub.script()) << sweep::sbatch_script(spec);
+      const std::string job_id = sweep::submit(sub.script());
+      std::ofstream(sub.job_id_file()) << job_id << '\n';
+      fmt::print("submitted Slurm job {}: {} array task(s){}, submission {}\n"
+                 "  follow:  squeue -r -j {}    (task i runs line i+1 of {})\n"
+                 "  logs:    {}/<trial>.log\n"
+                 "  collect: recrun sweep {} --collect{}\n",
+                 job_id, keys.size(),
+                 slurm.array_limit > 0 ? fmt::format(" ({} at once)", slurm.array_limit) : "",
+                 sub.dir().string(), job_id, sub.trials_file().string(),
+                 (layout.root / "logs" / x.name).string(), file,
+                 results_dir == "results" ? "" : " --results " + results_dir);
+      std::fflush(stdout);
+      if (!wait) return 0;
+      wait_for_job(store, layout, x.name, job_id, keys.size(), poll_seconds);
+    } catch (const Error&) {
+      // Not submitted: nothing may be left that a later collect would take for a job.
+      if (!fs::exists(sub.job_id_file())) {
+        std::error_code ec;
+        for (const auto& m : made) fs::remove(m, ec);
+        fs::remove_all(sub.dir(), ec);
+      }
+      throw;
+    }
+    const auto rows = rows_of(store, selected);
+    sweep::print_summary(stdout, x, selected, rows);
+    fmt::print("results: {}\n", layout.db().string());
+    for (const auto& [key, row] : rows)
+      if (row.status == results::RunStatus::failed) return 3;
+    return 0;
+  }
+
   sweep::ScheduleResult schedule;
   if (!queue.empty()) {
     sweep::SchedulerOptions so;

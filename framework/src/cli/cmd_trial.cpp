@@ -20,6 +20,7 @@
 #include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 #include "results/results_store.hpp"
+#include "results/shards.hpp"
 #include "trial/key.hpp"
 #include "trial/layout.hpp"
 #include "trial/runner.hpp"
@@ -99,6 +100,7 @@ int run_trial(const Args& args, Registry* preloaded) {
   double checkpoint_every = 30;
   bool retry_failed = false;
   std::string checkpoints = "best";
+  std::string shard;
   auto desc = host_options(host);
   desc.add_options()("key", po::value(&key)->required(), "trial key (see `recrun sweep --dry-run`)")(
       "results", po::value(&results_dir)->default_value("results"), "results directory")(
@@ -106,7 +108,10 @@ int run_trial(const Args& args, Registry* preloaded) {
       "checkpoint-every", po::value(&checkpoint_every)->default_value(30.0, "30"),
       "seconds between resumable checkpoints (last.ckpt); 0 = after every epoch")(
       "checkpoints", po::value(&checkpoints)->default_value("best"),
-      "checkpoints kept after the trial finishes: best, last (best.ckpt and last.ckpt) or none");
+      "checkpoints kept after the trial finishes: best, last (best.ckpt and last.ckpt) or none")(
+      "shard", po::value(&shard),
+      "record into this shard (a one-trial results database a Slurm sweep created) instead of "
+      "results.db; checkpoints, events and logs still go under --results");
   // Flags only a sweep passes to its workers: accepted, not shown by --help.
   po::options_description internal("internal");
   internal.add_options()("owner-pid", po::value(&owner_pid)->default_value(0),
@@ -124,7 +129,9 @@ int run_trial(const Args& args, Registry* preloaded) {
   const auto t_store = Clock::now();
   results::StoreOptions store_options;
   if (owner_pid > 0) store_options.owner.pid = owner_pid;
-  results::ResultsStore store(layout.db(), store_options);
+  if (!shard.empty()) store_options = results::shard_store_options(false, std::chrono::seconds(60));
+  results::ResultsStore store(shard.empty() ? layout.db() : std::filesystem::path(shard),
+                              store_options);
   // A process that died (a crashed plugin, a full disk) must not leave its row running for ever.
   if (const auto reaped = store.reap_dead_owners(); reaped > 0)
     fmt::print(stderr, "note: {} run(s) whose process had died are now marked interrupted\n",
@@ -133,7 +140,7 @@ int run_trial(const Args& args, Registry* preloaded) {
   if (!row)
     throw Error(fmt::format("no trial with key '{}' in {} (keys come from `recrun sweep`; "
                             "`recrun sweep FILE --dry-run` lists them)",
-                            key, layout.db().string()));
+                            key, store.path().string()));
   if (const std::string note = trial::legacy_key_note(key); !note.empty()) {
     fmt::print(stderr, "recrun trial: {}\n", note);
     return kExitNotRun;

@@ -184,13 +184,18 @@ RunRow read_run_row(const Statement& s) {
 // -------------------------------------------------------------------------------------- State
 
 ResultsStore::State::State(const std::filesystem::path& path, StoreOptions opts)
-    : options(std::move(opts)), db(path, options.busy_timeout), local_host(Owner::current().host) {}
+    : options(std::move(opts)),
+      db(path, options.busy_timeout, options.create),
+      local_host(Owner::current().host) {}
 
 void ResultsStore::State::throw_misuse(std::string message) const {
   throw StoreError(std::move(message), db.path());
 }
 
 void ResultsStore::State::open() {
+  // Before the first access that touches WAL: SQLite then keeps the WAL index in heap memory
+  // instead of a shared -shm mapping (see StoreOptions::exclusive).
+  if (options.exclusive) db.exec("PRAGMA locking_mode = EXCLUSIVE");
   const std::string mode = retry_while_busy(db, [&] {
     auto stmt = db.prepare("PRAGMA journal_mode = WAL");
     return stmt.step() ? stmt.text(0) : std::string();
@@ -201,7 +206,8 @@ void ResultsStore::State::open() {
         "shared memory, which network file systems lack: keep the database on a local disk",
         mode));
   }
-  db.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+  db.exec(options.durable_commits ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                                  : "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
 
   if (schema_version() == kSchemaVersion) return;
   // Re-read under the write lock: another process may be creating the schema right now.
@@ -495,7 +501,7 @@ std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter,
 // ------------------------------------------------------------------------------- ResultsStore
 
 ResultsStore::ResultsStore(std::filesystem::path db_path, StoreOptions options) {
-  if (db_path.has_parent_path()) {
+  if (options.create && db_path.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(db_path.parent_path(), ec);
     if (ec) {
@@ -521,6 +527,11 @@ ResultsStore::ResultsStore(std::filesystem::path db_path, StoreOptions options) 
                                  "its -wal/-shm files are written there; make it writable "
                                  "(chmod u+w {}) or pass another --results directory",
                                  dir.string(), std::strerror(errno), dir.string()),
+                     db_path);
+  }
+  if (!options.create && !std::filesystem::is_regular_file(db_path, ec)) {
+    throw StoreError(fmt::format("{} does not exist (or is not a regular file)",
+                                 db_path.string()),
                      db_path);
   }
   if (std::filesystem::exists(db_path, ec) && ::access(db_path.c_str(), R_OK | W_OK) != 0) {

@@ -238,6 +238,17 @@ struct StoreOptions {
   /// Whom claim() records as owner and whose ownership finish()/heartbeat()/log_epoch() check.
   /// This process by default; a worker finishing a trial its parent claimed passes the parent.
   Owner owner = Owner::current();
+  /// Create the file when it does not exist. A reader of a file that must already be there (a
+  /// cluster shard being merged) sets false: a missing file then throws instead of appearing.
+  bool create = true;
+  /// One process uses the database alone (a cluster shard, written by one array task): SQLite's
+  /// exclusive locking mode, set before WAL, so that WAL needs no shared memory (-shm file) and
+  /// the file is safe on a network file system. Other connections get SQLITE_BUSY while it is
+  /// open.
+  bool exclusive = false;
+  /// Every commit is synced to disk before it returns (synchronous = FULL) rather than at the
+  /// next checkpoint (NORMAL): for a writer that deletes or moves its source once committed.
+  bool durable_commits = false;
 };
 
 /// The results database. Thread-safe (calls are serialised); not fork-safe: a child process

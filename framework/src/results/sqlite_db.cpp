@@ -170,17 +170,21 @@ std::optional<double> Statement::opt_real(int column) const {
 
 // ----------------------------------------------------------------------------------- Database
 
-Database::Database(std::filesystem::path path, std::chrono::milliseconds busy_timeout)
+Database::Database(std::filesystem::path path, std::chrono::milliseconds busy_timeout,
+                   bool create)
     : path_(std::move(path)), busy_timeout_(busy_timeout) {
   // FULLMUTEX: the store serialises its own calls, but a trainer may heartbeat from a second
   // thread, and SQLite must then guard its connection state too.
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+  const int flags =
+      SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX;
   const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
     db_ = nullptr;
-    throw StoreError("cannot open the database (is the directory writable?)", path_, {},
+    throw StoreError(create ? "cannot open the database (is the directory writable?)"
+                            : "cannot open the database (it must exist and be writable)",
+                     path_, {},
                      std::move(message), rc);
   }
   sqlite3_extended_result_codes(db_, 1);

@@ -83,9 +83,10 @@ class Statement {
 /// (SQLite connections and their locks do not survive fork()).
 class Database {
  public:
-  /// Opens (creating if needed) the file. `busy_timeout` bounds how long any call waits for
-  /// another connection's lock before failing with SQLITE_BUSY.
-  Database(std::filesystem::path path, std::chrono::milliseconds busy_timeout);
+  /// Opens (creating if needed, unless `create` is false) the file. `busy_timeout` bounds how
+  /// long any call waits for another connection's lock before failing with SQLITE_BUSY.
+  Database(std::filesystem::path path, std::chrono::milliseconds busy_timeout,
+           bool create = true);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
