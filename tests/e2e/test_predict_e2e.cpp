@@ -116,13 +116,16 @@ class PredictE2E : public ::testing::Test {
       EXPECT_LE(list.size(), static_cast<std::size_t>(k));
       for (std::size_t i = 0; i < list.size(); ++i) {
         EXPECT_EQ(list[i].rank, static_cast<int>(i) + 1);
-        if (i > 0) EXPECT_LE(list[i].score, list[i - 1].score);
+        if (i > 0) {
+          EXPECT_LE(list[i].score, list[i - 1].score);
+        }
         const auto item = d.find_item(list[i].item);
         ASSERT_TRUE(item) << "unknown item id " << list[i].item;
         EXPECT_FALSE(seen.count(*item)) << "user " << user << " saw item " << list[i].item;
-        if (future && years.present[*item])
+        if (future && years.present[*item]) {
           EXPECT_LE(years.values[*item], static_cast<float>(last_year))
               << "user " << user << " item " << list[i].item;
+        }
       }
     }
   }

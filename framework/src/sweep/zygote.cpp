@@ -42,17 +42,23 @@ void close_all(const std::vector<int>& fds) {
   for (const int fd : fds) ::close(fd);
 }
 
+// A message header over one buffer and a control buffer for descriptors.
+msghdr message(iovec& iov, char* control, std::size_t control_size) {
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = control_size;
+  return msg;
+}
+
 // One message and the descriptors that came with it. Returns false at end of file or error.
 bool receive_request(int fd, std::string& payload, std::vector<int>& fds) {
   payload.assign(kMaxMessage, '\0');
   fds.clear();
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 4)> control{};
   iovec iov{payload.data(), payload.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
+  msghdr msg = message(iov, control.data(), control.size());
   ssize_t n;
   do {
     n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
@@ -254,11 +260,7 @@ pid_t ZygoteClient::spawn(const std::vector<std::string>& trial_args, int progre
   const std::array<int, 2> fds = {progress_fd, log_fd};
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof fds)> control{};
   iovec iov{payload.data(), payload.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
+  msghdr msg = message(iov, control.data(), control.size());
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
