@@ -317,6 +317,15 @@ int cmd_sweep(const Args& args) {
   store.register_trials(specs);
   dataset = Dataset{};  // workers load their own; the sweep only needed the fingerprint
 
+  // The summary a Slurm --collect or --wait ends with; 3 when a selected trial failed.
+  const auto summarize_and_exit_code = [&] {
+    const auto rows = rows_of(store, selected);
+    sweep::print_summary(stdout, x, selected, rows);
+    fmt::print("results: {}\n", layout.db().string());
+    for (const auto& [key, row] : rows)
+      if (row.status == results::RunStatus::failed) return 3;
+    return 0;
+  };
   // Slurm: first take in whatever earlier submissions have finished since.
   sweep::CollectReport collected;
   if (on_slurm || collect) {
@@ -324,12 +333,7 @@ int cmd_sweep(const Args& args) {
     print_collect(collected);
   }
   if (collect) {
-    const auto rows = rows_of(store, selected);
-    sweep::print_summary(stdout, x, selected, rows);
-    fmt::print("results: {}\n", layout.db().string());
-    for (const auto& [key, row] : rows)
-      if (row.status == results::RunStatus::failed) return 3;
-    return 0;
+    return summarize_and_exit_code();
   }
 
   std::vector<const sweep::Trial*> queue;
@@ -429,12 +433,7 @@ int cmd_sweep(const Args& args) {
       }
       throw;
     }
-    const auto rows = rows_of(store, selected);
-    sweep::print_summary(stdout, x, selected, rows);
-    fmt::print("results: {}\n", layout.db().string());
-    for (const auto& [key, row] : rows)
-      if (row.status == results::RunStatus::failed) return 3;
-    return 0;
+    return summarize_and_exit_code();
   }
 
   sweep::ScheduleResult schedule;
