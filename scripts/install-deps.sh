@@ -8,6 +8,9 @@ packages=(
   libtorch-dev libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libfmt-dev libtomlplusplus-dev libsqlite3-dev libgtest-dev sqlite3
   nlohmann-json3-dev libxxhash-dev libicu-dev
+  # Headers of Gloo, which Debian's libtorch is built with: data-parallel training
+  # (recrun run --nproc N) uses c10d's ProcessGroupGloo.
+  libgloo-dev
   # LAPACK to link the EASE plugin against (potrf/potri in place on the Gram matrix).
   liblapack-dev
   # LibTorch falls back to the slow reference BLAS without an optimized one; the OpenMP build

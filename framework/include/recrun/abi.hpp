@@ -6,7 +6,9 @@
 // 2: typed parameter binding (Fields<Options>, add_model<Options>), OptimizerKind.
 // 3: ModelEnv::host (HostServices: finished runs and inline members, for ensembles). The
 //    registration API is unchanged, so the entry point keeps its name; the stamp tells them apart.
-#define RECRUN_SDK_VERSION 3
+// 4: data-parallel training (recrun/distributed.hpp; TrainContext::shard, rank, world_size;
+//    step() with a weight). TrainContext::out_of_time() is no longer inline.
+#define RECRUN_SDK_VERSION 4
 
 /// The ABI stamp's symbol: never renamed, so any recrun can read any plugin's stamp.
 #define RECRUN_ABI_SYMBOL "recrun_abi_v1"

@@ -11,6 +11,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "recrun/archive.hpp"
@@ -98,12 +99,35 @@ class TrainContext {
   std::int64_t epoch() const { return epoch_; }
   /// The run's seed.
   std::uint64_t seed() const { return seed_; }
-  /// A generator seeded from the run's seed; advance it, never reseed it.
+  /// A generator seeded from the run's seed; advance it, never reseed it. It is the same on
+  /// every rank of a data-parallel run (batch order and anything that defines the global
+  /// batch must come from it); LibTorch's default generator is seeded per rank (dropout).
   std::mt19937_64& rng() { return rng_; }
   /// Threads the run may use (already applied to LibTorch).
   int num_threads() const { return num_threads_; }
   /// Whether the wall-clock budget is spent: long epochs should check it between batches.
-  bool out_of_time() const { return std::chrono::steady_clock::now() >= deadline_; }
+  ///
+  /// In a data-parallel run every rank gets the same answer (true once any rank's budget is
+  /// spent), so it is a collective call: check it at the same points on every rank, e.g. at
+  /// the top of the batch loop, never under a condition that depends on this rank's shard.
+  bool out_of_time() const;
+  /// This process's rank and the number of processes of a data-parallel run (0 and 1 alone).
+  int rank() const;
+  int world_size() const;
+  /// This rank's part [begin, end) of a global batch of `n` examples: the whole batch when
+  /// alone. Contiguous, and sizes differ by at most one; a part may be empty when n < ranks.
+  std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t n) const;
+  /// This rank's part of a global batch (see shard_range). Every rank must draw the same global
+  /// batches, from rng(), and pass its part's loss to recrun::step() with its weight.
+  template <class T>
+  std::span<const T> shard(std::span<const T> batch) const {
+    const auto [begin, end] = shard_range(static_cast<std::int64_t>(batch.size()));
+    return batch.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
+  }
+  template <class T>
+  std::span<const T> shard(const std::vector<T>& batch) const {
+    return shard(std::span<const T>(batch));
+  }
   /// Records a training scalar for this epoch (logged as "train/<name>").
   void log(const std::string& name, double value) { logged_[name] = value; }
 

@@ -49,8 +49,17 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& 
 ///
 /// Throws recrun::Error("non-finite loss ...") when the loss is NaN or Inf, so the run fails
 /// cleanly instead of training on garbage.
+///
+/// Data-parallel runs: `loss` is the mean loss of this rank's part of the global batch
+/// (TrainContext::shard) and `weight` the number of examples it is a mean over (sequences,
+/// predicted positions, ...). The gradients of all ranks are summed with these weights, in one
+/// all-reduce, into the gradient of the global batch's mean loss; clipping and the update then
+/// run on that, identically on every rank. The returned loss is the global batch's mean, the
+/// same on every rank, and so is the non-finite check. A rank whose part is empty passes an
+/// undefined tensor and weight 0, and still takes part. Alone, `weight` changes nothing and an
+/// undefined loss skips the step (returning NaN).
 double step(torch::optim::Optimizer& optimizer, const OptimizerOptions& options,
-            const torch::Tensor& loss);
+            const torch::Tensor& loss, double weight = 1.0);
 
 /// Appends `extra` specs to `base` (for composing schemas).
 std::vector<ParamSpec> concat(std::vector<ParamSpec> base, const std::vector<ParamSpec>& extra);

@@ -4,10 +4,13 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "sweep/trials.hpp"
+#include "core/distributed.hpp"
+#include "core/launcher.hpp"
 #include "core/split.hpp"
 #include "core/trainer.hpp"
 #include "data/dataset_loader.hpp"
@@ -52,6 +55,30 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
+// A data-parallel rank other than 0: learns rank 0's decision and attempt, then trains beside
+// it in the same checkpoint directory (resuming what rank 0 resumes), recording nothing.
+template <class Agree>
+int run_peer(const Registry& registry, const Dataset& dataset, const core::Split& split,
+             const trial::ResultsLayout& layout, const std::string& key,
+             const std::string& ckpt_dir, const Params& params, const trial::Protocol& protocol,
+             const std::string& model_name, std::uint64_t seed, int threads, Agree& agree,
+             results::ResultsStore& store) {
+  const auto [stop, attempt] = agree(false, 0);
+  if (stop) return 0;
+  trial::Job job;
+  job.key = attempt > 0 ? std::string() : key;  // a fresh attempt directory has nothing to check
+  job.checkpoint_dir =
+      ckpt_dir.empty() ? layout.checkpoints(trial::kSingleRunExperiment, key) : fs::path(ckpt_dir);
+  if (attempt > 0) job.checkpoint_dir /= fmt::format("attempt-{}", attempt);
+  job.model = model_name;
+  job.params = params;
+  job.seed = static_cast<std::int64_t>(seed);
+  job.protocol = protocol;
+  job.threads = threads;
+  trial::execute_peer(registry, dataset, split, job, store);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_run(const Args& args) {
@@ -64,6 +91,7 @@ int cmd_run(const Args& args) {
   std::int64_t min_interactions = 3, eval_batch = 512;
   std::uint64_t seed = 42;
   std::string seed_text;
+  int nproc = 1;
   auto desc = host_options(host);
   desc.add_options()("model,m", po::value(&model_name)->required(), "model plugin name")(
       "data,d", po::value(&data_dir)->required(), "data directory")(
@@ -89,7 +117,10 @@ int cmd_run(const Args& args) {
       "checkpoints kept after the run finishes: best (best.ckpt), last (best.ckpt and "
       "last.ckpt) or none")(
       "force", po::bool_switch(&force),
-      "run a finished run again; its result is replaced only when the new attempt finishes");
+      "run a finished run again; its result is replaced only when the new attempt finishes")(
+      "nproc", po::value(&nproc)->default_value(1),
+      "train data-parallel over N processes on this machine (Gloo all-reduce; each gets "
+      "--threads, default cores / N); under srun the tasks are the processes");
   const auto vm = parse(desc, args, "recrun run --model NAME --data DIR [--set key=value ...]");
   if (vm.count("help")) return 0;
 
@@ -131,6 +162,9 @@ int cmd_run(const Args& args) {
     if (min_interactions < (split_mode == "full" ? 1 : 3))
       throw ParamError(fmt::format("--min-interactions {}: must be >= {} for --split {}",
                                    min_interactions, split_mode == "full" ? 1 : 3, split_mode));
+    if (nproc < 1 || nproc > max_workers())
+      throw ParamError(fmt::format("--nproc {}: must be between 1 and {} (4 x this machine's cores)",
+                                   nproc, max_workers()));
     bool monitored = false;
     for (const auto& m : protocol.metrics)
       for (const auto k : protocol.ks) monitored |= monitor == fmt::format("{}@{}", m, k);
@@ -140,8 +174,49 @@ int cmd_run(const Args& args) {
                                    monitor, protocol.ks.front()));
   }
 
+  // Data-parallel: with --nproc N this process only starts the N ranks (each one this command
+  // again, without --nproc) and waits for them; under srun, or as one of those ranks, it joins
+  // the group. Rank 0 does everything a run does; the others train beside it and record nothing.
+  const auto distributed = core::distributed_from_environment(results_dir);
+  if (nproc > 1) {
+    if (distributed)
+      throw ParamError(fmt::format("--nproc {}: this process is already rank {} of {} ({}); drop "
+                                   "--nproc under srun",
+                                   nproc, distributed->rank, distributed->world_size,
+                                   distributed->origin));
+    core::LaunchOptions launch;
+    launch.nproc = nproc;
+    launch.args = {"run"};
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--nproc") { ++i; continue; }
+      if (args[i].starts_with("--nproc=")) continue;
+      launch.args.push_back(args[i]);
+    }
+    if (host.threads == 0) {
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      launch.args.push_back(fmt::format("--threads={}", std::max(1, cores / nproc)));
+    }
+    launch.rendezvous_dir = fs::path(results_dir) / ".rendezvous";
+    return core::launch_ranks(launch);
+  }
+  std::unique_ptr<core::GlooGroup> group;
+  if (distributed) {
+    group = core::GlooGroup::connect(*distributed);
+    set_collective(group.get());
+  }
+  const bool leader = !group || group->rank() == 0;
+  // Rank 0's decision (run, or stop because the run is already finished) and its attempt
+  // number, handed to every rank; alone it is just returned.
+  const auto agree = [&](bool stop, std::int64_t attempt) -> std::pair<bool, std::int64_t> {
+    if (!group) return {stop, attempt};
+    torch::Tensor t = torch::tensor({leader && stop ? std::int64_t{1} : std::int64_t{0},
+                                     leader ? attempt : std::int64_t{0}});
+    group->all_reduce_sum(t);
+    return {t[0].item<std::int64_t>() > 0, t[1].item<std::int64_t>()};
+  };
+
   // The resolved configuration, before anything runs: every parameter and where it came from.
-  {
+  if (leader) {
     const std::string origin = registry.origin(ComponentKind::model, model_name);
     fmt::print("run: model {}{}, seed {}, data {}\n", model_name,
                origin.empty() ? "" : fmt::format(" ({})", origin), seed, data_dir);
@@ -163,7 +238,8 @@ int cmd_run(const Args& args) {
         "{}: no user has at least {} interactions (--min-interactions), so there is nothing to "
         "evaluate; lower --min-interactions",
         data_dir, min_interactions));
-  fmt::print("data: {} users, {} items, {} interactions ({} users evaluated, {} dropped) in {:.2f}s\n",
+  if (leader)
+    fmt::print("data: {} users, {} items, {} interactions ({} users evaluated, {} dropped) in {:.2f}s\n",
              dataset.num_users(), dataset.num_items(), dataset.num_interactions(),
              split.eval_users.size(), split.dropped_users,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -181,14 +257,22 @@ int cmd_run(const Args& args) {
   spec.protocol_json = protocol.to_json(source_name);
   spec.seed = seed_i;
   spec.params = trial::store_params(params, schema);
+  // Every rank opens the store (an ensemble's members are read from it); only rank 0 writes.
   results::ResultsStore store(layout.db());
-  if (const auto reaped = store.reap_dead_owners(); reaped > 0)
-    fmt::print("note: {} run(s) in {} whose process had died are now marked interrupted\n",
-               reaped, layout.db().string());
-  store.register_trials({spec});
-  const auto existing = store.find(key);
+  std::optional<results::RunRow> existing;
+  if (leader) {
+    if (const auto reaped = store.reap_dead_owners(); reaped > 0)
+      fmt::print("note: {} run(s) in {} whose process had died are now marked interrupted\n",
+                 reaped, layout.db().string());
+    store.register_trials({spec});
+    existing = store.find(key);
+  }
   const bool finished_before = existing && existing->status == results::RunStatus::finished;
+  if (!leader)
+    return run_peer(registry, dataset, split, layout, key, ckpt_dir, params, protocol, model_name,
+                    seed, host.threads, agree, store);
   if (finished_before && !force) {
+    agree(true, 0);
     // A finished result is immutable: asking for it again reports it.
     const auto& row = *existing;
     fmt::print("\nrun {} is already finished in {} (attempt {}, finished {}); not running it "
@@ -246,6 +330,7 @@ int cmd_run(const Args& args) {
     }
   }
 
+  agree(false, attempt);
   job.checkpoint_every_s = checkpoint_every;
   job.checkpoints = trial::parse_checkpoint_policy(checkpoints, "--checkpoints");
   job.group = "";
@@ -255,6 +340,7 @@ int cmd_run(const Args& args) {
   job.protocol = protocol;
   job.threads = host.threads;
   job.console = true;
+  const double collective_before = group ? group->seconds_in_collectives() : 0.0;
   const trial::JobResult result = trial::execute(registry, dataset, split, job, store);
   if (!result.finished) {
     if (finished_before) {
@@ -298,6 +384,18 @@ int cmd_run(const Args& args) {
   fmt::print("recorded as run {}{} in {}; events in {}\n", key,
              finished_before ? fmt::format(" (attempt {}, replacing the earlier one)", attempt) : "",
              layout.db().string(), job.tensorboard_dir.string());
+  if (group) {
+    const double busy = out.fit_seconds + out.eval_seconds;
+    const double reducing = group->seconds_in_collectives() - collective_before;
+    fmt::print("data-parallel: {} ranks; rank 0 spent {:.2f}s of {:.2f}s training and evaluating "
+               "in all-reduce ({:.0f}%: communication and waiting for the other ranks)\n",
+               group->world_size(), reducing, busy, busy > 0 ? 100 * reducing / busy : 0.0);
+    // srun's FileStore lives in the results directory (--nproc's launcher removes its own).
+    if (distributed->origin == "srun" && distributed->rendezvous.starts_with("file:")) {
+      std::error_code ec;
+      fs::remove(distributed->rendezvous.substr(5), ec);
+    }
+  }
   return 0;
 }
 

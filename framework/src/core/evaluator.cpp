@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "recrun/distributed.hpp"
 #include "recrun/error.hpp"
 #include "recrun/params.hpp"
 
@@ -90,6 +91,33 @@ double metric_value(const std::string& family, std::int64_t rank, std::int64_t k
   throw ParamError(fmt::format("unknown metric '{}'", family));
 }
 
+namespace {
+
+// Sums each rank's part of the per-user ranks and ARP values (zero outside its part) and its
+// top-K item marks over the ranks, in one all-reduce; marks become "listed by any rank".
+void reduce_over_ranks(Collective& group, std::vector<std::int64_t>& ranks,
+                       std::vector<std::vector<double>>& arp,
+                       std::vector<std::vector<char>>& listed) {
+  std::int64_t size = static_cast<std::int64_t>(ranks.size());
+  for (const auto& a : arp) size += static_cast<std::int64_t>(a.size());
+  for (const auto& l : listed) size += static_cast<std::int64_t>(l.size());
+  torch::Tensor buffer = torch::zeros({size}, torch::kFloat64);
+  double* b = buffer.data_ptr<double>();
+  for (const auto r : ranks) *b++ = static_cast<double>(r);
+  for (const auto& a : arp) b = std::copy(a.begin(), a.end(), b);
+  for (const auto& l : listed)
+    for (const char c : l) *b++ = c;
+  group.all_reduce_sum(buffer);
+  const double* in = buffer.data_ptr<double>();
+  for (auto& r : ranks) r = static_cast<std::int64_t>(std::llround(*in++));
+  for (auto& a : arp)
+    for (auto& v : a) v = *in++;
+  for (auto& l : listed)
+    for (auto& c : l) c = *in++ > 0 ? 1 : 0;
+}
+
+}  // namespace
+
 EvalResult evaluate(Model& model, const Interactions& history,
                     const std::vector<std::int64_t>& users, const std::vector<std::int32_t>& targets,
                     const EvalOptions& options) {
@@ -127,9 +155,18 @@ EvalResult evaluate(Model& model, const Interactions& history,
   std::vector<std::vector<double>> arp(want_arp ? options.ks.size() : 0,
                                        std::vector<double>(users.size(), 0.0));
   std::vector<std::int32_t> scratch, list;
-  for (std::size_t begin = 0; begin < users.size();
+  // Data-parallel: each rank scores its contiguous part of the users; the zero-filled ranks,
+  // ARP values and top-K item counts are summed over the ranks below, so every rank ends with
+  // every user's values, in the same order as alone.
+  Collective* group = collective();
+  const bool sharded = group && group->world_size() > 1;
+  const auto [first, last] =
+      sharded ? shard_range(static_cast<std::int64_t>(users.size()), group->rank(),
+                            group->world_size())
+              : std::pair<std::int64_t, std::int64_t>{0, static_cast<std::int64_t>(users.size())};
+  for (std::size_t begin = static_cast<std::size_t>(first); begin < static_cast<std::size_t>(last);
        begin += static_cast<std::size_t>(options.batch_size)) {
-    const std::size_t end = std::min(users.size(), begin + options.batch_size);
+    const std::size_t end = std::min(static_cast<std::size_t>(last), begin + options.batch_size);
     std::vector<std::int64_t> batch_users(users.begin() + begin, users.begin() + end);
     std::vector<std::span<const std::int32_t>> histories;
     histories.reserve(batch_users.size());
@@ -169,6 +206,7 @@ EvalResult evaluate(Model& model, const Interactions& history,
       }
     }
   }
+  if (sharded) reduce_over_ranks(*group, ranks, arp, listed);
   EvalResult result;
   result.users = static_cast<std::int64_t>(users.size());
   const auto n_users = static_cast<double>(users.size());

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "recrun/distributed.hpp"
 #include "recrun/error.hpp"
 #include "recrun/fields.hpp"
 #include "recrun/registry.hpp"
@@ -137,6 +138,15 @@ void check_trial_key(const Archive& last, const std::string& key, const std::fil
       file.string(), recorded, key, recorded));
 }
 
+// LibTorch's seed for rank `rank` > 0 of a data-parallel run, from `epoch` on (splitmix64).
+std::uint64_t rank_seed(std::uint64_t seed, int rank, std::int64_t epoch) {
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(rank) +
+                    0xBF58476D1CE4E5B9ULL * static_cast<std::uint64_t>(epoch);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFFULL;
+}
+
 }  // namespace
 
 namespace {
@@ -218,6 +228,13 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     eval.item_popularity = std::move(popularity);
   }
   seed_and_threads(options.seed, options.threads);
+  // Data-parallel: the model's generator (batch order) is the same on every rank; LibTorch's
+  // (dropout, sampled negatives) differs, or the ranks would draw the same dropout masks for
+  // different examples. Rank 0 keeps the run's seed, so alone and rank 0 start alike. Only
+  // rank 0 writes checkpoints; every rank resumes from them.
+  const int rank = process_rank();
+  const bool writer = rank == 0;
+  if (rank > 0) torch::manual_seed(rank_seed(options.seed, rank, 0));
   TrainContext ctx(dataset, split.train, options.seed, at::get_num_threads());
   const auto start = Clock::now();
   if (options.time_budget_s > 0)
@@ -260,6 +277,8 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       have_best = true;
     }
     out.resumed = true;
+    // last.ckpt holds rank 0's LibTorch generator: the other ranks draw from their own again.
+    if (rank > 0) torch::manual_seed(rank_seed(options.seed, rank, state.next_epoch));
     observer.on_resume(state.next_epoch - 1);
   }
 
@@ -307,10 +326,12 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
                               result.loss));
     observer.on_epoch(epoch, result, ctx.logged(), secs);
     converged = result.converged;
-    const bool last_epoch = converged || epoch + 1 == options.max_epochs || ctx.out_of_time();
+    // Asked once per epoch: in a data-parallel run the answer is agreed between the ranks.
+    const bool out_of_time = ctx.out_of_time();
+    const bool last_epoch = converged || epoch + 1 == options.max_epochs || out_of_time;
     if (!full && ((epoch + 1) % options.eval_every == 0 || last_epoch)) validate_now(epoch);
     state.next_epoch = epoch + 1;
-    if (on_disk && !converged &&
+    if (on_disk && writer && !converged &&
         (options.checkpoint_every_s <= 0 || seconds_since(last_saved) >= options.checkpoint_every_s)) {
       Archive last;
       save_model(model, last);
@@ -330,7 +351,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       ++epoch;
       break;
     }
-    if (ctx.out_of_time()) {
+    if (out_of_time) {
       out.stop_reason = "time_budget";
       ++epoch;
       break;
@@ -342,14 +363,14 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   if (full) {
     out.stop_reason = converged ? "converged" : "full_data";
     out.best_epoch = epoch - 1;
-    if (on_disk) {
+    if (on_disk && writer) {
       Archive a;
       save_model(model, a);
       a.save_file(ckpt("best.ckpt"));
     }
   } else {
     if (!have_best) throw Error("no validation was run, so there is no best checkpoint to test");
-    if (on_disk) best.save_file(ckpt("best.ckpt"));
+    if (on_disk && writer) best.save_file(ckpt("best.ckpt"));
     if (!model_is_best) model.load(best);  // a 380 MB EASE model need not be copied back
     model.diagnostics();
     EvalResult test = evaluate(model, split.train_valid, split.eval_users, split.test_targets, eval);

@@ -1,5 +1,7 @@
 #include "recrun/model.hpp"
 
+#include "recrun/distributed.hpp"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -144,5 +146,19 @@ torch::Tensor UserBatch::bag() const {
 TrainContext::TrainContext(const Dataset& dataset, const Interactions& train, std::uint64_t seed,
                            int num_threads)
     : dataset_(&dataset), train_(&train), seed_(seed), rng_(seed), num_threads_(num_threads) {}
+
+bool TrainContext::out_of_time() const {
+  // Every rank has the same options, so a run without a budget has none on any rank.
+  if (deadline_ == std::chrono::steady_clock::time_point::max()) return false;
+  return any_rank(std::chrono::steady_clock::now() >= deadline_);
+}
+
+int TrainContext::rank() const { return process_rank(); }
+
+int TrainContext::world_size() const { return process_world_size(); }
+
+std::pair<std::int64_t, std::int64_t> TrainContext::shard_range(std::int64_t n) const {
+  return recrun::shard_range(n, process_rank(), process_world_size());
+}
 
 }  // namespace recrun

@@ -42,6 +42,23 @@ core::TrainerOptions trainer_options(const Job& job) {
   return options;
 }
 
+namespace {
+
+// Builds the job's model and trains it under the trainer, reporting to `observer`.
+core::RunOutcome train(const Registry& registry, const Dataset& dataset, const core::Split& split,
+                       const Job& job, results::ResultsStore& store, core::RunObserver& observer) {
+  const core::TrainerOptions options = trainer_options(job);
+  const ModelInfo& info = registry.model(job.model);
+  core::seed_and_threads(options.seed, options.threads);
+  // Members of an ensemble come from this store and must share this run's data and split.
+  const RunHost host(registry, dataset, &split, job.protocol, &store, job.threads);
+  auto model = info.make(job.params, ModelEnv{dataset, registry, options.seed, &host});
+  if (!model) throw PluginError(fmt::format("model '{}' returned no model", job.model));
+  return core::train_and_evaluate(*model, dataset, split, options, observer);
+}
+
+}  // namespace
+
 JobResult execute(const Registry& registry, const Dataset& dataset,
                   const core::Split& split, const Job& job, results::ResultsStore& store) {
   using Clock = std::chrono::steady_clock;
@@ -70,13 +87,7 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
 
   try {
     recorder.begin();
-    const ModelInfo& info = registry.model(job.model);
-    core::seed_and_threads(options.seed, options.threads);
-    // Members of an ensemble come from this store and must share this run's data and split.
-    const RunHost host(registry, dataset, &split, job.protocol, &store, job.threads);
-    auto model = info.make(job.params, ModelEnv{dataset, registry, options.seed, &host});
-    if (!model) throw PluginError(fmt::format("model '{}' returned no model", job.model));
-    result.outcome = core::train_and_evaluate(*model, dataset, split, options, recorder);
+    result.outcome = train(registry, dataset, split, job, store, recorder);
   } catch (const results::StoreError&) {
     throw;  // the store is what would record the failure; let the caller decide
   } catch (const std::exception& e) {
@@ -135,6 +146,13 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   store.finish(job.key, info);
   result.finished = true;
   return result;
+}
+
+core::RunOutcome execute_peer(const Registry& registry, const Dataset& dataset,
+                              const core::Split& split, const Job& job,
+                              results::ResultsStore& store) {
+  core::RunObserver quiet;
+  return train(registry, dataset, split, job, store, quiet);
 }
 
 }  // namespace recrun::trial

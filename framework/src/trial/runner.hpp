@@ -79,6 +79,12 @@ struct JobResult {
 JobResult execute(const Registry& registry, const Dataset& dataset,
                   const core::Split& split, const Job& job, results::ResultsStore& store);
 
+/// A data-parallel run's rank other than 0: trains alongside rank 0 (which runs execute()) and
+/// records nothing: no store row, no event file, no checkpoint. Exceptions propagate.
+core::RunOutcome execute_peer(const Registry& registry, const Dataset& dataset,
+                              const core::Split& split, const Job& job,
+                              results::ResultsStore& store);
+
 /// The trainer options of a job (its params, seed, threads, protocol, checkpoint dir).
 core::TrainerOptions trainer_options(const Job& job);
 

@@ -5,6 +5,7 @@
 // Speed comes from not computing what is thrown away: batches group users of similar history
 // length so they pad only to their own longest; the last transformer block and the output layer
 // run only at the masked positions (training) or the [MASK] slot (scoring).
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <recrun/plugin.hpp>
 #include <recrun/seq.hpp>
@@ -104,21 +105,33 @@ class Bert4Rec final : public recrun::Model {
       if (ctx.out_of_time()) break;
       histories.clear();
       for (const auto u : batch) histories.push_back(train.items(u));
+      // The Cloze mask is drawn for the whole global batch from a generator seeded by the
+      // model's rng(), which is the same on every rank of a data-parallel run; each rank then
+      // trains on its rows. So one rank and N ranks train on the same masked examples.
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(ctx.rng()());
       const recrun::PackedSequences packed =
           recrun::pack_sequences(histories, options_.net.max_len);
-      const auto cloze = recrun::bert4rec::cloze_mask(packed.tokens, packed.lengths,
-                                                      options_.net.num_items, options_.mask_prob,
-                                                      options_.last_item_mask_ratio);
+      auto cloze = recrun::bert4rec::cloze_mask(packed.tokens, packed.lengths,
+                                                options_.net.num_items, options_.mask_prob,
+                                                options_.last_item_mask_ratio, gen);
+      torch::Tensor lengths = packed.lengths;
       examples += static_cast<std::int64_t>(batch.size());
-      const std::int64_t m = cloze.labels.numel();
-      if (m == 0) continue;  // nothing drawn (tiny batch of short histories): nothing to learn
+      const std::int64_t m = cloze.labels.numel();  // of the global batch
+      if (m == 0) continue;  // nothing drawn (tiny batch of short histories): same on every rank
+      if (ctx.world_size() > 1) {
+        const auto [begin, end] = ctx.shard_range(static_cast<std::int64_t>(batch.size()));
+        lengths = lengths.slice(0, begin, end);
+        cloze = recrun::bert4rec::rows_of(cloze, packed.tokens, begin, end);
+      }
       torch::Tensor batch_loss;
-      {
+      const std::int64_t mine = cloze.labels.numel();
+      if (mine > 0) {
         // bf16 forward under autocast; backward and the fp32 weights' update after it.
         const recrun::Bf16Autocast autocast(bf16_);
-        batch_loss = net_->cloze_loss(cloze, packed.lengths);
+        batch_loss = net_->cloze_loss(cloze, lengths);
       }
-      const double loss = recrun::step(*optimizer_, options_.optimizer, batch_loss);
+      const double loss = recrun::step(*optimizer_, options_.optimizer, batch_loss,
+                                       static_cast<double>(mine));
       loss_sum += loss * static_cast<double>(m);
       predicted += m;
     }

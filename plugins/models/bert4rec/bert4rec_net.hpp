@@ -52,17 +52,22 @@ struct Cloze {
 /// probability 0.8, a uniformly random item with 0.1, and stays as it is with 0.1. Independently,
 /// with probability `last_item_mask_ratio` a row's last item is chosen and always replaced by
 /// [MASK], which rehearses the scoring situation (predict what follows the history). Draws come
-/// from LibTorch's default generator, which the trainer seeds and checkpoints.
+/// from `gen` (the training loop seeds one per batch from the model's rng(), which the trainer
+/// checkpoints), or from LibTorch's default generator when it is not given.
 inline Cloze cloze_mask(const torch::Tensor& tokens, const torch::Tensor& lengths,
-                        std::int64_t num_items, double mask_prob, double last_item_mask_ratio) {
+                        std::int64_t num_items, double mask_prob, double last_item_mask_ratio,
+                        c10::optional<at::Generator> gen = c10::nullopt) {
   const std::int64_t b = tokens.size(0), t = tokens.size(1);
   const torch::Tensor valid = torch::arange(t, torch::kInt64).unsqueeze(0).lt(lengths.unsqueeze(1));
-  torch::Tensor chosen = torch::rand({b, t}).lt(mask_prob).logical_and_(valid);
-  const torch::Tensor action = torch::rand({b, t});
+  const auto uniform = [&](at::IntArrayRef size) {
+    return at::empty(size, torch::kFloat32).uniform_(0, 1, gen);
+  };
+  torch::Tensor chosen = uniform({b, t}).lt(mask_prob).logical_and_(valid);
+  const torch::Tensor action = uniform({b, t});
   torch::Tensor to_mask = chosen.logical_and(action.lt(0.8));
   torch::Tensor to_random = chosen.logical_and(action.ge(0.8)).logical_and_(action.lt(0.9));
   if (last_item_mask_ratio > 0 && t > 0) {
-    const torch::Tensor forced = torch::rand({b}).lt(last_item_mask_ratio).logical_and_(lengths.gt(0));
+    const torch::Tensor forced = uniform({b}).lt(last_item_mask_ratio).logical_and_(lengths.gt(0));
     const torch::Tensor last = torch::zeros({b, t}, torch::kBool)
                                    .scatter_(1, (lengths - 1).clamp_min(0).unsqueeze(1),
                                              forced.unsqueeze(1));
@@ -71,10 +76,21 @@ inline Cloze cloze_mask(const torch::Tensor& tokens, const torch::Tensor& length
     to_random.logical_and_(last.logical_not());
   }
   Cloze out;
-  out.inputs = torch::where(to_random, torch::randint(1, num_items + 1, {b, t}, torch::kInt64),
+  out.inputs = torch::where(to_random,
+                            at::empty({b, t}, torch::kInt64).random_(1, num_items + 1, gen),
                             tokens.masked_fill(to_mask, num_items + 1));
   out.chosen = chosen;
   out.labels = tokens.masked_select(chosen) - 1;
+  return out;
+}
+
+/// Rows [begin, end) of a Cloze batch drawn over `tokens` (a data-parallel rank's part).
+inline Cloze rows_of(const Cloze& all, const torch::Tensor& tokens, std::int64_t begin,
+                     std::int64_t end) {
+  Cloze out;
+  out.inputs = all.inputs.slice(0, begin, end);
+  out.chosen = all.chosen.slice(0, begin, end);
+  out.labels = tokens.slice(0, begin, end).masked_select(out.chosen) - 1;
   return out;
 }
 

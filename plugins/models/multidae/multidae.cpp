@@ -78,12 +78,19 @@ class MultiDae final : public recrun::Model {
     const auto size = static_cast<std::size_t>(options_.batch_size);
     for (std::size_t start = 0; start < order.size(); start += size) {
       if (ctx.out_of_time()) break;
-      const std::span<const std::int64_t> users(order.data() + start,
+      const std::span<const std::int64_t> batch(order.data() + start,
                                                 std::min(size, order.size() - start));
-      const torch::Tensor bag = train.dense_rows(users);
-      const torch::Tensor nll = -(torch::log_softmax(net_->forward(bag), 1) * bag).sum(1).mean();
-      const auto n = static_cast<std::int64_t>(users.size());
-      weighted += recrun::step(*optimizer_, options_.optim, nll) * static_cast<double>(n);
+      // Data-parallel: this rank's part of the global batch (all of it when alone).
+      const std::span<const std::int64_t> users = ctx.shard(batch);
+      torch::Tensor nll;
+      if (!users.empty()) {
+        const torch::Tensor bag = train.dense_rows(users);
+        nll = -(torch::log_softmax(net_->forward(bag), 1) * bag).sum(1).mean();
+      }
+      const auto n = static_cast<std::int64_t>(batch.size());
+      weighted += recrun::step(*optimizer_, options_.optim, nll,
+                               static_cast<double>(users.size())) *
+                  static_cast<double>(n);
       seen += n;
     }
     return recrun::EpochResult::of(seen ? weighted / static_cast<double>(seen) : 0.0, seen);

@@ -96,17 +96,23 @@ class MultiVae final : public recrun::Model {
       if (ctx.out_of_time()) break;
       const std::size_t end = std::min(users.size(), begin + options_.batch_size);
       const std::span<const std::int64_t> batch(users.data() + begin, end - begin);
-      const torch::Tensor bag = train.dense_rows(batch);
-      auto [logits, mu, logvar] = net_->forward(bag);
-      const torch::Tensor nll = -(torch::log_softmax(logits, 1) * bag).sum(1).mean();
-      const torch::Tensor kl =
-          (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean();
       const double beta =
           options_.total_anneal_steps > 0
               ? std::min(options_.anneal_cap,
                          static_cast<double>(updates_) / options_.total_anneal_steps)
               : options_.anneal_cap;
-      loss_sum += recrun::step(*optimizer_, options_.optim, nll + beta * kl);
+      // Data-parallel: this rank's part of the global batch (all of it when alone).
+      const std::span<const std::int64_t> mine = ctx.shard(batch);
+      torch::Tensor loss;
+      if (!mine.empty()) {
+        const torch::Tensor bag = train.dense_rows(mine);
+        auto [logits, mu, logvar] = net_->forward(bag);
+        const torch::Tensor nll = -(torch::log_softmax(logits, 1) * bag).sum(1).mean();
+        const torch::Tensor kl =
+            (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean();
+        loss = nll + beta * kl;
+      }
+      loss_sum += recrun::step(*optimizer_, options_.optim, loss, static_cast<double>(mine.size()));
       ++updates_;
       ++batches;
       examples += static_cast<std::int64_t>(batch.size());

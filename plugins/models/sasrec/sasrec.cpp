@@ -167,19 +167,27 @@ class Sasrec final : public recrun::Model {
     std::vector<std::span<const std::int32_t>> histories;
     for (const auto& batch : batches) {
       if (ctx.out_of_time()) break;
+      // Data-parallel: every rank draws the same global batch and trains on its part of it;
+      // step() sums the parts' gradients weighted by their positions.
+      std::int64_t batch_positions = 0;  // of the global batch: the epoch's mean weights them
+      for (const auto u : batch)
+        batch_positions +=
+            std::min<std::int64_t>(train.items(u).size(), options_.net.max_len + 1) - 1;
       histories.clear();
-      for (const auto u : batch) histories.push_back(train.items(u));
-      const auto next = recrun::sasrec::next_item_batch(histories, options_.net.max_len);
+      for (const auto u : ctx.shard(batch)) histories.push_back(train.items(u));
       torch::Tensor batch_loss;
-      {
+      double weight = 0;
+      if (!histories.empty()) {
+        const auto next = recrun::sasrec::next_item_batch(histories, options_.net.max_len);
         // bf16 forward under autocast; backward and the fp32 weights' update after it.
         const recrun::Bf16Autocast autocast(bf16_);
         batch_loss = net_->loss(next, spec_, sampler_);
+        weight = static_cast<double>(next.positions);
       }
-      const double loss = recrun::step(*optimizer_, options_.optimizer, batch_loss);
-      loss_sum += loss * static_cast<double>(next.positions);
-      positions += next.positions;
-      examples += static_cast<std::int64_t>(batch.size());
+      const double loss = recrun::step(*optimizer_, options_.optimizer, batch_loss, weight);
+      loss_sum += loss * static_cast<double>(batch_positions);
+      positions += batch_positions;
+      examples += static_cast<std::int64_t>(batch.size());  // all ranks': throughput is global
     }
     ctx.log("positions", static_cast<double>(positions));
     const double mean = positions > 0 ? loss_sum / static_cast<double>(positions)
