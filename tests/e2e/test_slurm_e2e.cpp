@@ -2,7 +2,8 @@
 // Debian's packages (munged, slurmctld, slurmd), started by tests/support/slurm_cluster.sh with
 // a generated slurm.conf and munge key in a temp dir, stopped at the end whatever happens.
 //
-// SlurmE2E.SweepCancelCollectResubmit is one ctest test (the daemons are started once). It
+// SlurmE2E.SweepCancelCollectResubmit is one ctest test (the daemons are started once); it ends
+// with a data-parallel `srun -n 2 recrun run`. It
 // needs root (SlurmUser and SlurmdUser are root): it skips, saying so, when not root, and FAILS
 // with the daemons' logs when they cannot start. SlurmCli checks the bad-input errors, which
 // need no cluster.
@@ -287,6 +288,32 @@ TEST(SlurmE2E, SweepCancelCollectResubmit) {
   const auto last = run_command(recrun(exp_dir, "sweep sweep.toml --collect"));
   EXPECT_EQ(last.exit_code, 0) << last.output;
   EXPECT_NE(last.output.find("collected 0 shard(s)"), std::string::npos) << last.output;
+
+  // 5. Data-parallel training under srun: two tasks are the two ranks of one run (FileStore in
+  // the results directory), rank 0 records it, and it measures what one process measures.
+  {
+    const std::string model_args =
+        "run --model sasrec --data data --set epochs=2 --set dropout=0 --set hidden_units=16 "
+        "--set num_heads=2 --set max_len=8 --threads 1";
+    const auto dp = run_command(recrun(
+        exp_dir, "srun -n 2 --kill-on-bad-exit=1 --time 10 " + recrun::test::recrun_bin() + " " +
+                     model_args + " --results dp"));
+    ASSERT_EQ(dp.exit_code, 0) << dp.output << cluster.logs();
+    EXPECT_NE(dp.output.find("data-parallel: 2 ranks"), std::string::npos) << dp.output;
+    const auto alone = run_command(recrun(exp_dir, model_args + " --results dp-alone"));
+    ASSERT_EQ(alone.exit_code, 0) << alone.output;
+    ResultsStore a(exp_dir / "dp/results.db"), b(exp_dir / "dp-alone/results.db");
+    const auto ra = a.runs(), rb = b.runs();
+    ASSERT_EQ(ra.size(), 1u);
+    ASSERT_EQ(rb.size(), 1u);
+    EXPECT_EQ(ra[0].status, RunStatus::finished) << ra[0].error;
+    EXPECT_EQ(ra[0].trial_key, rb[0].trial_key);
+    for (const auto& m : rb[0].valid_metrics)
+      for (const auto& n : ra[0].valid_metrics)
+        if (m.name == n.name) EXPECT_NEAR(n.value, m.value, 1e-3) << m.name;
+    // The rendezvous file went with the run.
+    EXPECT_TRUE(!fs::exists(exp_dir / "dp/.rendezvous") || fs::is_empty(exp_dir / "dp/.rendezvous"));
+  }
 
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   RecordProperty("cluster_start_s", fmt::format("{:.1f}", t_cluster));
