@@ -295,9 +295,9 @@ TEST(SlurmE2E, SweepCancelCollectResubmit) {
     const std::string model_args =
         "run --model sasrec --data data --set epochs=2 --set dropout=0 --set hidden_units=16 "
         "--set num_heads=2 --set max_len=8 --threads 1";
-    const auto dp = run_command(recrun(
-        exp_dir, "srun -n 2 --kill-on-bad-exit=1 --time 10 " + recrun::test::recrun_bin() + " " +
-                     model_args + " --results dp"));
+    const auto dp = run_command("cd " + shell_quote(exp_dir.string()) +
+                                " && srun -n 2 --kill-on-bad-exit=1 --time 10 " +
+                                recrun::test::recrun_bin() + " " + model_args + " --results dp");
     ASSERT_EQ(dp.exit_code, 0) << dp.output << cluster.logs();
     EXPECT_NE(dp.output.find("data-parallel: 2 ranks"), std::string::npos) << dp.output;
     const auto alone = run_command(recrun(exp_dir, model_args + " --results dp-alone"));
