@@ -64,14 +64,15 @@ class MovieLens final : public recrun::DataSource {
     tx::Fingerprint fingerprint;
     tx::SkipReporter skips(warn);
     std::vector<std::uint8_t> described;  // items that have a row in the movies file
+    std::vector<std::int64_t> first_line;  // per item: the ratings line that first names it
     const bool csv = *layout == Layout::csv;
     const fs::path ratings = dir / (csv ? "ratings.csv" : "ratings.dat");
     const fs::path movies = dir / (csv ? "movies.csv" : "movies.dat");
     if (csv) {
-      read_ratings_csv(ratings, builder, fingerprint);
+      read_ratings_csv(ratings, builder, fingerprint, first_line);
       read_movies_csv(movies, builder, fingerprint, skips, described);
     } else {
-      read_ratings_dat(ratings, builder, fingerprint);
+      read_ratings_dat(ratings, builder, fingerprint, first_line);
       read_movies_dat(movies, builder, fingerprint, skips, described);
     }
     recrun::Dataset d = builder.build(tx::directory_name(dir), dir, fingerprint.hex());
@@ -80,12 +81,15 @@ class MovieLens final : public recrun::DataSource {
     described.resize(d.item_ids.size(), 0);
     const auto missing = std::count(described.begin(), described.end(), std::uint8_t{0});
     if (missing > 0) {
+      // The first such rating in file order (dense ids follow first appearance, so the first
+      // undescribed id is also the earliest line).
       const auto first = std::find(described.begin(), described.end(), std::uint8_t{0});
+      const auto item = first - described.begin();
       skips.note(ratings,
-                 fmt::format("{} rated movie{} missing from {} (first: movie {}); no title, year or "
-                             "genres for {}",
+                 fmt::format("{} rated movie{} missing from {} (first: movie {} at line {}); no "
+                             "title, year or genres for {}",
                              missing, missing == 1 ? " is" : "s are", movies.filename().string(),
-                             d.item_ids[first - described.begin()], missing == 1 ? "it" : "them"));
+                             d.item_ids[item], first_line.at(item), missing == 1 ? "it" : "them"));
     }
     return d;
   }
@@ -130,7 +134,7 @@ class MovieLens final : public recrun::DataSource {
   }
 
   static void read_ratings_csv(const fs::path& file, recrun::DatasetBuilder& builder,
-                               tx::Fingerprint& fingerprint) {
+                               tx::Fingerprint& fingerprint, std::vector<std::int64_t>& first_line) {
     const tx::FileBytes bytes(file);
     fingerprint.add("ratings.csv", bytes.view());
     tx::LineReader lines(bytes.view(), file);
@@ -157,13 +161,15 @@ class MovieLens final : public recrun::DataSource {
       builder.add_interaction(tx::integer_id(f[user_col], at, "userId", user_buf),
                               tx::integer_id(f[item_col], at, "movieId", item_buf),
                               tx::parse_int(f[time_col], at, "timestamp"));
+      if (builder.num_items() > static_cast<std::int64_t>(first_line.size()))
+        first_line.push_back(at.line);
       ++rows;
     }
     if (rows == 0) tx::Location{&file, 1}.fail("the file has a header but no rating rows");
   }
 
   static void read_ratings_dat(const fs::path& file, recrun::DatasetBuilder& builder,
-                               tx::Fingerprint& fingerprint) {
+                               tx::Fingerprint& fingerprint, std::vector<std::int64_t>& first_line) {
     const tx::FileBytes bytes(file);
     fingerprint.add("ratings.dat", bytes.view());
     const auto text = bytes.view();
@@ -180,6 +186,8 @@ class MovieLens final : public recrun::DataSource {
       builder.add_interaction(tx::integer_id(f[0], at, "UserID", user_buf),
                               tx::integer_id(f[1], at, "MovieID", item_buf),
                               tx::parse_int(f[3], at, "Timestamp"));
+      if (builder.num_items() > static_cast<std::int64_t>(first_line.size()))
+        first_line.push_back(at.line);
     }
     if (rows == 0) empty_file(file, "one 'UserID::MovieID::Rating::Timestamp' row per rating");
   }
