@@ -125,6 +125,17 @@ class CsvSplitter {
 /// `s` without leading and trailing spaces, tabs and carriage returns.
 std::string_view trim(std::string_view s) noexcept;
 
+/// Bytes from an input (a header, an id, a file name, a parameter value) made safe to print on
+/// a terminal or into a log: printable ASCII stays as it is; control bytes (escape sequences,
+/// NUL, line breaks), the backslash and every byte from 0x7f up are written as \xNN. At most
+/// `max_bytes` input bytes are shown, then "...". Every message that quotes input uses it.
+std::string printable(std::string_view bytes, std::size_t max_bytes = 200);
+
+/// A whole message for a terminal or a log, the last line of defence for text that may quote
+/// input: as printable() (same escapes, no length limit), except that line breaks, tabs and
+/// well-formed UTF-8 stay as they are.
+std::string terminal_safe(std::string_view message);
+
 /// The field as a base-10 integer (surrounding blanks allowed), or nothing.
 std::optional<std::int64_t> to_int(std::string_view field) noexcept;
 /// The field as a decimal or scientific floating-point number (surrounding blanks allowed).

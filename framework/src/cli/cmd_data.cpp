@@ -19,7 +19,9 @@
 #include "data/stats.hpp"
 #include "data/title_embed.hpp"
 #include "data/synth.hpp"
+#include "sdk/shared_util.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 #include "report/data_explorer.hpp"
 #include "report/html.hpp"
 
@@ -44,9 +46,20 @@ void require_at_least(const char* flag, T value, T least, const char* meaning = 
     throw ParamError(fmt::format("{} must be at least {}{} (got {})", flag, least, meaning, value));
 }
 
-// Refuses to write a data set over another one unless asked to.
-void check_output_dir(const fs::path& out, bool force) {
+// Refuses to write a data set over another one unless asked to, into something that is not a
+// directory, or over any of its files that is not a regular file (a FIFO would hang the write,
+// a device would be written into), --force or not.
+void check_output_dir(const std::string& flag, const fs::path& out, bool force) {
   std::error_code ec;
+  const auto st = fs::status(out, ec);
+  if (out.empty()) throw Error(fmt::format("{} is empty: name the directory to write", flag));
+  if (fs::exists(st) && !fs::is_directory(st))
+    throw Error(fmt::format("{} '{}' is {}, not a directory: name a directory to write the data "
+                            "set into",
+                            flag, text::printable(out.string()), util::file_kind(st.type())));
+  for (const char* name : {"train_ratings.csv", "genres.tsv", "directors.tsv", "writers.tsv",
+                           "years.tsv", "titles.tsv", "title_embeddings.tsv", "README.txt"})
+    core::check_output_path({flag, out / name, true, false, {}});
   if (!force && fs::exists(out / "train_ratings.csv", ec))
     throw Error(fmt::format("'{}' already holds a data set (train_ratings.csv); pass --force to "
                             "overwrite it or choose another --out/--to",
@@ -112,7 +125,7 @@ int data_synth(const Args& args) {
   const auto vm = parse(desc, args, "recrun data synth --out DIR [--users N --items N ...]");
   if (vm.count("help")) return 0;
   data::validate(o);
-  check_output_dir(out, vm.count("force") > 0);
+  check_output_dir("--out", out, vm.count("force") > 0);
 
   const auto t0 = std::chrono::steady_clock::now();
   const data::SynthResult result = data::synthesize(o);
@@ -149,7 +162,7 @@ int data_convert(const Args& args) {
   std::error_code ec;
   if (fs::exists(to, ec) && fs::equivalent(from, to, ec))
     throw Error("--from and --to are the same directory; write the seed layout elsewhere");
-  check_output_dir(to, vm.count("force") > 0);
+  check_output_dir("--to", to, vm.count("force") > 0);
 
   Registry registry;
   load_registry(host, registry, false);
@@ -185,16 +198,23 @@ int data_stats(const Args& args) {
       "top", po::value(&top)->default_value(10), "length of the top-items and top-values lists")(
       "no-cache", "parse the files even when a cache is present")(
       "html", "write the data explorer page (self-contained HTML) instead of the text report")(
-      "out,o", po::value(&out), "with --html: the file to write (default: DATASET-stats.html)");
+      "out,o", po::value(&out), "with --html: the file to write (default: DATASET-stats.html)")(
+      "force", "with --out: replace an existing file");
   po::positional_options_description pos;
   pos.add("dir", 1);
-  const auto vm = parse(desc, args, "recrun data stats DIR [--top N] [--html [--out FILE]]", &pos);
+  const auto vm =
+      parse(desc, args, "recrun data stats DIR [--top N] [--html [--out FILE [--force]]]", &pos);
   if (vm.count("help")) return 0;
   require_at_least<std::int64_t>("--top", top, 1);
   const bool html = vm.count("html") > 0;
   if (!out.empty() && !html) throw ParamError("--out needs --html (the text report goes to stdout)");
+  if (out == "-") throw ParamError("--out -: the data explorer is an HTML page; name a file");
   Registry registry;
   load_registry(host, registry, false);
+  // The page may replace neither the data set's files nor a device (checked before the load).
+  core::OutputRequest target{"--out", out, vm.count("force") > 0, true,
+                             dataset_input_paths(registry, dir, source)};
+  if (html && !out.empty()) core::check_output_path(target);
   const auto t0 = std::chrono::steady_clock::now();
   data::LoadOptions options;
   options.use_cache = vm.count("no-cache") == 0;
@@ -204,6 +224,11 @@ int data_stats(const Args& args) {
   if (html) {
     const auto explorer = data::compute_explorer_stats(loaded.dataset);
     const fs::path path = out.empty() ? fs::path(report::html::file_stem(loaded.dataset.name) + "-stats.html") : fs::path(out);
+    if (out.empty()) {  // recrun's own name: replaced without --force, but never a device
+      target.path = path;
+      target.named_by_user = false;
+      core::check_output_path(target);
+    }
     const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
     report::html::write_file_atomically(
         path, report::render_data_explorer(loaded.dataset, stats, explorer, loaded.source,
@@ -389,17 +414,13 @@ int data_embed_titles(const Args& args) {
   const std::string source_name = data::resolve_source(registry, dir, source);
   // Never over the data set's own inputs (its interactions, titles, ...), --force or not; the
   // title vectors this command makes are the one input it may replace.
-  if (fs::exists(path, ec) && !fs::equivalent(path, default_path, ec)) {
-    for (const auto& input : registry.data_source(source_name).make()->inputs(dir))
-      if (fs::equivalent(path, input, ec))
-        throw Error(fmt::format("--out '{}' is {}, an input file of the data set in '{}' (source "
-                                "'{}'); writing there would destroy it, --force or not; choose "
-                                "another --out",
-                                path.string(), input.string(), dir, source_name));
+  core::OutputRequest target{"--out", path, vm.count("force") > 0, true, {}};
+  for (auto& input : dataset_input_paths(registry, dir, source_name)) {
+    std::error_code same;
+    if (!fs::equivalent(input.path, default_path, same) && input.path != default_path)
+      target.protect.push_back(std::move(input));
   }
-  if (vm.count("force") == 0 && fs::exists(path, ec))
-    throw Error(fmt::format("'{}' already exists; pass --force to overwrite it or choose --out",
-                            path.string()));
+  core::check_output_path(target);
   // The model and its vocabulary are checked before the data set is read.
   std::optional<data::SentenceEncoder> encoder;
   if (torchscript) encoder.emplace(so);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -11,12 +12,14 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "core/output_path.hpp"
 #include "core/trainer.hpp"
 #include "data/dataset_loader.hpp"
 #include "predict/topk.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 #include "results/results_store.hpp"
+#include "sdk/shared_util.hpp"
 #include "trial/layout.hpp"
 #include "trial/members.hpp"
 
@@ -62,17 +65,6 @@ results::RunRow best_of(const results::ResultsStore& store, const std::string& w
   return *best;
 }
 
-// A bounded, printable rendering of an id from a file for error messages.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (const char c : s.substr(0, 60)) {
-    const auto b = static_cast<unsigned char>(c);
-    if (b < 0x20 || b >= 0x7f || b == '\\') out += fmt::format("\\x{:02x}", b);
-    else out.push_back(c);
-  }
-  return s.size() > 60 ? out + "..." : out;
-}
-
 std::vector<std::int64_t> read_users(const fs::path& file, const Dataset& dataset) {
   const text::FileBytes bytes(file);
   std::vector<std::int64_t> users;
@@ -86,7 +78,7 @@ std::vector<std::int64_t> read_users(const fs::path& file, const Dataset& datase
     const auto u = dataset.find_user(line);
     if (!u)
       lines.at(file).fail(fmt::format("--users: user '{}' is not in the data set {}",
-                                      printable(line), dataset.source_dir.string()));
+                                      text::printable(line, 60), dataset.source_dir.string()));
     users.push_back(*u);
   }
   if (users.empty()) throw DataError(fmt::format("--users {}: lists no user ids", file.string()));
@@ -99,7 +91,7 @@ int cmd_predict(const Args& args) {
   HostOptions host;
   std::string run_key, best, users_file, out_path, format_text, results_dir, data_dir;
   std::int64_t topk = 10, batch_size = 512;
-  bool exclude_future = false, no_exclude_future = false;
+  bool exclude_future = false, no_exclude_future = false, force = false;
   auto desc = host_options(host);
   desc.add_options()("run", po::value(&run_key), "trial key of a finished run")(
       "best", po::value(&best),
@@ -107,6 +99,7 @@ int cmd_predict(const Args& args) {
       "topk", po::value(&topk)->default_value(10), "items per user")(
       "users", po::value(&users_file), "file of original user ids, one per line (default: all)")(
       "out", po::value(&out_path)->default_value("-"), "output file, or - for stdout")(
+      "force", po::bool_switch(&force), "replace an existing --out file")(
       "format", po::value(&format_text)->default_value("csv"), "csv or jsonl")(
       "exclude-future", po::bool_switch(&exclude_future),
       "drop items released after the year of the user's last interaction (the default when "
@@ -132,12 +125,16 @@ int cmd_predict(const Args& args) {
   else if (format_text == "jsonl") format = predict::Format::jsonl;
   else throw ParamError(fmt::format("--format '{}': must be csv or jsonl", format_text));
 
+  if (results_dir.empty())
+    throw Error("--results is empty: name the results directory (default: results)");
   const trial::ResultsLayout layout{results_dir};
   std::error_code ec;
   if (!fs::is_regular_file(layout.db(), ec))
     throw Error(fmt::format("--results {}: there is no results.db there ({}); train a run first",
                             results_dir, layout.db().string()));
-  const results::ResultsStore store(layout.db());
+  results::StoreOptions read_only;
+  read_only.read_only = true;  // it only reads: a read-only archive is fine
+  const results::ResultsStore store(layout.db(), read_only);
   results::RunRow row;
   if (!run_key.empty()) {
     const auto found = run_key.find('~') == std::string::npos ? store.find(run_key) : std::nullopt;
@@ -157,6 +154,17 @@ int cmd_predict(const Args& args) {
   load_registry(host, registry, false);
   core::seed_and_threads(static_cast<std::uint64_t>(row.seed), host.threads);
   const std::string dir = data_dir.empty() ? row.data_path : data_dir;
+  // --out may replace neither the archive, nor the data, nor the --users file, nor a device.
+  core::OutputRequest target{"--out", out_path, force, true,
+                             core::results_directory_paths(layout.root)};
+  for (auto& p : dataset_input_paths(registry, dir,
+                                     trial::Protocol::data_source_from_json(row.protocol_json)))
+    target.protect.push_back(std::move(p));
+  if (!users_file.empty()) target.protect.push_back(core::input_path(users_file, "the --users file"));
+  core::check_output_path(target);
+  if (out_path == "-" && stdout_was_closed())
+    throw Error("--out -: standard output is closed (was the command run with >&- ?); redirect "
+                "it to a file, or pass --out FILE");
   const auto t0 = std::chrono::steady_clock::now();
   const Dataset dataset =
       data::load_dataset(registry, dir, trial::Protocol::data_source_from_json(row.protocol_json));
@@ -191,27 +199,14 @@ int cmd_predict(const Args& args) {
   if (out_path == "-") {
     predict::write_lists(std::cout, dataset, lists, format);
     std::cout.flush();
+    if (!std::cout)
+      throw Error(fmt::format("--out -: writing the lists to standard output failed ({}); "
+                              "redirect it to a file with enough space, or pass --out FILE",
+                              std::strerror(errno)));
   } else {
-    const fs::path target(out_path);
-    if (fs::is_directory(target, ec))
-      throw Error(fmt::format("--out {}: is a directory; give a file name", out_path));
-    fs::path tmp = target;
-    tmp += fmt::format(".tmp{}", ::getpid());
-    {
-      std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-      if (!file) throw Error(fmt::format("--out {}: cannot write {}", out_path, tmp.string()));
-      predict::write_lists(file, dataset, lists, format);
-      file.flush();
-      if (!file) {
-        fs::remove(tmp, ec);
-        throw Error(fmt::format("--out {}: writing failed (disk full?)", out_path));
-      }
-    }
-    fs::rename(tmp, target, ec);
-    if (ec) {
-      fs::remove(tmp, ec);
-      throw Error(fmt::format("--out {}: cannot rename the finished file into place", out_path));
-    }
+    util::write_atomically(
+        out_path, [&](std::ostream& file) { predict::write_lists(file, dataset, lists, format); },
+        true);
   }
   fmt::print(info,
              "predict: run {} ({}), top {} for {} users{}: scored in {:.2f}s ({:.0f} users/s); "

@@ -34,6 +34,8 @@ constexpr const char* kUsage =
     "  curve KEY [--metric M]... [--format table|csv|md|json]";
 
 std::unique_ptr<ResultsStore> open_store(const std::string& dir) {
+  if (dir.empty())
+    throw Error("--results is empty: name the results directory (default: results)");
   const auto db = std::filesystem::path(dir) / "results.db";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(db, ec))
@@ -41,7 +43,9 @@ std::unique_ptr<ResultsStore> open_store(const std::string& dir) {
                             "`recrun sweep`), or pass the directory that holds results.db with "
                             "--results DIR",
                             db.string()));
-  return std::make_unique<ResultsStore>(db);
+  results::StoreOptions options;
+  options.read_only = true;  // `results` only reads: a read-only archive is fine
+  return std::make_unique<ResultsStore>(db, options);
 }
 
 // "K" of "NDCG@10" as a number for ordering; names without one sort first.

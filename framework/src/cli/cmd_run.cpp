@@ -123,6 +123,8 @@ int cmd_run(const Args& args) {
       "--threads, default cores / N); under srun the tasks are the processes");
   const auto vm = parse(desc, args, "recrun run --model NAME --data DIR [--set key=value ...]");
   if (vm.count("help")) return 0;
+  if (results_dir.empty())
+    throw Error("--results is empty: name the results directory (default: results)");
 
   Registry registry;
   load_registry(host, registry, false);
@@ -197,7 +199,10 @@ int cmd_run(const Args& args) {
       launch.args.push_back(fmt::format("--threads={}", std::max(1, cores / nproc)));
     }
     launch.rendezvous_dir = fs::path(results_dir) / ".rendezvous";
-    return core::launch_ranks(launch);
+    const int code = core::launch_ranks(launch);
+    // Rank 0 stopped by a signal (Ctrl-C is forwarded to every rank) leaves its row 'running'.
+    if (code != 0) mark_dead_runs_interrupted(trial::ResultsLayout{results_dir}.db());
+    return code;
   }
   std::unique_ptr<core::GlooGroup> group;
   if (distributed) {

@@ -12,6 +12,7 @@
 #include "cli/common.hpp"
 #include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 #include "report/recorder.hpp"
 #include "results/results_store.hpp"
 #include "results/shards.hpp"
@@ -82,7 +83,13 @@ void wait_for_job(results::ResultsStore& store, const trial::ResultsLayout& layo
     failed += report.merged_failed;
     for (const auto& note : report.notes) fmt::print("  {}\n", note);
     if (!active) {
-      if (++silent_polls % 6 == 1)
+      if (++silent_polls >= sweep::kMaxFailedPolls)
+        throw Error(fmt::format(
+            "slurm job {}: the Slurm controller did not answer {} polls in a row ({}); stopped "
+            "waiting. The job may still run: once the controller is back, `recrun sweep FILE "
+            "--collect` gathers its results",
+            job_id, silent_polls, sweep::controller_status()));
+      if (silent_polls % 6 == 1)
         fmt::print("slurm job {}: the controller does not answer (scontrol); still waiting\n",
                    job_id);
     } else {
@@ -202,6 +209,8 @@ int cmd_sweep(const Args& args) {
   // sbatch is needed before anything is registered: a sweep that cannot submit changes nothing.
   if (on_slurm && !dry_run) sweep::slurm_tool("sbatch");
 
+  if (results_dir.empty())
+    throw Error("--results is empty: name the results directory (default: results)");
   // 1. Everything that can be checked without data, before anything runs or loads.
   const sweep::Experiment x = sweep::load_experiment(file, sets);
   if (!vm.count("jobs") && x.execution.jobs > max_jobs)
@@ -237,7 +246,7 @@ int cmd_sweep(const Args& args) {
   }
   sweep::check_against_data(trials, dataset, registry);
   for (const auto& w : sweep::assign_keys(trials, x, dataset.fingerprint))
-    fmt::print(stderr, "warning: {}\n", w);
+    fmt::print(stderr, "warning: {}\n", text::terminal_safe(w));
   fmt::print("{}: {} trials in {} groups; data {} ({}: {} users, {} items, {} interactions, "
              "loaded in {:.2f}s)\n",
              x.name, trials.size(), x.groups.size(), x.data_path.string(), source,
@@ -428,7 +437,9 @@ int cmd_sweep(const Args& args) {
       // Not submitted: nothing may be left that a later collect would take for a job.
       if (!fs::exists(sub.job_id_file())) {
         std::error_code ec;
-        for (const auto& m : made) fs::remove(m, ec);
+        for (const auto& m : made)
+          for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+            fs::remove(m.string() + suffix, ec);
         fs::remove_all(sub.dir(), ec);
       }
       throw;

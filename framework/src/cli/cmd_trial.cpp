@@ -19,6 +19,7 @@
 #include "core/split.hpp"
 #include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 #include "results/results_store.hpp"
 #include "results/shards.hpp"
 #include "trial/key.hpp"
@@ -243,7 +244,7 @@ int run_trial(const Args& args, Registry* preloaded) {
                                  std::chrono::duration<double>(Clock::now() - t0).count());
   const trial::JobResult result = trial::execute(registry, dataset, split, job, store);
   if (!result.finished) {
-    fmt::print(stderr, "recrun trial: trial {} failed: {}\n", key, result.error);
+    fmt::print(stderr, "recrun trial: trial {} failed: {}\n", key, text::terminal_safe(result.error));
     return kExitFailedRecorded;
   }
   const auto& out = result.outcome;

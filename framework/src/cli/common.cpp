@@ -15,6 +15,10 @@
 #include "core/plugin_loader.hpp"
 #include "core/trainer.hpp"
 #include "recrun/error.hpp"
+#include "data/dataset_loader.hpp"
+#include "recrun/data_source.hpp"
+#include "recrun/text.hpp"
+#include "results/results_store.hpp"
 
 namespace recrun::cli {
 
@@ -105,7 +109,7 @@ void load_registry(const HostOptions& host, Registry& registry, bool verbose) {
   check_threads(host.threads);
   std::vector<std::filesystem::path> dirs(host.plugin_dirs.begin(), host.plugin_dirs.end());
   const auto report = core::load_plugins(core::plugin_search_path(dirs), registry);
-  for (const auto& w : report.warnings) fmt::print(stderr, "warning: plugin {}\n", w);
+  for (const auto& w : report.warnings) fmt::print(stderr, "warning: plugin {}\n", text::terminal_safe(w));
   if (report.loaded.empty())
     fmt::print(stderr, "warning: no plugins loaded; build them or pass --plugin-dir\n");
   (void)verbose;
@@ -144,5 +148,37 @@ void exit_now(int code) {
   std::fflush(nullptr);
   ::_exit(code);
 }
+
+std::vector<core::ProtectedPath> dataset_input_paths(const Registry& registry,
+                                                     const std::filesystem::path& dir,
+                                                     const std::string& source) {
+  std::vector<core::ProtectedPath> out;
+  try {
+    const std::string name = data::resolve_source(registry, dir, source);
+    for (const auto& input : registry.data_source(name).make()->inputs(dir))
+      out.push_back(core::input_path(
+          input, fmt::format("an input file of the data set in '{}' (source '{}')",
+                             text::printable(dir.string()), name)));
+  } catch (const Error&) {
+    // No data set to protect there (yet): the command's own load reports what is wrong.
+  }
+  return out;
+}
+
+namespace {
+bool g_stdout_closed = false;
+}  // namespace
+
+void guard_standard_streams() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // open() takes the lowest free number: this one.
+    const int got = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (got >= 0 && got != fd) ::close(got);
+    if (fd == 1) g_stdout_closed = true;
+  }
+}
+
+bool stdout_was_closed() { return g_stdout_closed; }
 
 }  // namespace recrun::cli

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "core/output_path.hpp"
 #include "recrun/registry.hpp"
 
 namespace recrun::cli {
@@ -47,6 +48,24 @@ void load_registry(const HostOptions& host, Registry& registry, bool verbose);
 std::map<std::string, ParamValue> parse_sets(const std::vector<std::string>& sets,
                                              const std::vector<ParamSpec>& schema,
                                              const std::string& component);
+
+/// After a run's process ended by a signal (SIGTERM, Ctrl-C): marks the rows whose owner
+/// process is gone 'interrupted' in the results database at `db` (when there is one), as a
+/// sweep does on its way out, rather than leaving them 'running' until a later writer reaps
+/// them. Prints how many; never throws.
+void mark_dead_runs_interrupted(const std::filesystem::path& db);
+
+/// Opens /dev/null on whichever of the standard descriptors 0, 1, 2 is closed (so that no file
+/// the command opens later takes its number and receives its output), remembering which.
+void guard_standard_streams();
+/// Standard output was closed when recrun started (`recrun predict >&-`).
+bool stdout_was_closed();
+
+/// The data set's input files in `dir` (as its data source names them) as paths no output may
+/// replace; empty when the directory or its source cannot be told (the load says why later).
+std::vector<core::ProtectedPath> dataset_input_paths(const Registry& registry,
+                                                     const std::filesystem::path& dir,
+                                                     const std::string& source);
 
 /// Trainer parameters, for `recrun plugins`.
 const std::vector<ParamSpec>& trainer_params_for_listing();

@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/common.hpp"
 #include "recrun/abi.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 #include "recrun/seq.hpp"
 
 namespace {
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   // Progress lines must reach `recrun run | tee log` as they happen, not when a 4 KB block
   // fills: line-buffer stdout even when it is a pipe or a file.
+  recrun::cli::guard_standard_streams();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc < 2) {
     usage(stderr);
@@ -120,10 +123,15 @@ int main(int argc, char** argv) {
     int code = 1;
     try {
       code = c.run(args);
-    } catch (const recrun::Error& e) {
-      fmt::print(stderr, "recrun {}: error: {}\n", name, e.what());
+    } catch (const std::bad_alloc&) {
+      fmt::print(stderr,
+                 "recrun {}: error: out of memory: the request needs more memory than this "
+                 "machine has (a raised --max-trials or a huge grid, data set or --topk?); "
+                 "ask for less, or run it on a larger machine\n",
+                 name);
     } catch (const std::exception& e) {
-      fmt::print(stderr, "recrun {}: error: {}\n", name, e.what());
+      // Messages quote input (headers, ids, file names): never raw bytes on the terminal.
+      fmt::print(stderr, "recrun {}: error: {}\n", name, recrun::text::terminal_safe(e.what()));
     }
     // Every command has closed what it wrote (stores, event files, checkpoints) when it
     // returns: skip the static destructors, which spend ~0.3 s deregistering LibTorch's
@@ -133,6 +141,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> names;
   for (const auto& c : commands())
     if (!c.hidden) names.emplace_back(c.name);
-  fmt::print(stderr, "recrun: unknown command '{}'; commands: {}\n", name, fmt::join(names, ", "));
+  fmt::print(stderr, "recrun: unknown command '{}'; commands: {}\n", recrun::text::printable(name), fmt::join(names, ", "));
   return 2;
 }

@@ -1,17 +1,23 @@
 #include "core/plugin_loader.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/dll/import.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "recrun/abi.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
+#include "sdk/shared_util.hpp"
 #include "recrun/plugin.hpp"
 
 namespace recrun::core {
@@ -37,6 +43,44 @@ fs::path executable_dir() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   return ec ? fs::path{} : exe.parent_path();
+}
+
+// Refuses a candidate that dlopen could hang on or should never map: it must be a regular
+// file (a FIFO named librecrun_x.so would block open() forever; a device could be anything) of
+// a bounded size that starts with an ELF header. Checked with stat, then through a
+// non-blocking descriptor, before the library is opened.
+void check_candidate(const fs::path& file) {
+  constexpr std::uintmax_t kMaxBytes = std::uintmax_t{4} << 30;
+  std::error_code ec;
+  const auto st = fs::status(file, ec);
+  if (!fs::is_regular_file(st))
+    throw PluginError(fmt::format("{}: not loaded: it is {}, not a shared library file; remove it "
+                                  "from the plugin directory",
+                                  text::printable(file.string()),
+                                  ec ? fmt::format("unreadable ({})", ec.message())
+                                     : util::file_kind(st.type())));
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    throw PluginError(fmt::format("{}: not loaded: cannot open it: {}",
+                                  text::printable(file.string()), std::strerror(errno)));
+  struct stat info {};
+  unsigned char magic[4] = {};
+  const bool regular = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+  const bool elf = regular && ::read(fd, magic, sizeof magic) == sizeof magic &&
+                   std::memcmp(magic, "\x7f" "ELF", 4) == 0;
+  ::close(fd);
+  if (!regular)
+    throw PluginError(fmt::format("{}: not loaded: it is not a regular file; remove it from the "
+                                  "plugin directory",
+                                  text::printable(file.string())));
+  if (static_cast<std::uintmax_t>(info.st_size) > kMaxBytes)
+    throw PluginError(fmt::format("{}: not loaded: {} bytes is larger than any plugin ({} GiB at "
+                                  "most); remove it from the plugin directory",
+                                  text::printable(file.string()), info.st_size, kMaxBytes >> 30));
+  if (!elf)
+    throw PluginError(fmt::format("{}: not loaded: not a shared library (no ELF header); remove "
+                                  "it from the plugin directory, or rebuild the plugin",
+                                  text::printable(file.string())));
 }
 
 }  // namespace
@@ -78,6 +122,7 @@ std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& explicit_d
 }
 
 std::vector<std::string> load_plugin(const fs::path& file, Registry& registry) {
+  check_candidate(file);  // before dlopen, which a FIFO would block
   std::lock_guard lock(load_mutex());
   boost::dll::shared_library lib;
   try {
@@ -139,7 +184,13 @@ LoadReport load_plugins(const std::vector<fs::path>& dirs, Registry& registry) {
   for (const auto& dir : dirs) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
-      report.warnings.push_back(fmt::format("{}: plugin directory does not exist", dir.string()));
+      const auto st = fs::status(dir, ec);
+      report.warnings.push_back(
+          fs::exists(st) ? fmt::format("{}: plugin directory is {}, not a directory; name the "
+                                       "directory that holds the plugins",
+                                       text::printable(dir.string()), util::file_kind(st.type()))
+                         : fmt::format("{}: plugin directory does not exist",
+                                       text::printable(dir.string())));
       continue;
     }
     std::vector<fs::path> files;

@@ -12,6 +12,7 @@
 
 #include "recrun/distributed.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 #include "recrun/fields.hpp"
 #include "recrun/registry.hpp"
 
@@ -126,6 +127,45 @@ LoopState read_state(const Archive& a, std::mt19937_64& rng) {
 // or seed) would record a mixture of two runs as this one; checkpoints written before the key was
 // recorded carry none and are resumed as before.
 constexpr const char* kTrialKey = "__trainer__.trial_key";
+
+constexpr const char* kAttempt = "__trainer__.attempt";
+
+// Trial key and attempt of a stamp: a staging key "<key>~attempt-<n>" is <key>'s attempt n.
+std::pair<std::string, std::int64_t> split_stamp(const std::string& key, std::int64_t attempt) {
+  const auto tilde = key.find("~attempt-");
+  if (tilde == std::string::npos) return {key, attempt};
+  const auto n = text::to_int(std::string_view(key).substr(tilde + 9));
+  return {key.substr(0, tilde), n ? *n : attempt};
+}
+
+}  // namespace
+
+void bind_checkpoint(Archive& archive, const std::string& key, std::int64_t attempt) {
+  if (!key.empty()) archive.write_text(kTrialKey, key);
+  if (attempt > 0) archive.write_text(kAttempt, std::to_string(attempt));
+}
+
+void check_checkpoint_binding(const Archive& archive, const std::string& key,
+                              std::int64_t attempt, const std::filesystem::path& file) {
+  if (key.empty() || !archive.contains(kTrialKey)) return;
+  std::int64_t stamped_attempt = 0;
+  if (archive.contains(kAttempt))
+    stamped_attempt = text::to_int(archive.read_text(kAttempt)).value_or(0);
+  const auto [stamped_key, stamped_n] = split_stamp(archive.read_text(kTrialKey), stamped_attempt);
+  const auto [wanted_key, wanted_n] = split_stamp(key, attempt);
+  const auto show = [](const std::string& k, std::int64_t n) {
+    return n > 0 ? fmt::format("trial {} (attempt {})", k, n) : fmt::format("trial {}", k);
+  };
+  if (stamped_key != wanted_key || (stamped_n > 0 && wanted_n > 0 && stamped_n != wanted_n))
+    throw Error(fmt::format(
+        "{} belongs to {}, not to {}: it is another run's checkpoint (copied or left over), and "
+        "loading it would give that run's results under this run's name; restore this run's own "
+        "best.ckpt, or train the run again (recrun run ... --force)",
+        text::printable(file.string()), show(text::printable(stamped_key), stamped_n),
+        show(wanted_key, wanted_n)));
+}
+
+namespace {
 
 void check_trial_key(const Archive& last, const std::string& key, const std::filesystem::path& file) {
   if (key.empty() || !last.contains(kTrialKey)) return;
@@ -274,6 +314,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       have_best = true;
     } else if (std::filesystem::exists(ckpt("best.ckpt"))) {
       best = Archive::load_file(ckpt("best.ckpt"));
+      check_trial_key(best, options.trial_key, ckpt("best.ckpt"));
       have_best = true;
     }
     out.resumed = true;
@@ -336,7 +377,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       Archive last;
       save_model(model, last);
       write_state(last, state, ctx.rng());
-      if (!options.trial_key.empty()) last.write_text(kTrialKey, options.trial_key);
+      bind_checkpoint(last, options.trial_key, options.attempt);
       if (have_best) embed_best(last, best);
       last.save_file(ckpt("last.ckpt"));
       last_saved = Clock::now();
@@ -366,11 +407,15 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     if (on_disk && writer) {
       Archive a;
       save_model(model, a);
+      bind_checkpoint(a, options.trial_key, options.attempt);
       a.save_file(ckpt("best.ckpt"));
     }
   } else {
     if (!have_best) throw Error("no validation was run, so there is no best checkpoint to test");
-    if (on_disk && writer) best.save_file(ckpt("best.ckpt"));
+    if (on_disk && writer) {
+      bind_checkpoint(best, options.trial_key, options.attempt);
+      best.save_file(ckpt("best.ckpt"));
+    }
     if (!model_is_best) model.load(best);  // a 380 MB EASE model need not be copied back
     model.diagnostics();
     EvalResult test = evaluate(model, split.train_valid, split.eval_users, split.test_targets, eval);

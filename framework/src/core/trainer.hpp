@@ -44,7 +44,20 @@ struct TrainerOptions {
   /// The trial this run is; recorded in last.ckpt, and a last.ckpt of another trial is refused
   /// instead of resumed. Empty: not recorded, not checked.
   std::string trial_key;
+  /// The attempt of the trial this run is (the results row's `attempts` once claimed); stamped
+  /// with the key into every checkpoint written. 0: not recorded.
+  std::int64_t attempt = 0;
 };
+
+/// Stamps a checkpoint as trial `key`'s attempt `attempt` (either may be empty/0: not stamped).
+void bind_checkpoint(Archive& archive, const std::string& key, std::int64_t attempt);
+
+/// Refuses a best checkpoint (read from `file`) that another trial or another attempt wrote,
+/// naming both: a valid checkpoint of another run of the same model would otherwise load
+/// silently. A staging key "<key>~attempt-<n>" is trial <key>'s attempt n. Checkpoints written
+/// before the stamp existed carry none and pass.
+void check_checkpoint_binding(const Archive& archive, const std::string& key,
+                              std::int64_t attempt, const std::filesystem::path& file);
 
 /// The framework's per-run parameters, accepted beside every model's own:
 /// epochs, eval_every, patience, time_budget.

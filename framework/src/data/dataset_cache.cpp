@@ -16,6 +16,7 @@
 #include "core/hash.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::data {
 namespace fs = std::filesystem;
@@ -27,21 +28,6 @@ constexpr char kMagic[8] = {'R', 'E', 'C', 'R', 'U', 'N', 'D', 'S'};
 // Written in native byte order; a cache moved to a machine of the other endianness is rejected
 // (and rebuilt) instead of being misread.
 constexpr std::uint32_t kByteOrderMark = 0x01020304;
-
-// Asks for transparent huge pages on a large buffer about to be filled: one fault per 2 MiB
-// instead of per 4 KiB. At 5M rows the loader spends more time in page faults than in parsing.
-inline void advise_huge_pages(const void* data, std::size_t bytes) noexcept {
-#ifdef MADV_HUGEPAGE
-  constexpr std::uintptr_t huge = std::uintptr_t{1} << 21;
-  if (bytes < 4 * huge) return;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
 
 class Writer {
  public:
@@ -103,7 +89,7 @@ class Reader {
       // One pass, no zero-fill: the bytes are a T array (written by pod() above, aligned).
       const T* first = reinterpret_cast<const T*>(p_);
       v.reserve(n);
-      advise_huge_pages(v.data(), n * sizeof(T));
+      util::advise_huge_pages(v.data(), n * sizeof(T));
       v.assign(first, first + n);
       p_ += n * sizeof(T);
     } else {
@@ -236,7 +222,7 @@ std::string encode_dataset(const Dataset& d, const WarningCounts& warnings, cons
   for (const auto& [name, f] : d.categorical) estimate += f.values.size() * 4 + f.offsets.size() * 8;
   for (const auto& [name, f] : d.dense) estimate += f.values.size() * 4 + f.present.size();
   w.reserve(estimate);
-  advise_huge_pages(w.bytes().data(), estimate);
+  util::advise_huge_pages(w.bytes().data(), estimate);
   w.raw(kMagic, sizeof kMagic);
   w.u32(kFormatVersion);
   w.u32(kByteOrderMark);
@@ -386,7 +372,6 @@ std::optional<CachedDataset> read_cache(const fs::path& file, const std::string&
 }
 
 bool write_cache(const fs::path& file, const std::string& bytes) {
-  static std::atomic<std::uint64_t> counter{0};
   std::error_code ec;
   const fs::path folder = file.parent_path();
   if (!fs::is_directory(folder, ec)) {
@@ -395,22 +380,10 @@ bool write_cache(const fs::path& file, const std::string& bytes) {
     std::ofstream ignore(folder / ".gitignore");
     ignore << "# recrun's binary data set cache; safe to delete, never commit\n*\n";
   }
-  const fs::path tmp = fs::path(file).concat(
-      fmt::format(".tmp.{}.{}", static_cast<long>(::getpid()), counter.fetch_add(1)));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return false;
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      fs::remove(tmp, ec);
-      return false;
-    }
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return false;
+  try {
+    util::write_atomically(file, bytes);
+  } catch (const Error&) {
+    return false;  // a cache that cannot be written is only a slower next load
   }
   return true;
 }

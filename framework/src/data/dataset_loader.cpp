@@ -7,15 +7,23 @@
 #include <map>
 
 #include "data/title_embed.hpp"
+#include "sdk/shared_util.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 
 namespace recrun::data {
 
 std::string resolve_source(const Registry& registry, const std::filesystem::path& dir,
                            const std::string& source) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec))
-    throw DataError(fmt::format("data directory '{}' does not exist", dir.string()));
+  if (!std::filesystem::is_directory(dir, ec)) {
+    const auto st = std::filesystem::status(dir, ec);
+    if (std::filesystem::exists(st))
+      throw DataError(fmt::format("data directory '{}' is {}, not a directory; name the directory "
+                                  "that holds the data files",
+                                  text::printable(dir.string()), util::file_kind(st.type())));
+    throw DataError(fmt::format("data directory '{}' does not exist", text::printable(dir.string())));
+  }
   if (!source.empty() && source != "auto") {
     registry.data_source(source);  // throws with the list of known sources
     return source;
@@ -25,10 +33,27 @@ std::string resolve_source(const Registry& registry, const std::filesystem::path
     names.push_back(info.name);
     if (info.make()->detect(dir)) return info.name;
   }
+  // A data file that is there but cannot be read as one (a FIFO, a folder, a device, a symlink
+  // loop) is the likely reason: name it rather than only the directory.
+  std::string unreadable;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const auto ext = e.path().extension();
+    if (ext != ".csv" && ext != ".tsv" && ext != ".dat") continue;
+    std::error_code fec;
+    const auto st = std::filesystem::status(e.path(), fec);
+    if (std::filesystem::is_regular_file(st)) continue;
+    unreadable += fmt::format(
+        "; '{}' is {}, not a regular file: replace it with the data file",
+        text::printable(e.path().string()),
+        fec == std::errc::too_many_symbolic_link_levels ? "a symbolic link loop"
+        : fec                                           ? fmt::format("unreadable ({})", fec.message())
+                                                        : util::file_kind(st.type()));
+  }
   throw DataError(fmt::format(
-      "cannot tell the format of '{}': no data source recognises it (known: {}); name one with "
+      "cannot tell the format of '{}': no data source recognises it (known: {}){}; name one with "
       "--source or [data] source",
-      dir.string(), names.empty() ? "none loaded" : fmt::format("{}", fmt::join(names, ", "))));
+      text::printable(dir.string()),
+      names.empty() ? "none loaded" : fmt::format("{}", fmt::join(names, ", ")), unreadable));
 }
 
 namespace {
@@ -126,7 +151,7 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
   }
   if (options.print_warnings)
     for (const auto& [w, n] : result.warnings)
-      fmt::print(stderr, "warning: {}{}\n", w, n > 1 ? fmt::format(" ({} times)", n) : "");
+      fmt::print(stderr, "warning: {}{}\n", text::terminal_safe(w), n > 1 ? fmt::format(" ({} times)", n) : "");
   return result;
 }
 

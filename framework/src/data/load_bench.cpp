@@ -11,6 +11,7 @@
 #include "data/dataset_loader.hpp"
 #include "core/safe_file.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 
 namespace recrun::data {
 namespace fs = std::filesystem;
@@ -30,7 +31,8 @@ Dataset naive_load_csv(const fs::path& file) {
     for (std::size_t i = 0; i < header.size(); ++i)
       for (const char* n : names)
         if (header[i] == n) return i;
-    throw DataError(file, 1, fmt::format("missing column '{}'", *names.begin()));
+    throw DataError(file, 1, fmt::format("missing column '{}' (the header has: {})",
+                                         *names.begin(), text::printable(line, 200)));
   };
   const std::size_t u = column({"user", "user_id", "userId"});
   const std::size_t i = column({"item", "item_id", "movieId"});

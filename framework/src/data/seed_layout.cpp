@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "recrun/error.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::data {
 namespace fs = std::filesystem;
@@ -77,30 +78,15 @@ void write_title_embeddings_to(const std::vector<std::string>& item_ids, const D
 
 void write_title_embeddings(const std::vector<std::string>& item_ids, const DenseFeature& f,
                             const fs::path& path) {
-  // Written beside the target and renamed over it: a failed or interrupted write leaves the
-  // previous file (or none) in place, never half a file that a load would take for vectors.
-  // A symlink is written through (its target is replaced); a device or folder is refused, not
-  // renamed over.
+  // Written whole or not at all: a failed or interrupted write leaves the previous file (or
+  // none) in place, never half a file that a load would take for vectors. A symlink is written
+  // through (its target is replaced); a device or folder is refused, not renamed over.
   std::error_code ec;
-  fs::path target = path;
-  if (fs::exists(path, ec)) {
-    if (!fs::is_regular_file(path, ec))
-      throw Error(fmt::format("cannot write '{}': it exists and is not a regular file",
-                              path.string()));
-    target = fs::canonical(path, ec);
-    if (ec) target = path;
-  }
-  fs::path tmp = target;
-  tmp += fmt::format(".tmp-{}", ::getpid());
-  try {
-    write_title_embeddings_to(item_ids, f, tmp);
-    fs::rename(tmp, target, ec);
-    if (ec)
-      throw Error(fmt::format("cannot write '{}': {}", path.string(), ec.message()));
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw Error(fmt::format("cannot write '{}': it exists and is not a regular file",
+                            path.string()));
+  util::write_atomically(path,
+                         [&](const fs::path& tmp) { write_title_embeddings_to(item_ids, f, tmp); });
 }
 
 SeedLayoutReport write_seed_layout(const Dataset& d, const fs::path& dir) {

@@ -61,9 +61,6 @@ DataStats compute_stats(const Dataset& d, std::int64_t top) {
   s.users = d.num_users();
   s.items = d.num_items();
   s.interactions = d.num_interactions();
-  s.density = s.users && s.items ? static_cast<double>(s.interactions) /
-                                       (static_cast<double>(s.users) * static_cast<double>(s.items))
-                                 : 0.0;
 
   std::vector<std::int64_t> lengths(s.users);
   std::vector<std::int64_t> counts(s.items, 0);
@@ -89,6 +86,10 @@ DataStats compute_stats(const Dataset& d, std::int64_t top) {
   }
   s.tie_share = pairs ? static_cast<double>(ties) / static_cast<double>(pairs) : 0.0;
   s.repeat_share = s.interactions ? static_cast<double>(repeats) / static_cast<double>(s.interactions) : 0.0;
+  // Distinct (user, item) pairs over all pairs: a repeated interaction fills no new cell.
+  s.density = s.users && s.items ? static_cast<double>(s.interactions - repeats) /
+                                       (static_cast<double>(s.users) * static_cast<double>(s.items))
+                                 : 0.0;
   s.user_lengths = distribution(lengths);
   s.item_counts = distribution(counts);
   s.cold_items = std::count_if(counts.begin(), counts.end(), [](std::int64_t c) { return c < 5; });

@@ -40,7 +40,7 @@ struct FeatureStats {
 /// Statistics of a data set.
 struct DataStats {
   std::int64_t users = 0, items = 0, interactions = 0;
-  /// interactions / (users * items).
+  /// Distinct (user, item) pairs / (users * items): repeats do not count twice.
   double density = 0;
   /// Interactions per user.
   Distribution user_lengths;

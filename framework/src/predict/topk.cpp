@@ -9,22 +9,9 @@
 
 #include "core/evaluator.hpp"
 #include "recrun/error.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::predict {
-
-namespace {
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 bool has_release_years(const Dataset& dataset) {
   if (!dataset.numeric.count("year")) return false;
@@ -106,9 +93,9 @@ void write_lists(std::ostream& out, const Dataset& dataset, const std::vector<Us
   if (format == Format::csv) {
     out << "user,item,rank,score\n";
     for (const auto& l : lists) {
-      const std::string user = csv_field(dataset.user_ids[l.user]);
+      const std::string user = util::csv_field(dataset.user_ids[l.user]);
       for (std::size_t i = 0; i < l.items.size(); ++i)
-        out << fmt::format("{},{},{},{:.6g}\n", user, csv_field(dataset.item_ids[l.items[i]]),
+        out << fmt::format("{},{},{},{:.6g}\n", user, util::csv_field(dataset.item_ids[l.items[i]]),
                            i + 1, l.scores[i]);
     }
     return;

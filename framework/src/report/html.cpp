@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "recrun/error.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::report::html {
 
@@ -548,23 +549,7 @@ void write_file_atomically(const fs::path& path, std::string_view content) {
   }
   if (fs::is_directory(path, ec))
     throw Error(fmt::format("'{}' is a directory; name a file to write the page to", path.string()));
-  const fs::path tmp = path.string() + fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("cannot write '{}': {}", tmp.string(), std::strerror(errno)));
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.close();
-    if (!out) {
-      fs::remove(tmp, ec);
-      throw Error(fmt::format("cannot write '{}' (disk full?)", tmp.string()));
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    const std::string why = ec.message();
-    fs::remove(tmp, ec);
-    throw Error(fmt::format("cannot write '{}': {}", path.string(), why));
-  }
+  util::write_atomically(path, content);
 }
 
 }  // namespace recrun::report::html

@@ -21,6 +21,7 @@
 #include "results/schema.hpp"
 #include "results/sqlite_db.hpp"
 #include "results/store_state.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::results {
 
@@ -181,21 +182,72 @@ RunRow read_run_row(const Statement& s) {
 
 }  // namespace
 
+namespace {
+
+// The connection a store's options ask for: read-only (immutable where nobody can write the
+// directory or the file, e.g. a read-only mount), or read-write.
+Database open_database(const std::filesystem::path& path, const StoreOptions& o) {
+  if (!o.read_only) return Database(path, o.busy_timeout, o.create);
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  const bool writable =
+      ::access(dir.c_str(), W_OK | X_OK) == 0 && ::access(path.c_str(), W_OK) == 0;
+  return Database(path, o.busy_timeout, Database::ReadOnly{.immutable = !writable});
+}
+
+}  // namespace
+
 // -------------------------------------------------------------------------------------- State
 
 ResultsStore::State::State(const std::filesystem::path& path, StoreOptions opts)
     : options(std::move(opts)),
-      db(path, options.busy_timeout, options.create),
+      db(open_database(path, options)),
       local_host(Owner::current().host) {}
 
 void ResultsStore::State::throw_misuse(std::string message) const {
   throw StoreError(std::move(message), db.path());
 }
 
+namespace {
+
+// Tables of a database that recrun never stamped (user_version 0): another program's file.
+std::string foreign_tables(Database& db) {
+  auto stmt = db.prepare(
+      "SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' "
+      "ORDER BY name LIMIT 8)");
+  return stmt.step() && !stmt.is_null(0) ? stmt.text(0) : std::string();
+}
+
+}  // namespace
+
+void ResultsStore::State::refuse_foreign() {
+  const std::string tables = foreign_tables(db);
+  if (!tables.empty())
+    throw_misuse(fmt::format(
+        "this is not a recrun results database: it is an SQLite file of another program (its "
+        "tables: {}) that recrun never wrote; move it away, or pass another --results directory",
+        tables));
+}
+
 void ResultsStore::State::open() {
+  if (options.read_only) {
+    // Nothing to switch or create: the schema must already be this recrun's.
+    const int version = schema_version();
+    if (version == 0) refuse_foreign();
+    if (version != kSchemaVersion)
+      throw_misuse(fmt::format(
+          "the database has schema version {} but this recrun reads version {}; {}", version,
+          kSchemaVersion,
+          version > kSchemaVersion ? "use a newer recrun"
+                                   : "open it once with a command that writes (e.g. recrun sweep "
+                                     "or recrun run, where the directory is writable) to upgrade "
+                                     "it, or use the recrun that wrote it"));
+    return;
+  }
   // Before the first access that touches WAL: SQLite then keeps the WAL index in heap memory
   // instead of a shared -shm mapping (see StoreOptions::exclusive).
   if (options.exclusive) db.exec("PRAGMA locking_mode = EXCLUSIVE");
+  // Another program's database is neither switched to WAL nor given recrun's tables.
+  if (schema_version() == 0) refuse_foreign();
   const std::string mode = retry_while_busy(db, [&] {
     auto stmt = db.prepare("PRAGMA journal_mode = WAL");
     return stmt.step() ? stmt.text(0) : std::string();
@@ -214,6 +266,7 @@ void ResultsStore::State::open() {
   db.write_transaction([&] {
     const int version = schema_version();
     if (version == 0) {
+      refuse_foreign();
       db.exec(schema_sql());
       db.exec(views_sql({}));
       db.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
@@ -512,10 +565,30 @@ ResultsStore::ResultsStore(std::filesystem::path db_path, StoreOptions options) 
   }
   // What SQLite would only report as "unable to open database file", said with path and fix.
   std::error_code ec;
+  if (options.read_only) {
+    const auto st = std::filesystem::status(db_path, ec);
+    if (!std::filesystem::is_regular_file(st))
+      throw StoreError(fmt::format("{} is {}, not a results database; pass the --results "
+                                   "directory that holds one",
+                                   db_path.string(),
+                                   std::filesystem::exists(st) ? util::file_kind(st.type())
+                                                               : "missing"),
+                       db_path);
+    state_ = std::make_unique<State>(db_path, std::move(options));
+    state_->open();
+    return;
+  }
   if (std::filesystem::is_directory(db_path, ec)) {
     throw StoreError(fmt::format("{} is a directory, not a results database: remove or rename "
                                  "it, or pass another --results directory",
                                  db_path.string()),
+                     db_path);
+  }
+  if (const auto st = std::filesystem::status(db_path, ec);
+      std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+    throw StoreError(fmt::format("{} is {}, not a results database (a regular file): move it "
+                                 "away, or pass another --results directory",
+                                 db_path.string(), util::file_kind(st.type())),
                      db_path);
   }
   const std::filesystem::path dir =

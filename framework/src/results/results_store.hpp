@@ -249,6 +249,10 @@ struct StoreOptions {
   /// Every commit is synced to disk before it returns (synchronous = FULL) rather than at the
   /// next checkpoint (NORMAL): for a writer that deletes or moves its source once committed.
   bool durable_commits = false;
+  /// Only read (results list, predict, report): the file is opened read-only, nothing is
+  /// created, migrated or switched to WAL, and a directory that cannot be written (a read-only
+  /// mount, an archive) is fine: the file is then opened with SQLite's immutable=1.
+  bool read_only = false;
 };
 
 /// The results database. Thread-safe (calls are serialised); not fork-safe: a child process

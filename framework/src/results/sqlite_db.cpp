@@ -192,6 +192,29 @@ Database::Database(std::filesystem::path path, std::chrono::milliseconds busy_ti
                                                                     INT32_MAX)));
 }
 
+Database::Database(std::filesystem::path path, std::chrono::milliseconds busy_timeout,
+                   ReadOnly mode)
+    : path_(std::move(path)), busy_timeout_(busy_timeout) {
+  // A URI, so that immutable=1 can be passed; the path's own '%', '?' and '#' are escaped.
+  std::string uri = "file:";
+  for (const char c : std::filesystem::absolute(path_).string()) {
+    if (c == '%' || c == '?' || c == '#') uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    else uri += c;
+  }
+  if (mode.immutable) uri += "?immutable=1";
+  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX;
+  const int rc = sqlite3_open_v2(uri.c_str(), &db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw StoreError("cannot open the database to read it", path_, {}, std::move(message), rc);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, static_cast<int>(std::min<std::int64_t>(busy_timeout_.count(),
+                                                                    INT32_MAX)));
+}
+
 Database::~Database() { sqlite3_close_v2(db_); }
 
 void Database::throw_error(int rc, std::string_view what, std::string_view sql) const {

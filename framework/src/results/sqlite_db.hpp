@@ -87,6 +87,12 @@ class Database {
   /// long any call waits for another connection's lock before failing with SQLITE_BUSY.
   Database(std::filesystem::path path, std::chrono::milliseconds busy_timeout,
            bool create = true);
+  /// Opens an existing file read-only; with `immutable`, SQLite takes it as unchangeable (no
+  /// locks, no -wal/-shm files), for a file in a directory nobody can write.
+  struct ReadOnly {
+    bool immutable = false;
+  };
+  Database(std::filesystem::path path, std::chrono::milliseconds busy_timeout, ReadOnly mode);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -38,6 +38,8 @@ struct ResultsStore::State {
   using RowState = detail::RowState;
 
   State(const std::filesystem::path& path, StoreOptions opts);
+  /// Throws when the database holds tables but no recrun schema version (another program's).
+  void refuse_foreign();
 
   StoreOptions options;
   Database db;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recrun/error.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::results {
 
@@ -29,16 +30,6 @@ Format parse_format(std::string_view text, std::string_view flag) {
 }
 
 namespace {
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string md_field(const std::string& s) {
   std::string out;
@@ -64,11 +55,11 @@ std::string render(const Table& t, Format format) {
   switch (format) {
     case Format::csv: {
       std::vector<std::string> h;
-      for (const auto& c : t.header) h.push_back(csv_field(c));
+      for (const auto& c : t.header) h.push_back(util::csv_field(c));
       out += fmt::format("{}\n", fmt::join(h, ","));
       for (const auto& row : t.rows) {
         std::vector<std::string> cells;
-        for (const auto& c : row) cells.push_back(csv_field(!c.number && c.text == "-" ? "" : c.text));  // missing: empty
+        for (const auto& c : row) cells.push_back(util::csv_field(!c.number && c.text == "-" ? "" : c.text));  // missing: empty
         out += fmt::format("{}\n", fmt::join(cells, ","));
       }
       return out;

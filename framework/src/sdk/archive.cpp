@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "recrun/error.hpp"
+#include "shared_util.hpp"
 
 namespace recrun {
 
@@ -205,9 +206,8 @@ void Archive::save_file(const std::filesystem::path& path) const { save_file(pat
 void Archive::save_file(const std::filesystem::path& path, const FileOptions& options) const {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   const bool sums = options.checksums;
-  // Write-then-rename: a crash mid-write leaves the previous checkpoint intact.
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
-  {
+  // Written whole or not at all: a crash mid-write leaves the previous checkpoint intact.
+  util::write_atomically(path, [&](const std::filesystem::path& tmp) {
     File out(tmp, "wb");
     if (!out) throw Error(fmt::format("cannot write checkpoint {}: {}", tmp.string(), std::strerror(errno)));
     out.put(sums ? kMagic3 : kMagic2, sizeof kMagic3);
@@ -234,8 +234,7 @@ void Archive::save_file(const std::filesystem::path& path, const FileOptions& op
     out.put(kEnd, sizeof kEnd);
     out.put<std::uint64_t>(out.written() + sizeof(std::uint64_t));
     out.close();
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 Archive Archive::load_file(const std::filesystem::path& path) { return load_file(path, FileOptions{}); }

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "recrun/error.hpp"
+#include "shared_util.hpp"
 
 namespace recrun {
 
@@ -46,21 +47,6 @@ std::vector<std::string> Dataset::feature_names() const {
 // --- DatasetBuilder ------------------------------------------------------------------------------
 
 namespace {
-
-// Asks for transparent huge pages on a large buffer about to be filled: one fault per 2 MiB
-// instead of per 4 KiB. At 5M rows the loader spends more time in page faults than in parsing.
-inline void advise_huge_pages(const void* data, std::size_t bytes) noexcept {
-#ifdef MADV_HUGEPAGE
-  constexpr std::uintptr_t huge = std::uintptr_t{1} << 21;
-  if (bytes < 4 * huge) return;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
 
 // A fast hash for short id strings; in-memory only, so it need not be stable across machines.
 inline std::uint64_t id_hash(std::string_view s) noexcept {
@@ -145,7 +131,7 @@ void DatasetBuilder::IdIndex::grow(const std::vector<std::string>& ids) {
 
 void DatasetBuilder::reserve(std::size_t rows) {
   rows_.reserve(rows);
-  advise_huge_pages(rows_.data(), rows_.capacity() * sizeof(Row));
+  util::advise_huge_pages(rows_.data(), rows_.capacity() * sizeof(Row));
 }
 
 void DatasetBuilder::add_interaction(std::string_view user, std::string_view item,
@@ -226,8 +212,8 @@ Dataset DatasetBuilder::build(std::string name, std::filesystem::path source_dir
   std::vector<std::int64_t> cursor(d.user_offsets.begin(), d.user_offsets.end() - 1);
   d.items.reserve(rows_.size());
   d.timestamps.reserve(rows_.size());
-  advise_huge_pages(d.items.data(), d.items.capacity() * sizeof(std::int32_t));
-  advise_huge_pages(d.timestamps.data(), d.timestamps.capacity() * sizeof(std::int64_t));
+  util::advise_huge_pages(d.items.data(), d.items.capacity() * sizeof(std::int32_t));
+  util::advise_huge_pages(d.timestamps.data(), d.timestamps.capacity() * sizeof(std::int64_t));
   d.items.resize(rows_.size());
   d.timestamps.resize(rows_.size());
   for (const auto& r : rows_) {

@@ -271,21 +271,54 @@ std::optional<double> to_double(std::string_view field) noexcept {
 }
 
 namespace {
-std::string shown(std::string_view field) {
-  // Long or binary garbage would swamp the message; show a bounded, printable prefix.
-  // Bytes that are not printable ASCII (control bytes, raw binary, non-ASCII) are written as
-  // \xNN, so that the message itself stays plain text.
+// The one escape: a byte as \xNN.
+void escape_byte(std::string& out, unsigned char b) { out += fmt::format("\\x{:02x}", b); }
+
+// Length of the well-formed UTF-8 sequence of two or more bytes at `s`, or 0.
+std::size_t utf8_sequence(std::string_view s) {
+  const auto b = static_cast<unsigned char>(s[0]);
+  const std::size_t n = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 0;
+  if (n == 0 || s.size() < n || !is_utf8(s.substr(0, n))) return 0;
+  // C1 controls (U+0080..U+009F) act on some terminals even encoded: escape them.
+  if (n == 2 && b == 0xc2 && static_cast<unsigned char>(s[1]) < 0xa0) return 0;
+  return n;
+}
+}  // namespace
+
+std::string printable(std::string_view bytes, std::size_t max_bytes) {
   std::string out;
-  for (char c : field.substr(0, 40)) {
+  for (char c : bytes.substr(0, max_bytes)) {
     const auto b = static_cast<unsigned char>(c);
     if (b < 0x20 || b >= 0x7f || b == '\\')
-      out += fmt::format("\\x{:02x}", b);
+      escape_byte(out, b);
     else
       out.push_back(c);
   }
-  if (field.size() > 40) out += "...";
+  if (bytes.size() > max_bytes) out += "...";
   return out;
 }
+
+std::string terminal_safe(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  for (std::size_t i = 0; i < message.size();) {
+    const auto b = static_cast<unsigned char>(message[i]);
+    if (b == '\n' || b == '\t' || (b >= 0x20 && b < 0x7f)) {
+      out.push_back(message[i++]);
+    } else if (const std::size_t n = b >= 0x80 ? utf8_sequence(message.substr(i)) : 0; n > 0) {
+      out.append(message.substr(i, n));
+      i += n;
+    } else {
+      escape_byte(out, b);
+      ++i;
+    }
+  }
+  return out;
+}
+
+namespace {
+// Long or binary garbage would swamp the message: a bounded, printable prefix of a field.
+std::string shown(std::string_view field) { return printable(field, 40); }
 }  // namespace
 
 std::int64_t parse_int(std::string_view field, const Location& at, std::string_view column) {
@@ -397,12 +430,18 @@ std::optional<std::size_t> find_column(std::span<const std::string_view> header,
 
 void check_unique_columns(std::span<const std::string_view> header, const Location& at) {
   for (std::size_t i = 0; i < header.size(); ++i) {
+    // A carriage return inside the first line: the file breaks lines with CR alone (classic
+    // Mac), so the whole file reads as one line.
+    if (trim(header[i]).find('\r') != std::string_view::npos)
+      at.fail("the lines end with a carriage return alone (CR, old Mac line endings), so the file "
+              "reads as one line; convert it to LF line endings, e.g. tr '\\r' '\\n' < FILE > "
+              "NEW_FILE");
     if (trim(header[i]).empty()) continue;
     for (std::size_t j = 0; j < i; ++j)
       if (iequal_trimmed(header[i], header[j]))
         at.fail(fmt::format("duplicated column '{}' in the header (columns {} and {}); every "
                             "column name must be unique",
-                            trim(header[i]), j + 1, i + 1));
+                            printable(trim(header[i]), 60), j + 1, i + 1));
   }
 }
 

@@ -11,6 +11,7 @@
 #include "core/evaluator.hpp"
 #include "core/hash.hpp"
 #include "core/safe_file.hpp"
+#include "recrun/text.hpp"
 
 namespace recrun::sweep {
 
@@ -181,7 +182,14 @@ void check_name(const std::string& name, const Origin& o, std::string_view what)
     throw ExperimentError(
         o, fmt::format("{} '{}' must be non-empty and use only letters, digits, '_', '-' and '.' "
                        "(it names directories under results/)",
-                       what, name));
+                       what, text::printable(name, 80)));
+  // It becomes a directory and part of file names (reports/<name>.html, <name>-stats.html):
+  // refused here, in the dry run too, rather than by the file system once rows are registered.
+  if (name.size() > kMaxNameLength)
+    throw ExperimentError(
+        o, fmt::format("{} '{}' is {} characters long; at most {} are allowed (it names "
+                       "directories and files under results/): shorten it",
+                       what, text::printable(name, 40), name.size(), kMaxNameLength));
 }
 
 // Reads one value of the framework's own keys, with the type the key needs.

@@ -163,6 +163,8 @@ struct Override {
 inline constexpr std::size_t kMaxExperimentFileBytes = 4u << 20;
 /// How deep lists, tables and dotted keys may nest in an experiment file or a --set value.
 inline constexpr int kMaxTomlNesting = 64;
+/// The longest experiment or group name (it names directories and files under results/).
+inline constexpr std::size_t kMaxNameLength = 100;
 
 /// Parses "target.key=value"; throws ExperimentError on malformed text.
 Override parse_override(const std::string& text);

@@ -3,6 +3,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/process.hpp>
 #include <cctype>
@@ -14,7 +19,9 @@
 #include <sstream>
 
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
 #include "results/shards.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::sweep {
 
@@ -36,25 +43,91 @@ std::string quote(const std::string& s) {
 struct ToolResult {
   int exit_code = -1;
   std::string out, err;
+  bool timed_out = false;
 };
 
-// Runs a Slurm command with its output captured (Boost.Process); stdin is closed.
+// The signal that interrupted a Slurm call (0: none), set by the handlers run_tool installs.
+volatile std::sig_atomic_t g_tool_signal = 0;
+extern "C" void on_tool_signal(int sig) { g_tool_signal = sig; }
+
+// SIGINT/SIGTERM/SIGHUP during a Slurm call stop the call (and its process group) instead of
+// this process, so the caller can clean up what it prepared; restored afterwards.
+class ToolSignals {
+ public:
+  ToolSignals() {
+    g_tool_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_tool_signal;
+    ::sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~ToolSignals() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  ToolSignals(const ToolSignals&) = delete;
+  ToolSignals& operator=(const ToolSignals&) = delete;
+
+ private:
+  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> old_{};
+};
+
+// How long one Slurm command may take: RECRUN_SLURM_TIMEOUT seconds (default 60).
+std::chrono::milliseconds tool_timeout() {
+  const char* env = std::getenv("RECRUN_SLURM_TIMEOUT");
+  if (!env || !*env) return std::chrono::seconds(60);
+  const auto v = text::to_double(env);
+  if (!v || !(*v > 0) || *v > 86400)
+    throw Error(fmt::format("RECRUN_SLURM_TIMEOUT='{}': must be a number of seconds in (0, 86400]",
+                            text::printable(env)));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(*v * 1000));
+}
+
+// Runs a Slurm command with its output captured (Boost.Process) and stdin closed, in a process
+// group of its own that is killed when the command outlives tool_timeout() or a signal arrives.
 ToolResult run_tool(const fs::path& exe, const std::vector<std::string>& args) {
   ToolResult r;
+  const auto limit = tool_timeout();
+  ToolSignals signals;
   boost::asio::io_context io;
   std::future<std::string> out, err;
   try {
+    bp::group group;
     bp::child child(exe.string(), bp::args(args), bp::std_in.close(), bp::std_out > out,
-                    bp::std_err > err, io);
-    io.run();
+                    bp::std_err > err, io, group);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!io.stopped() && std::chrono::steady_clock::now() < deadline && !g_tool_signal)
+      io.run_for(std::chrono::milliseconds(50));
+    if (!io.stopped()) {
+      std::error_code ec;
+      group.terminate(ec);  // SIGKILL to the whole group: a shell's children hold the pipes too
+      io.run();
+      child.wait(ec);
+      if (g_tool_signal)
+        throw Error(fmt::format("{} was stopped by {}", exe.filename().string(),
+                                ::strsignal(g_tool_signal)));
+      r.timed_out = true;
+      r.err = fmt::format("no answer within {:.0f} s", std::chrono::duration<double>(limit).count());
+      return r;
+    }
     child.wait();
     r.exit_code = child.exit_code();
     r.out = out.get();
     r.err = err.get();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     r.err = e.what();
   }
   return r;
+}
+
+// What to tell a user whose Slurm command did not answer.
+std::string no_answer(const std::string& tool) {
+  return fmt::format("{} did not answer within {:.0f} s: the Slurm controller may be down or "
+                     "unreachable (`scontrol ping` says which); set RECRUN_SLURM_TIMEOUT=SECONDS "
+                     "to wait longer",
+                     tool, std::chrono::duration<double>(tool_timeout()).count());
 }
 
 std::string trim(std::string s) {
@@ -171,14 +244,8 @@ std::vector<SubmissionPaths> submissions(const trial::ResultsLayout& layout,
 
 void write_trials_file(const fs::path& file, const std::vector<std::string>& keys) {
   fs::create_directories(file.parent_path());
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& k : keys) out << k << '\n';
-    out.flush();
-    if (!out) throw Error(fmt::format("cannot write {}", tmp.string()));
-  }
-  fs::rename(tmp, file);
+  util::write_atomically(
+      file, [&](std::ostream& out) { for (const auto& k : keys) out << k << '\n'; }, false);
 }
 
 std::vector<std::string> read_trials_file(const fs::path& file) {
@@ -265,6 +332,10 @@ exit "$code"
 std::string submit(const fs::path& script) {
   const fs::path sbatch = slurm_tool("sbatch");
   const ToolResult r = run_tool(sbatch, {"--parsable", script.string()});
+  if (r.timed_out)
+    throw Error(fmt::format("{}; nothing is left of this submission here (if the job did reach "
+                            "Slurm, `squeue --me` lists it: scancel it)",
+                            no_answer("sbatch")));
   if (r.exit_code != 0)
     throw Error(fmt::format("sbatch refused the job (exit {}): {}", r.exit_code, trim(r.err)));
   // --parsable: "JOBID" or "JOBID;CLUSTER".
@@ -354,6 +425,15 @@ std::optional<std::map<std::size_t, TaskState>> query_tasks(const std::string& j
   if (r.err.find("Invalid job id") != std::string::npos)
     return std::map<std::size_t, TaskState>{};  // ended, and forgotten (MinJobAge)
   return std::nullopt;
+}
+
+std::string controller_status() {
+  const auto scontrol = find_on_path("scontrol");
+  if (!scontrol) return "scontrol is not on PATH";
+  const ToolResult r = run_tool(*scontrol, {"ping"});
+  if (r.timed_out) return fmt::format("`scontrol ping` got {}", r.err);
+  const std::string said = trim(r.out.empty() ? r.err : r.out);
+  return fmt::format("`scontrol ping`: {}", said.empty() ? "no answer" : text::printable(said, 300));
 }
 
 std::optional<std::map<std::string, std::size_t>> active_tasks(const std::string& job_id) {

@@ -159,6 +159,13 @@ CollectReport collect(results::ResultsStore& main, const trial::ResultsLayout& l
 /// has ended; nullopt when Slurm did not answer. Used by --wait.
 std::optional<std::map<std::string, std::size_t>> active_tasks(const std::string& job_id);
 
+/// What the controller says of itself (`scontrol ping`, bounded by RECRUN_SLURM_TIMEOUT), for
+/// messages when it does not answer.
+std::string controller_status();
+
+/// --wait gives up after this many polls in a row that got no answer from Slurm.
+inline constexpr std::size_t kMaxFailedPolls = 10;
+
 /// The job id a submission's job_id file holds; empty when sbatch never accepted it.
 std::string read_job_id(const SubmissionPaths& paths);
 

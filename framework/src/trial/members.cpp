@@ -9,6 +9,8 @@
 
 #include "core/trainer.hpp"
 #include "recrun/error.hpp"
+#include "recrun/text.hpp"
+#include "sdk/shared_util.hpp"
 #include "trial/key.hpp"
 
 namespace recrun::trial {
@@ -114,8 +116,17 @@ std::unique_ptr<Model> load_finished_model(const Registry& registry, const resul
                             "again with checkpoints = best",
                             key));
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(row.checkpoint_path, ec))
-    throw Error(fmt::format("run {}: its checkpoint {} is missing", key, row.checkpoint_path));
+  const auto st = std::filesystem::status(row.checkpoint_path, ec);
+  if (!std::filesystem::exists(st))
+    throw Error(fmt::format("run {}: its checkpoint {} is missing; restore it, or train the run "
+                            "again (recrun run ... --force)",
+                            key, text::printable(row.checkpoint_path)));
+  if (!std::filesystem::is_regular_file(st))
+    throw Error(fmt::format("run {}: its checkpoint {} is {}, not a checkpoint file; move it "
+                            "away and restore the run's best.ckpt, or train the run again "
+                            "(recrun run ... --force)",
+                            key, text::printable(row.checkpoint_path),
+                            util::file_kind(st.type())));
   if (dataset.fingerprint != row.data_fingerprint)
     throw DataError(fmt::format(
         "run {} was trained on other data: data fingerprint {} then, {} now for {}", key,
@@ -131,7 +142,9 @@ std::unique_ptr<Model> load_finished_model(const Registry& registry, const resul
                                           static_cast<std::uint64_t>(row.seed), host});
   if (!model) throw PluginError(fmt::format("model '{}' returned no model", row.model));
   try {
-    model->load(Archive::load_file(row.checkpoint_path));
+    const Archive archive = Archive::load_file(row.checkpoint_path);
+    core::check_checkpoint_binding(archive, key, row.attempts, row.checkpoint_path);
+    model->load(archive);
   } catch (const std::exception& e) {
     throw Error(fmt::format("run {}: cannot restore its checkpoint: {}", key, e.what()));
   }

@@ -47,7 +47,9 @@ namespace {
 // Builds the job's model and trains it under the trainer, reporting to `observer`.
 core::RunOutcome train(const Registry& registry, const Dataset& dataset, const core::Split& split,
                        const Job& job, results::ResultsStore& store, core::RunObserver& observer) {
-  const core::TrainerOptions options = trainer_options(job);
+  core::TrainerOptions options = trainer_options(job);
+  // The attempt this is (claimed rows count them): stamped into its checkpoints with the key.
+  if (const auto row = job.key.empty() ? std::nullopt : store.find(job.key)) options.attempt = row->attempts;
   const ModelInfo& info = registry.model(job.model);
   core::seed_and_threads(options.seed, options.threads);
   // Members of an ensemble come from this store and must share this run's data and split.

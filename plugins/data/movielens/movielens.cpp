@@ -53,7 +53,8 @@ class MovieLens final : public recrun::DataSource {
  public:
   recrun::Dataset load(const fs::path& dir, const recrun::WarningSink& warn) override {
     if (!fs::is_directory(dir))
-      throw recrun::DataError(fmt::format("data directory '{}' does not exist", dir.string()));
+      throw recrun::DataError(fmt::format("data directory '{}' does not exist or is not a directory",
+                                          tx::printable(dir.string())));
     const auto layout = layout_of(dir);
     if (!layout)
       throw recrun::DataError(fmt::format(
@@ -128,7 +129,7 @@ class MovieLens final : public recrun::DataSource {
                             const tx::Location& at) {
     if (auto c = tx::find_column(header, names, at)) return *c;
     std::vector<std::string> have;
-    for (auto f : header) have.emplace_back(tx::trim(f));
+    for (auto f : header) have.emplace_back(tx::printable(tx::trim(f), 60));  // never raw header bytes
     at.fail(fmt::format("missing column '{}' (the header has: {}); name it one of: {}", role,
                         fmt::join(have, ", "), fmt::join(names, ", ")));
   }

@@ -54,7 +54,8 @@ class SeedTsv final : public recrun::DataSource {
  public:
   recrun::Dataset load(const fs::path& dir, const recrun::WarningSink& warn) override {
     if (!fs::is_directory(dir))
-      throw recrun::DataError(fmt::format("data directory '{}' does not exist", dir.string()));
+      throw recrun::DataError(fmt::format("data directory '{}' does not exist or is not a directory",
+                                          tx::printable(dir.string())));
     recrun::DatasetBuilder builder;
     tx::Fingerprint fingerprint;
     tx::SkipReporter skips(warn);
@@ -101,7 +102,7 @@ class SeedTsv final : public recrun::DataSource {
     const auto column = [&](std::span<const std::string_view> names, std::string_view role) {
       if (auto c = tx::find_column(fields, names, header_at)) return *c;
       std::vector<std::string> have;
-      for (auto f : fields) have.emplace_back(tx::trim(f));
+      for (auto f : fields) have.emplace_back(tx::printable(tx::trim(f), 60));  // never raw header bytes
       header_at.fail(fmt::format(
           "missing column '{}' (the header has: {}); name it one of: {}", role,
           fmt::join(have, ", "), fmt::join(names, ", ")));
