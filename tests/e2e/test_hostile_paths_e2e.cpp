@@ -513,3 +513,25 @@ TEST_F(HostilePathsE2E, AGridTooLargeForMemoryIsAClearError) {
   EXPECT_TRUE(has(r.output, "--max-trials")) << r.output;
   EXPECT_FALSE(has(r.output, "std::bad_alloc")) << r.output;
 }
+
+// 4. Plugin candidates are checked before dlopen: a FIFO named like a plugin no longer hangs
+// every command that loads plugins, and a directory, a device or a text file is refused by name.
+TEST_F(HostilePathsE2E, PluginCandidatesThatAreNotLibrariesAreRefusedWithoutHanging) {
+  const fs::path pd = dir_ / "pd";
+  fs::create_directories(pd / "librecrun_dir.so");
+  ASSERT_EQ(::mkfifo((pd / "librecrun_x.so").c_str(), 0644), 0);
+  ASSERT_EQ(::mknod((pd / "librecrun_dev.so").c_str(), S_IFCHR | 0666, ::makedev(1, 5)), 0);
+  std::ofstream(pd / "librecrun_text.so") << "not a library\n";
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run_command(fmt::format("cd {} && RECRUN_PLUGIN_PATH={} timeout 60 {} plugins",
+                                         q(dir_), q(pd), recrun_bin()));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_NE(r.exit_code, 124) << "hung:\n" << r.output;
+  EXPECT_TRUE(has(r.output, "librecrun_x.so: not loaded: it is a FIFO (named pipe)")) << r.output;
+  EXPECT_TRUE(has(r.output, "librecrun_dir.so: not loaded: it is a directory")) << r.output;
+  EXPECT_TRUE(has(r.output, "librecrun_dev.so: not loaded: it is a character device"))
+      << r.output;
+  EXPECT_TRUE(has(r.output, "librecrun_text.so: not loaded: not a shared library (no ELF header)"))
+      << r.output;
+  EXPECT_TRUE(has(r.output, "ease")) << "the real plugins still load:\n" << r.output;
+}
