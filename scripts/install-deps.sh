@@ -8,6 +8,9 @@ packages=(
   libtorch-dev libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libfmt-dev libtomlplusplus-dev libsqlite3-dev libgtest-dev sqlite3
   nlohmann-json3-dev libxxhash-dev libicu-dev
+  # TensorBoard's event messages: protoc generates their C++ at build time from
+  # framework/src/tensorboard/proto/, and libprotobuf encodes and decodes them.
+  libprotobuf-dev protobuf-compiler
   # Headers of Gloo, which Debian's libtorch is built with: data-parallel training
   # (recrun run --nproc N) uses c10d's ProcessGroupGloo.
   libgloo-dev

@@ -1,7 +1,11 @@
-// Tests for the TensorBoard event-file writer and reader (framework/src/tensorboard).
+// Tests for the TensorBoard event-file writer and reader (framework/src/tensorboard). The writer
+// and reader use libprotobuf; the files are also decoded here by a small wire reader of the
+// test's own (and checked against hand-encoded bytes), so that a mistake in recrun's .proto
+// files cannot pass unnoticed by being made the same way on both sides.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -18,7 +22,6 @@
 #include "tensorboard/event_reader.hpp"
 #include "tensorboard/event_writer.hpp"
 #include "tensorboard/hparams.hpp"
-#include "tensorboard/proto_wire.hpp"
 
 namespace fs = std::filesystem;
 using namespace recrun::tensorboard;
@@ -109,90 +112,279 @@ TEST(Crc32c, Masking) {
   }
 }
 
-// ------------------------------------------------------------------------------ proto wire
+// ------------------------------------------------------------------- independent decoding
 
-TEST(ProtoWire, EncodesFieldsAsProtobufDoes) {
-  ProtoWriter w;
-  w.add_varint(1, 150);  // the protobuf documentation's example: 08 96 01
-  EXPECT_EQ(w.bytes(), bytes_of({0x08, 0x96, 0x01}));
+namespace {
 
-  ProtoWriter neg;
-  neg.add_int64(2, -1);  // negative ints take ten bytes
-  EXPECT_EQ(neg.bytes(),
-            bytes_of({0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}));
+// A protobuf wire-format walker written from the encoding rules alone (it shares nothing with
+// libprotobuf or recrun's .proto files): tag = field number << 3 | wire type; varints are 7
+// bits a byte, least significant first; fixed32/fixed64 are little-endian; wire type 2 is a
+// varint length and that many bytes.
+struct WireField {
+  std::uint32_t number = 0;
+  int type = -1;             // 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32
+  std::uint64_t scalar = 0;  // varint, fixed32 or fixed64 payload
+  std::string bytes;         // length-delimited payload
 
-  ProtoWriter s;
-  s.add_bytes(2, "testing");
-  EXPECT_EQ(s.bytes(), bytes_of({0x12, 0x07, 't', 'e', 's', 't', 'i', 'n', 'g'}));
+  double as_double() const { return std::bit_cast<double>(scalar); }
+  float as_float() const { return std::bit_cast<float>(static_cast<std::uint32_t>(scalar)); }
+};
 
-  ProtoWriter d;
-  d.add_double(1, 1.0);
-  d.add_float(2, 1.0f);
-  EXPECT_EQ(d.bytes(), bytes_of({0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0x15, 0, 0, 0x80, 0x3F}));
-
-  ProtoWriter big_field;
-  big_field.add_bool(16, true);  // field 16 needs a two-byte tag
-  EXPECT_EQ(big_field.bytes(), bytes_of({0x80, 0x01, 0x01}));
+std::uint64_t take_varint(std::string_view s, std::size_t& pos) {
+  std::uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (pos >= s.size()) throw std::runtime_error("varint runs past the end");
+    const auto byte = static_cast<unsigned char>(s[pos++]);
+    v |= static_cast<std::uint64_t>(byte & 0x7Fu) << shift;
+    if ((byte & 0x80u) == 0) return v;
+  }
+  throw std::runtime_error("varint longer than 10 bytes");
 }
 
-TEST(ProtoWire, ReadsBackWhatItWrites) {
-  ProtoWriter inner;
-  inner.add_bytes(1, "tag");
-  ProtoWriter w;
-  w.add_int64(1, -42);
-  w.add_double(2, 3.25);
-  w.add_float(3, -0.5f);
-  w.add_message(4, inner);
-  w.add_varint(5, 0xFFFFFFFFFFFFFFFFull);
-
-  ProtoReader r(w.bytes());
-  auto f = r.next();
-  ASSERT_TRUE(f);
-  EXPECT_EQ(f->number, 1u);
-  EXPECT_EQ(f->as_int64(), -42);
-  f = r.next();
-  ASSERT_TRUE(f);
-  EXPECT_EQ(f->as_double(), 3.25);
-  f = r.next();
-  ASSERT_TRUE(f);
-  EXPECT_EQ(f->as_float(), -0.5f);
-  f = r.next();
-  ASSERT_TRUE(f);
-  EXPECT_EQ(f->number, 4u);
-  ProtoReader nested(f->as_bytes());
-  auto g = nested.next();
-  ASSERT_TRUE(g);
-  EXPECT_EQ(g->as_bytes(), "tag");
-  EXPECT_FALSE(nested.next());
-  f = r.next();
-  ASSERT_TRUE(f);
-  EXPECT_EQ(f->as_uint64(), 0xFFFFFFFFFFFFFFFFull);
-  EXPECT_FALSE(r.next());
+std::uint64_t take_le(std::string_view s, std::size_t& pos, std::size_t width) {
+  if (s.size() - pos < width) throw std::runtime_error("fixed-width field cut short");
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < width; ++i) {
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[pos + i])) << (8 * i);
+  }
+  pos += width;
+  return v;
 }
 
-TEST(ProtoWire, RejectsMalformedInput) {
-  // Varint whose continuation bit promises a byte that is not there.
-  EXPECT_THROW(ProtoReader(bytes_of({0x08, 0x96})).next(), ProtoError);
-  // Length prefix longer than the message.
-  EXPECT_THROW(ProtoReader(bytes_of({0x12, 0x05, 'a', 'b'})).next(), ProtoError);
-  // Fixed64 cut short.
-  EXPECT_THROW(ProtoReader(bytes_of({0x09, 0, 0, 0})).next(), ProtoError);
-  // Group wire types are not supported.
-  EXPECT_THROW(ProtoReader(bytes_of({0x0B})).next(), ProtoError);
-  // Field number 0 is invalid.
-  EXPECT_THROW(ProtoReader(bytes_of({0x00, 0x01})).next(), ProtoError);
-  // Eleven-byte varint.
-  EXPECT_THROW(ProtoReader(bytes_of({0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-                                     0xFF, 0x01}))
-                   .next(),
-               ProtoError);
-  // Asking for the wrong type is an error too, not a silent reinterpretation.
-  const std::string one_varint = bytes_of({0x08, 0x01});  // the reader only views it
-  ProtoReader r(one_varint);
-  auto f = r.next();
-  ASSERT_TRUE(f);
-  EXPECT_THROW((void)f->as_double(), ProtoError);
-  EXPECT_THROW((void)f->as_bytes(), ProtoError);
+// Every field of one message, in the order they are stored.
+std::vector<WireField> wire_fields(std::string_view s) {
+  std::vector<WireField> fields;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    const std::uint64_t key = take_varint(s, pos);
+    WireField f{.number = static_cast<std::uint32_t>(key >> 3), .type = static_cast<int>(key & 7)};
+    switch (f.type) {
+      case 0: f.scalar = take_varint(s, pos); break;
+      case 1: f.scalar = take_le(s, pos, 8); break;
+      case 5: f.scalar = take_le(s, pos, 4); break;
+      case 2: {
+        const std::uint64_t n = take_varint(s, pos);
+        if (n > s.size() - pos) throw std::runtime_error("length runs past the end");
+        f.bytes = std::string(s.substr(pos, n));
+        pos += n;
+        break;
+      }
+      default: throw std::runtime_error("unexpected wire type " + std::to_string(f.type));
+    }
+    fields.push_back(std::move(f));
+  }
+  return fields;
+}
+
+// The field numbers of a message, in stored order.
+std::vector<std::uint32_t> numbers(const std::vector<WireField>& fields) {
+  std::vector<std::uint32_t> out;
+  for (const WireField& f : fields) out.push_back(f.number);
+  return out;
+}
+
+// The one field with this number, which must have this wire type.
+const WireField& field(const std::vector<WireField>& fields, std::uint32_t number, int type) {
+  const WireField* found = nullptr;
+  for (const WireField& f : fields) {
+    if (f.number != number) continue;
+    if (found != nullptr) throw std::runtime_error("field " + std::to_string(number) + " twice");
+    found = &f;
+  }
+  if (found == nullptr) throw std::runtime_error("no field " + std::to_string(number));
+  if (found->type != type) throw std::runtime_error("field " + std::to_string(number) + " type");
+  return *found;
+}
+
+// CRC32C one bit at a time, straight from the definition (reflected polynomial 0x82F63B78),
+// masked as TFRecord stores it.
+std::uint32_t bitwise_masked_crc32c(std::string_view bytes) {
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (const char c : bytes) {
+    crc ^= static_cast<unsigned char>(c);
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ ((crc & 1u) ? 0x82F63B78u : 0u);
+  }
+  crc = ~crc;
+  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+}
+
+// The payloads of a TFRecord file, each record's two CRCs checked on the way.
+std::vector<std::string> independent_records(const fs::path& path) {
+  const std::string file = read_file(path);
+  std::vector<std::string> records;
+  std::size_t pos = 0;
+  while (pos < file.size()) {
+    const std::string_view header = std::string_view(file).substr(pos, 8);
+    const std::uint64_t length = take_le(file, pos, 8);
+    if (take_le(file, pos, 4) != bitwise_masked_crc32c(header)) {
+      throw std::runtime_error("length CRC");
+    }
+    if (file.size() - pos < length + 4) throw std::runtime_error("record cut short");
+    records.push_back(file.substr(pos, length));
+    pos += length;
+    if (take_le(file, pos, 4) != bitwise_masked_crc32c(records.back())) {
+      throw std::runtime_error("data CRC");
+    }
+  }
+  return records;
+}
+
+// The one Summary.Value of a summary Event, checking the Event's own fields on the way.
+std::vector<WireField> summary_value(const std::string& event, double wall_time,
+                                     std::int64_t step) {
+  const auto fields = wire_fields(event);
+  // Canonical order, defaults (step 0) left out, exactly as TensorFlow's writer does.
+  EXPECT_EQ(numbers(fields), step == 0 ? std::vector<std::uint32_t>({1, 5})
+                                       : std::vector<std::uint32_t>({1, 2, 5}));
+  EXPECT_EQ(field(fields, 1, 1).as_double(), wall_time);  // Event.wall_time
+  if (step != 0) EXPECT_EQ(field(fields, 2, 0).scalar, static_cast<std::uint64_t>(step));
+  const auto summary = wire_fields(field(fields, 5, 2).bytes);  // Event.summary
+  EXPECT_EQ(numbers(summary), std::vector<std::uint32_t>({1}));
+  return wire_fields(field(summary, 1, 2).bytes);  // Summary.value
+}
+
+// SummaryMetadata.plugin_data of a value: {plugin_name, content}.
+std::vector<WireField> plugin_data(const std::vector<WireField>& value) {
+  const auto metadata = wire_fields(field(value, 9, 2).bytes);  // Value.metadata
+  return wire_fields(field(metadata, 1, 2).bytes);              // SummaryMetadata.plugin_data
+}
+
+}  // namespace
+
+TEST_F(TensorboardTest, WrittenFileDecodesWithAnIndependentWireReader) {
+  fs::path path;
+  {
+    EventWriter writer(dir_, {.start_time = 1000.0});
+    writer.add_scalar("train/loss", 0.75, 3, 1001.0);
+    writer.add_scalar("train/loss", 0.5, 4, 1002.0);
+    writer.add_text("notes", "hello", 5, 1003.0);
+    write_session_start(writer, {{"lr", 0.001}, {"model", std::string("sasrec")}, {"bias", true}},
+                        "g1", 1004.0);
+    write_session_end(writer, SessionStatus::success, 1005.0);
+    path = writer.path();
+  }
+  const std::vector<std::string> records = independent_records(path);
+  ASSERT_EQ(records.size(), 6u);
+
+  // Event{wall_time, file_version}.
+  const auto first = wire_fields(records[0]);
+  EXPECT_EQ(numbers(first), std::vector<std::uint32_t>({1, 3}));
+  EXPECT_EQ(field(first, 1, 1).as_double(), 1000.0);
+  EXPECT_EQ(field(first, 3, 2).bytes, "brain.Event:2");
+
+  // Scalars: Value{tag 1, simple_value 2 (float), metadata 9} on first use, then no metadata.
+  const auto scalar = summary_value(records[1], 1001.0, 3);
+  EXPECT_EQ(numbers(scalar), std::vector<std::uint32_t>({1, 2, 9}));
+  EXPECT_EQ(field(scalar, 1, 2).bytes, "train/loss");
+  EXPECT_EQ(field(scalar, 2, 5).as_float(), 0.75f);
+  const auto scalar_plugin = plugin_data(scalar);
+  EXPECT_EQ(numbers(scalar_plugin), std::vector<std::uint32_t>({1}));
+  EXPECT_EQ(field(scalar_plugin, 1, 2).bytes, "scalars");
+  const auto second = summary_value(records[2], 1002.0, 4);
+  EXPECT_EQ(numbers(second), std::vector<std::uint32_t>({1, 2}));
+  EXPECT_EQ(field(second, 2, 5).as_float(), 0.5f);
+
+  // Text: Value{tag, tensor 8 {dtype 7 (DT_STRING), empty shape, string_val 8}, metadata
+  // {plugin "text", data_class 2 (tensor)}}.
+  const auto text = summary_value(records[3], 1003.0, 5);
+  EXPECT_EQ(numbers(text), std::vector<std::uint32_t>({1, 8, 9}));
+  const auto tensor = wire_fields(field(text, 8, 2).bytes);
+  EXPECT_EQ(numbers(tensor), std::vector<std::uint32_t>({1, 2, 8}));
+  EXPECT_EQ(field(tensor, 1, 0).scalar, 7u);
+  EXPECT_EQ(field(tensor, 2, 2).bytes, "");
+  EXPECT_EQ(field(tensor, 8, 2).bytes, "hello");
+  const auto text_metadata = wire_fields(field(text, 9, 2).bytes);
+  EXPECT_EQ(numbers(text_metadata), std::vector<std::uint32_t>({1, 4}));
+  EXPECT_EQ(field(text_metadata, 4, 0).scalar, 2u);
+  EXPECT_EQ(field(plugin_data(text), 1, 2).bytes, "text");
+
+  // HParams session start: Value{tag, tensor {dtype 1, shape {one empty dim}}, metadata
+  // {plugin "hparams", content HParamsPluginData{session_start_info 3 {...}}}}.
+  const auto start = summary_value(records[4], 1004.0, 0);
+  EXPECT_EQ(field(start, 1, 2).bytes, "_hparams_/session_start_info");
+  const auto null_tensor = wire_fields(field(start, 8, 2).bytes);
+  EXPECT_EQ(field(null_tensor, 1, 0).scalar, 1u);
+  const auto shape = wire_fields(field(null_tensor, 2, 2).bytes);
+  EXPECT_EQ(field(shape, 2, 2).bytes, "");  // TensorShapeProto.dim: one Dim, size 0
+  const auto start_plugin = plugin_data(start);
+  EXPECT_EQ(field(start_plugin, 1, 2).bytes, "hparams");
+  const auto start_data = wire_fields(field(start_plugin, 2, 2).bytes);
+  EXPECT_EQ(numbers(start_data), std::vector<std::uint32_t>({3}));  // version 0 left out
+  const auto start_info = wire_fields(field(start_data, 3, 2).bytes);
+  // hparams map entries (1) in key order, then group_name (4) and start_time_secs (5).
+  EXPECT_EQ(numbers(start_info), std::vector<std::uint32_t>({1, 1, 1, 4, 5}));
+  std::vector<std::string> keys;
+  std::vector<std::vector<WireField>> values;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto entry = wire_fields(start_info[i].bytes);
+    keys.push_back(field(entry, 1, 2).bytes);
+    values.push_back(wire_fields(field(entry, 2, 2).bytes));  // google.protobuf.Value
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"bias", "lr", "model"}));
+  EXPECT_EQ(field(values[0], 4, 0).scalar, 1u);              // bool_value
+  EXPECT_EQ(field(values[1], 2, 1).as_double(), 0.001);      // number_value
+  EXPECT_EQ(field(values[2], 3, 2).bytes, "sasrec");         // string_value
+  EXPECT_EQ(field(start_info, 4, 2).bytes, "g1");
+  EXPECT_EQ(field(start_info, 5, 1).as_double(), 1004.0);
+
+  // HParams session end: HParamsPluginData{session_end_info 4 {status 1, end_time_secs 2}}.
+  const auto end = summary_value(records[5], 1005.0, 0);
+  const auto end_data = wire_fields(field(plugin_data(end), 2, 2).bytes);
+  const auto end_info = wire_fields(field(end_data, 4, 2).bytes);
+  EXPECT_EQ(field(end_info, 1, 0).scalar, 1u);  // STATUS_SUCCESS
+  EXPECT_EQ(field(end_info, 2, 1).as_double(), 1005.0);
+}
+
+TEST_F(TensorboardTest, ScalarRecordMatchesHandEncodedBytes) {
+  // Event{wall_time: 1001.0, step: 1, summary{value{tag: "a", simple_value: 0.75,
+  //       metadata{plugin_data{plugin_name: "scalars"}}}}}
+  const std::string expected = bytes_of({
+      0x09, 0,    0,    0,    0,    0,    0x48, 0x8f, 0x40,  // wall_time (1, fixed64)
+      0x10, 0x01,                                            // step (2, varint)
+      0x2a, 0x17,                                            // summary (5), 23 bytes
+      0x0a, 0x15,                                            //   value (1), 21 bytes
+      0x0a, 0x01, 'a',                                       //     tag (1)
+      0x15, 0,    0,    0x40, 0x3f,                          //     simple_value (2, fixed32)
+      0x4a, 0x0b,                                            //     metadata (9), 11 bytes
+      0x0a, 0x09,                                            //       plugin_data (1)
+      0x0a, 0x07, 's',  'c',  'a',  'l',  'a',  'r',  's',   //         plugin_name (1)
+  });
+  fs::path path;
+  {
+    EventWriter writer(dir_, {.start_time = 1700000000.5});
+    writer.add_scalar("a", 0.75, 1, 1001.0);
+    path = writer.path();
+  }
+  const std::vector<std::string> records = independent_records(path);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1], expected);
+}
+
+TEST(Reader, MalformedBytesAreAProtoError) {
+  // Summary claims 5 bytes, 1 follows.
+  EXPECT_THROW((void)decode_event(bytes_of({0x2a, 0x05, 0x0a})), ProtoError);
+  // A varint whose continuation bit promises a byte that is not there.
+  EXPECT_THROW((void)decode_event(bytes_of({0x10, 0x96})), ProtoError);
+  EXPECT_THROW((void)decode_hparams_plugin_data(bytes_of({0x12, 0x05, 'a'})), ProtoError);
+  EXPECT_THROW((void)encode_summary_event(1.0, 1, bytes_of({0x0a, 0x09, 'x'})), ProtoError);
+}
+
+TEST_F(TensorboardTest, RecordThatIsNotAnEventIsReportedWithItsOffset) {
+  fs::path path;
+  {
+    EventWriter writer(dir_, {.start_time = 100.0});
+    path = writer.path();
+  }
+  const auto offset = fs::file_size(path);
+  {
+    // Intact framing (both CRCs right) around bytes that are no Event.
+    std::ofstream out(path, std::ios::binary | std::ios::app);
+    const std::string record = frame_record(bytes_of({0x2a, 0x05, 0x0a}));
+    out.write(record.data(), static_cast<std::streamsize>(record.size()));
+  }
+  expect_error_containing([&] { (void)read_event_file(path); },
+                          {path.filename().string(), "byte offset " + std::to_string(offset),
+                           "not a valid Event"});
 }
 
 // ------------------------------------------------------------------------- framing, files
@@ -357,20 +549,22 @@ TEST_F(TensorboardTest, TextRoundTrip) {
 }
 
 TEST(Reader, ScalarFromNewStyleTensor) {
-  // Event{step: 5, summary{value{tag: "x", tensor{dtype: DT_FLOAT, float_val: [2.5]}}}}, the
-  // form TF2's tf.summary.scalar writes, with float_val packed.
-  ProtoWriter tensor;
-  tensor.add_int64(1, 1);
-  tensor.add_bytes(2, "");
-  tensor.add_bytes(5, bytes_of({0x00, 0x00, 0x20, 0x40}));
-  ProtoWriter value;
-  value.add_bytes(1, "x");
-  value.add_message(8, tensor);
-  const Event e = decode_event(encode_summary_event(0.0, 5, value.bytes()));
-  EXPECT_EQ(e.step, 5);
-  ASSERT_EQ(e.values.size(), 1u);
-  EXPECT_FALSE(e.values[0].simple_value);
-  EXPECT_EQ(e.values[0].scalar(), 2.5);
+  // Value{tag: "x", tensor{dtype: DT_FLOAT, tensor_shape{}, float_val: [2.5]}}, the form TF2's
+  // tf.summary.scalar writes, with float_val packed (as writers do) and unpacked (as parsers
+  // must also accept).
+  const std::string packed = bytes_of({0x0a, 0x01, 'x', 0x42, 0x0a, 0x08, 0x01, 0x12, 0x00, 0x2a,
+                                       0x04, 0x00, 0x00, 0x20, 0x40});
+  const std::string unpacked = bytes_of({0x0a, 0x01, 'x', 0x42, 0x09, 0x08, 0x01, 0x12, 0x00,
+                                         0x2d, 0x00, 0x00, 0x20, 0x40});
+  for (const std::string& value : {packed, unpacked}) {
+    const Event e = decode_event(encode_summary_event(0.0, 5, value));
+    EXPECT_EQ(e.step, 5);
+    ASSERT_EQ(e.values.size(), 1u);
+    EXPECT_FALSE(e.values[0].simple_value);
+    ASSERT_TRUE(e.values[0].tensor);
+    EXPECT_TRUE(e.values[0].tensor->shape.empty());
+    EXPECT_EQ(e.values[0].scalar(), 2.5);
+  }
 }
 
 // --------------------------------------------------------------------------------- hparams

@@ -4,15 +4,15 @@
 
 #include <bit>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 
 #include "core/safe_file.hpp"
 #include "tensorboard/crc32c.hpp"
-#include "tensorboard/proto_wire.hpp"
+#include "tensorboard/proto/event.pb.h"
+#include "tensorboard/proto_error.hpp"
 
 namespace recrun::tensorboard {
-
-using namespace recrun::tensorboard;
 namespace {
 
 constexpr std::size_t header_size = 12;  // uint64 length + uint32 masked CRC of it
@@ -31,97 +31,29 @@ std::string read_whole_file(const std::filesystem::path& path) {
   return core::read_regular_file(path, std::uintmax_t{16} << 30, "event file");
 }
 
-// Repeated float/double fields may arrive packed (one length-delimited run) or one per tag;
-// protobuf parsers must accept both, so we do too.
-template <typename T, typename Decode>
-void append_repeated_fixed(const ProtoField& field, WireType element_type, std::vector<T>& out,
-                           Decode decode) {
-  if (field.type != WireType::length_delimited) {
-    out.push_back(decode(field));
-    return;
-  }
-  const std::string_view packed = field.bytes;
-  const std::size_t width = element_type == WireType::fixed64 ? 8 : 4;
-  if (packed.size() % width != 0) {
-    throw ProtoError(fmt::format("packed field {} has a partial element", field.number));
-  }
-  for (std::size_t pos = 0; pos < packed.size(); pos += width) {
-    const ProtoField element{field.number, element_type, load_le(packed, pos, width), {}};
-    out.push_back(decode(element));
-  }
-}
-
-std::vector<std::int64_t> decode_shape(std::string_view bytes) {
-  std::vector<std::int64_t> dims;
-  ProtoReader shape(bytes);
-  while (auto field = shape.next()) {
-    if (field->number != 2) continue;  // TensorShapeProto.dim
-    std::int64_t size = 0;
-    ProtoReader dim(field->as_bytes());
-    while (auto d = dim.next()) {
-      if (d->number == 1) size = d->as_int64();  // Dim.size
-    }
-    dims.push_back(size);
-  }
-  return dims;
-}
-
-Tensor decode_tensor(std::string_view bytes) {
+Tensor convert_tensor(const pb::TensorProto& proto) {
   Tensor tensor;
-  ProtoReader reader(bytes);
-  while (auto field = reader.next()) {
-    switch (field->number) {
-      case 1: tensor.dtype = field->as_int64(); break;
-      case 2: tensor.shape = decode_shape(field->as_bytes()); break;
-      case 4: tensor.tensor_content = std::string(field->as_bytes()); break;
-      case 5:
-        append_repeated_fixed(*field, WireType::fixed32, tensor.float_val,
-                              [](const ProtoField& f) { return f.as_float(); });
-        break;
-      case 6:
-        append_repeated_fixed(*field, WireType::fixed64, tensor.double_val,
-                              [](const ProtoField& f) { return f.as_double(); });
-        break;
-      case 8: tensor.string_val.emplace_back(field->as_bytes()); break;
-      default: break;
-    }
-  }
+  tensor.dtype = proto.dtype();
+  for (const auto& dim : proto.tensor_shape().dim()) tensor.shape.push_back(dim.size());
+  tensor.float_val.assign(proto.float_val().begin(), proto.float_val().end());
+  tensor.double_val.assign(proto.double_val().begin(), proto.double_val().end());
+  tensor.string_val.assign(proto.string_val().begin(), proto.string_val().end());
+  tensor.tensor_content = proto.tensor_content();
   return tensor;
 }
 
-void decode_metadata(std::string_view bytes, SummaryValue& value) {
-  value.has_metadata = true;
-  ProtoReader reader(bytes);
-  while (auto field = reader.next()) {
-    switch (field->number) {
-      case 1: {
-        ProtoReader plugin(field->as_bytes());
-        while (auto p = plugin.next()) {
-          if (p->number == 1) value.plugin_name = std::string(p->as_bytes());
-          if (p->number == 2) value.plugin_content = std::string(p->as_bytes());
-        }
-        break;
-      }
-      case 2: value.display_name = std::string(field->as_bytes()); break;
-      case 3: value.summary_description = std::string(field->as_bytes()); break;
-      case 4: value.data_class = field->as_int64(); break;
-      default: break;
-    }
-  }
-}
-
-SummaryValue decode_value(std::string_view bytes) {
+SummaryValue convert_value(const pb::Summary::Value& proto) {
   SummaryValue value;
-  ProtoReader reader(bytes);
-  while (auto field = reader.next()) {
-    switch (field->number) {
-      case 1: value.tag = std::string(field->as_bytes()); break;
-      case 2: value.simple_value = field->as_float(); break;
-      case 8: value.tensor = decode_tensor(field->as_bytes()); break;
-      case 9: decode_metadata(field->as_bytes(), value); break;
-      default: break;  // images, histograms, audio: not needed here
-    }
-  }
+  value.tag = proto.tag();
+  if (proto.has_simple_value()) value.simple_value = proto.simple_value();
+  if (proto.has_tensor()) value.tensor = convert_tensor(proto.tensor());
+  value.has_metadata = proto.has_metadata();
+  const pb::SummaryMetadata& metadata = proto.metadata();
+  value.plugin_name = metadata.plugin_data().plugin_name();
+  value.plugin_content = metadata.plugin_data().content();
+  value.display_name = metadata.display_name();
+  value.summary_description = metadata.summary_description();
+  value.data_class = metadata.data_class();
   return value;
 }
 
@@ -141,24 +73,17 @@ std::optional<double> SummaryValue::scalar() const {
 }
 
 Event decode_event(std::string_view serialized) {
-  Event event;
-  ProtoReader reader(serialized);
-  while (auto field = reader.next()) {
-    switch (field->number) {
-      case 1: event.wall_time = field->as_double(); break;
-      case 2: event.step = field->as_int64(); break;
-      case 3: event.file_version = std::string(field->as_bytes()); break;
-      case 5: {
-        event.has_summary = true;
-        ProtoReader summary(field->as_bytes());
-        while (auto v = summary.next()) {
-          if (v->number == 1) event.values.push_back(decode_value(v->as_bytes()));
-        }
-        break;
-      }
-      default: break;  // graphs, session logs, run metadata
-    }
+  pb::Event proto;
+  if (serialized.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+      !proto.ParseFromArray(serialized.data(), static_cast<int>(serialized.size()))) {
+    throw ProtoError(fmt::format("{} bytes do not parse as an Event protobuf", serialized.size()));
   }
+  Event event;
+  event.wall_time = proto.wall_time();
+  event.step = proto.step();
+  event.file_version = proto.file_version();
+  event.has_summary = proto.has_summary();
+  for (const auto& value : proto.summary().value()) event.values.push_back(convert_value(value));
   return event;
 }
 

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tensorboard/proto_error.hpp"
+
 namespace recrun::tensorboard {
 
 /// The parts of a TensorProto that TensorBoard summaries use.
@@ -69,7 +71,7 @@ std::vector<std::string> read_records(const std::filesystem::path& path, ReadOpt
                                       bool* truncated_tail = nullptr,
                                       std::uint64_t* valid_bytes = nullptr);
 
-/// Decodes one serialized Event; throws ProtoError on malformed bytes.
+/// Decodes one serialized Event (with libprotobuf); throws ProtoError on malformed bytes.
 Event decode_event(std::string_view serialized);
 
 /// Reads and decodes an event file, with details on a truncated tail.

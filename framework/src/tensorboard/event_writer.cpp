@@ -7,43 +7,16 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <system_error>
 
 #include "tensorboard/crc32c.hpp"
-#include "tensorboard/proto_wire.hpp"
+#include "tensorboard/proto/event.pb.h"
+#include "tensorboard/proto_error.hpp"
 
 namespace recrun::tensorboard {
 namespace {
-
-// Field numbers from tensorflow/core/util/event.proto and framework/summary.proto.
-namespace event_field {
-constexpr std::uint32_t wall_time = 1;
-constexpr std::uint32_t step = 2;
-constexpr std::uint32_t file_version = 3;
-constexpr std::uint32_t summary = 5;
-}  // namespace event_field
-constexpr std::uint32_t summary_value_field = 1;
-namespace value_field {
-constexpr std::uint32_t tag = 1;
-constexpr std::uint32_t simple_value = 2;
-constexpr std::uint32_t tensor = 8;
-constexpr std::uint32_t metadata = 9;
-}  // namespace value_field
-namespace metadata_field {
-constexpr std::uint32_t plugin_data = 1;
-constexpr std::uint32_t data_class = 4;
-}  // namespace metadata_field
-namespace plugin_data_field {
-constexpr std::uint32_t plugin_name = 1;
-}  // namespace plugin_data_field
-namespace tensor_field {
-constexpr std::uint32_t dtype = 1;
-constexpr std::uint32_t tensor_shape = 2;
-constexpr std::uint32_t string_val = 8;
-}  // namespace tensor_field
-constexpr std::int64_t dt_string = 7;
-constexpr std::int64_t data_class_tensor = 2;
 
 // Distinguishes files that one process opens in the same second in the same directory.
 std::atomic<unsigned> file_counter{0};
@@ -59,13 +32,15 @@ std::string host_name() {
   return name;
 }
 
-std::string plugin_metadata(std::string_view plugin_name, std::int64_t data_class) {
-  ProtoWriter plugin_data;
-  plugin_data.add_bytes(plugin_data_field::plugin_name, plugin_name);
-  ProtoWriter metadata;
-  metadata.add_message(metadata_field::plugin_data, plugin_data);
-  if (data_class != 0) metadata.add_int64(metadata_field::data_class, data_class);
-  return metadata.take();
+void set_plugin(pb::SummaryMetadata& metadata, std::string_view plugin_name) {
+  metadata.mutable_plugin_data()->set_plugin_name(std::string(plugin_name));
+}
+
+// An Event holding one Summary.Value, which the caller fills in.
+pb::Summary::Value& summary_event(pb::Event& event, double wall_time, std::int64_t step) {
+  event.set_wall_time(wall_time);
+  event.set_step(step);
+  return *event.mutable_summary()->add_value();
 }
 
 }  // namespace
@@ -91,24 +66,23 @@ std::string frame_record(std::string_view data) {
   return record;
 }
 
-// proto3 omits fields holding their default value; doing the same keeps our bytes identical
-// to what TensorFlow's own writer produces.
 std::string encode_file_version_event(double wall_time) {
-  ProtoWriter event;
-  if (wall_time != 0.0) event.add_double(event_field::wall_time, wall_time);
-  event.add_bytes(event_field::file_version, event_file_version);
-  return event.take();
+  pb::Event event;
+  event.set_wall_time(wall_time);
+  event.set_file_version(std::string(event_file_version));
+  return event.SerializeAsString();
 }
 
 std::string encode_summary_event(double wall_time, std::int64_t step,
                                  std::string_view serialized_value) {
-  ProtoWriter summary;
-  summary.add_bytes(summary_value_field, serialized_value);
-  ProtoWriter event;
-  if (wall_time != 0.0) event.add_double(event_field::wall_time, wall_time);
-  if (step != 0) event.add_int64(event_field::step, step);
-  event.add_message(event_field::summary, summary);
-  return event.take();
+  pb::Event event;
+  pb::Summary::Value& value = summary_event(event, wall_time, step);
+  if (serialized_value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+      !value.ParseFromArray(serialized_value.data(), static_cast<int>(serialized_value.size()))) {
+    throw ProtoError(fmt::format("{} bytes given as a Summary.Value are not one",
+                                 serialized_value.size()));
+  }
+  return event.SerializeAsString();
 }
 
 EventWriter::EventWriter(std::filesystem::path dir, EventWriterOptions options) {
@@ -184,33 +158,34 @@ void EventWriter::add_summary_value(std::string_view serialized_value, std::int6
 
 void EventWriter::add_scalar(std::string_view tag, double value, std::int64_t step,
                              std::optional<double> wall_time) {
-  const double time = wall_time.value_or(now_seconds());
+  pb::Event event;
+  pb::Summary::Value& v = summary_event(event, wall_time.value_or(now_seconds()), step);
+  v.set_tag(std::string(tag));
+  v.set_simple_value(static_cast<float>(value));
   std::lock_guard lock(mutex_);
-  ProtoWriter v;
-  v.add_bytes(value_field::tag, tag);
-  v.add_float(value_field::simple_value, static_cast<float>(value));
   // data_class stays unset: TensorBoard derives it from the plugin name for simple_value
   // scalars, exactly as it does for files written by TensorFlow 1.x and PyTorch.
-  if (first_use_locked(tag)) v.add_bytes(value_field::metadata, plugin_metadata("scalars", 0));
-  write_locked(encode_summary_event(time, step, v.bytes()));
+  if (first_use_locked(tag)) set_plugin(*v.mutable_metadata(), "scalars");
+  write_locked(event.SerializeAsString());
 }
 
 void EventWriter::add_text(std::string_view tag, std::string_view text, std::int64_t step,
                            std::optional<double> wall_time) {
-  const double time = wall_time.value_or(now_seconds());
+  pb::Event event;
+  pb::Summary::Value& v = summary_event(event, wall_time.value_or(now_seconds()), step);
+  v.set_tag(std::string(tag));
+  // A rank-0 DT_STRING tensor; the present but empty shape is what marks it as a scalar.
+  pb::TensorProto& tensor = *v.mutable_tensor();
+  tensor.set_dtype(pb::DT_STRING);
+  tensor.mutable_tensor_shape();
+  tensor.add_string_val(std::string(text));
   std::lock_guard lock(mutex_);
-  // A rank-0 DT_STRING tensor; the empty TensorShapeProto is what marks it as a scalar.
-  ProtoWriter tensor;
-  tensor.add_int64(tensor_field::dtype, dt_string);
-  tensor.add_bytes(tensor_field::tensor_shape, {});
-  tensor.add_bytes(tensor_field::string_val, text);
-  ProtoWriter v;
-  v.add_bytes(value_field::tag, tag);
-  v.add_message(value_field::tensor, tensor);
   if (first_use_locked(tag)) {
-    v.add_bytes(value_field::metadata, plugin_metadata("text", data_class_tensor));
+    pb::SummaryMetadata& metadata = *v.mutable_metadata();
+    set_plugin(metadata, "text");
+    metadata.set_data_class(pb::DATA_CLASS_TENSOR);
   }
-  write_locked(encode_summary_event(time, step, v.bytes()));
+  write_locked(event.SerializeAsString());
 }
 
 void EventWriter::flush(bool sync_to_disk) {

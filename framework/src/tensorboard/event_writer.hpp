@@ -1,5 +1,6 @@
-// Writes TensorBoard event files (TFRecord-framed Event protos) without TensorFlow or
-// libprotobuf. One EventWriter owns one file in one run directory.
+// Writes TensorBoard event files: TFRecord-framed Event protos, encoded by libprotobuf from
+// recrun's own .proto files (tensorboard/proto/). One EventWriter owns one file in one run
+// directory. No protobuf type appears in this header: only the tensorboard/ sources see them.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,8 @@ std::string frame_record(std::string_view data);
 /// Serializes Event{wall_time, file_version}: the record every event file starts with.
 std::string encode_file_version_event(double wall_time);
 
-/// Serializes Event{wall_time, step, summary{value: [serialized_value]}}.
+/// Serializes Event{wall_time, step, summary{value: [serialized_value]}}; throws ProtoError
+/// if `serialized_value` is not a Summary.Value.
 std::string encode_summary_event(double wall_time, std::int64_t step,
                                  std::string_view serialized_value);
 

@@ -1,220 +1,137 @@
 #include "tensorboard/hparams.hpp"
 
 #include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <limits>
 
 #include "tensorboard/event_writer.hpp"
-#include "tensorboard/proto_wire.hpp"
+#include "tensorboard/proto/event.pb.h"
+#include "tensorboard/proto/hparams.pb.h"
 
-// Field numbers below come from tensorboard/plugins/hparams/api.proto and plugin_data.proto,
-// and google/protobuf/struct.proto. Singular proto3 fields at their default are omitted, as
-// protobuf itself does; oneof members are always written because a oneof has presence.
+// The messages are tensorboard/proto/hparams.proto (TensorBoard's field numbers) and
+// google.protobuf.Value. libprotobuf omits singular proto3 fields at their default and always
+// writes a set oneof member, which is what TensorBoard's own writer does too.
 
 namespace recrun::tensorboard {
 namespace {
 
 constexpr std::string_view plugin_name = "hparams";
 
-std::string encode_value(const HParamValue& value) {
-  ProtoWriter v;                                                         // google.protobuf.Value
-  if (const auto* d = std::get_if<double>(&value)) v.add_double(2, *d);  // number_value
-  if (const auto* s = std::get_if<std::string>(&value)) v.add_bytes(3, *s);  // string_value
-  if (const auto* b = std::get_if<bool>(&value)) v.add_bool(4, *b);          // bool_value
-  return v.take();
+// Map entries in key order, so that equal inputs give equal bytes (libprotobuf's default map
+// order is its hash table's).
+std::string serialize_deterministic(const google::protobuf::MessageLite& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
 }
 
-std::string encode_hparam_info(const HParamSpec& spec) {
-  ProtoWriter info;
-  if (!spec.name.empty()) info.add_bytes(1, spec.name);
-  if (!spec.display_name.empty()) info.add_bytes(2, spec.display_name);
-  if (!spec.description.empty()) info.add_bytes(3, spec.description);
-  if (spec.type != HParamType::unset) info.add_int64(4, static_cast<std::int64_t>(spec.type));
+void set_value(google::protobuf::Value& out, const HParamValue& value) {
+  if (const auto* d = std::get_if<double>(&value)) out.set_number_value(*d);
+  if (const auto* s = std::get_if<std::string>(&value)) out.set_string_value(*s);
+  if (const auto* b = std::get_if<bool>(&value)) out.set_bool_value(*b);
+}
+
+// Null, struct and list values have no HParamValue.
+std::optional<HParamValue> get_value(const google::protobuf::Value& value) {
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kNumberValue: return value.number_value();
+    case google::protobuf::Value::kStringValue: return value.string_value();
+    case google::protobuf::Value::kBoolValue: return value.bool_value();
+    default: return std::nullopt;
+  }
+}
+
+void set_hparam_info(pb::HParamInfo& info, const HParamSpec& spec) {
+  info.set_name(spec.name);
+  info.set_display_name(spec.display_name);
+  info.set_description(spec.description);
+  info.set_type(static_cast<pb::HParamDataType>(spec.type));
   if (!spec.domain_discrete.empty()) {
-    ProtoWriter list;  // google.protobuf.ListValue
-    for (const HParamValue& v : spec.domain_discrete) list.add_bytes(1, encode_value(v));
-    info.add_message(5, list);
+    google::protobuf::ListValue& list = *info.mutable_domain_discrete();
+    for (const HParamValue& v : spec.domain_discrete) set_value(*list.add_values(), v);
   } else if (spec.domain_interval) {
-    ProtoWriter interval;
-    if (spec.domain_interval->first != 0.0) interval.add_double(1, spec.domain_interval->first);
-    if (spec.domain_interval->second != 0.0) interval.add_double(2, spec.domain_interval->second);
-    info.add_message(6, interval);
+    pb::Interval& interval = *info.mutable_domain_interval();
+    interval.set_min_value(spec.domain_interval->first);
+    interval.set_max_value(spec.domain_interval->second);
   }
-  return info.take();
 }
 
-std::string encode_metric_info(const MetricSpec& spec) {
-  ProtoWriter name;  // MetricName
-  if (!spec.group.empty()) name.add_bytes(1, spec.group);
-  if (!spec.tag.empty()) name.add_bytes(2, spec.tag);
-  ProtoWriter info;
-  info.add_message(1, name);
-  if (!spec.display_name.empty()) info.add_bytes(3, spec.display_name);
-  if (!spec.description.empty()) info.add_bytes(4, spec.description);
-  if (spec.dataset_type != DatasetType::unknown) {
-    info.add_int64(5, static_cast<std::int64_t>(spec.dataset_type));
-  }
-  return info.take();
-}
-
-// HParamsPluginData with version 0 (omitted): the only version TensorBoard accepts.
-std::string wrap_plugin_data(std::uint32_t oneof_field, const ProtoWriter& payload) {
-  ProtoWriter data;
-  data.add_message(oneof_field, payload);
-  return data.take();
+void set_metric_info(pb::MetricInfo& info, const MetricSpec& spec) {
+  info.mutable_name()->set_group(spec.group);
+  info.mutable_name()->set_tag(spec.tag);
+  info.set_display_name(spec.display_name);
+  info.set_description(spec.description);
+  info.set_dataset_type(static_cast<pb::DatasetType>(spec.dataset_type));
 }
 
 void write_hparams_summary(EventWriter& writer, std::string_view tag, std::string_view content,
                            double wall_time) {
-  ProtoWriter plugin_data;
-  plugin_data.add_bytes(1, plugin_name);
-  plugin_data.add_bytes(2, content);
-  ProtoWriter metadata;
-  metadata.add_message(1, plugin_data);
+  pb::Summary::Value value;
+  value.set_tag(std::string(tag));
   // TensorBoard's own hparams summaries carry a length-0 float tensor: the generic data
   // path only lists tags that have a tensor, and this is the smallest valid one.
-  ProtoWriter dim;  // empty Dim: size 0 is the proto3 default
-  ProtoWriter shape;
-  shape.add_message(2, dim);
-  ProtoWriter tensor;
-  tensor.add_int64(1, 1);  // DT_FLOAT
-  tensor.add_message(2, shape);
-  ProtoWriter value;
-  value.add_bytes(1, tag);
-  value.add_message(8, tensor);
-  value.add_message(9, metadata);
-  writer.add_summary_value(value.bytes(), 0, wall_time);
+  pb::TensorProto& tensor = *value.mutable_tensor();
+  tensor.set_dtype(pb::DT_FLOAT);
+  tensor.mutable_tensor_shape()->add_dim();  // one dimension of size 0
+  pb::SummaryMetadata::PluginData& plugin = *value.mutable_metadata()->mutable_plugin_data();
+  plugin.set_plugin_name(std::string(plugin_name));
+  plugin.set_content(std::string(content));
+  writer.add_summary_value(value.SerializeAsString(), 0, wall_time);
 }
 
-HParamValue decode_value_or_skip(std::string_view bytes, bool& ok) {
-  ok = false;
-  HParamValue result;
-  ProtoReader reader(bytes);
-  while (auto f = reader.next()) {
-    switch (f->number) {
-      case 2:
-        result = f->as_double();
-        ok = true;
-        break;
-      case 3:
-        result = std::string(f->as_bytes());
-        ok = true;
-        break;
-      case 4:
-        result = f->as_bool();
-        ok = true;
-        break;
-      default: ok = false; break;  // null, struct, list: no HParamValue for them
-    }
-  }
-  return result;
-}
-
-HParamSpec decode_hparam_info(std::string_view bytes) {
+HParamSpec get_hparam_info(const pb::HParamInfo& info) {
   HParamSpec spec;
-  ProtoReader reader(bytes);
-  while (auto f = reader.next()) {
-    switch (f->number) {
-      case 1: spec.name = std::string(f->as_bytes()); break;
-      case 2: spec.display_name = std::string(f->as_bytes()); break;
-      case 3: spec.description = std::string(f->as_bytes()); break;
-      case 4: spec.type = static_cast<HParamType>(f->as_int32()); break;
-      case 5: {
-        ProtoReader list(f->as_bytes());
-        while (auto item = list.next()) {
-          bool ok = false;
-          HParamValue v = decode_value_or_skip(item->as_bytes(), ok);
-          if (ok && item->number == 1) spec.domain_discrete.push_back(std::move(v));
-        }
-        break;
-      }
-      case 6: {
-        std::pair<double, double> interval{0.0, 0.0};
-        ProtoReader r(f->as_bytes());
-        while (auto g = r.next()) {
-          if (g->number == 1) interval.first = g->as_double();
-          if (g->number == 2) interval.second = g->as_double();
-        }
-        spec.domain_interval = interval;
-        break;
-      }
-      default: break;
+  spec.name = info.name();
+  spec.display_name = info.display_name();
+  spec.description = info.description();
+  spec.type = static_cast<HParamType>(info.type());
+  if (info.has_domain_discrete()) {
+    for (const auto& item : info.domain_discrete().values()) {
+      if (auto v = get_value(item)) spec.domain_discrete.push_back(std::move(*v));
     }
+  }
+  if (info.has_domain_interval()) {
+    spec.domain_interval =
+        std::pair{info.domain_interval().min_value(), info.domain_interval().max_value()};
   }
   return spec;
 }
 
-MetricSpec decode_metric_info(std::string_view bytes) {
-  MetricSpec spec;
-  ProtoReader reader(bytes);
-  while (auto f = reader.next()) {
-    switch (f->number) {
-      case 1: {
-        ProtoReader name(f->as_bytes());
-        while (auto g = name.next()) {
-          if (g->number == 1) spec.group = std::string(g->as_bytes());
-          if (g->number == 2) spec.tag = std::string(g->as_bytes());
-        }
-        break;
-      }
-      case 3: spec.display_name = std::string(f->as_bytes()); break;
-      case 4: spec.description = std::string(f->as_bytes()); break;
-      case 5: spec.dataset_type = static_cast<DatasetType>(f->as_int32()); break;
-      default: break;
-    }
-  }
-  return spec;
+MetricSpec get_metric_info(const pb::MetricInfo& info) {
+  return MetricSpec{.tag = info.name().tag(),
+                    .group = info.name().group(),
+                    .display_name = info.display_name(),
+                    .description = info.description(),
+                    .dataset_type = static_cast<DatasetType>(info.dataset_type())};
 }
 
-HParamsExperiment decode_experiment(std::string_view bytes) {
+HParamsExperiment get_experiment(const pb::Experiment& proto) {
   HParamsExperiment experiment;
-  ProtoReader reader(bytes);
-  while (auto f = reader.next()) {
-    switch (f->number) {
-      case 1: experiment.description = std::string(f->as_bytes()); break;
-      case 2: experiment.user = std::string(f->as_bytes()); break;
-      case 3: experiment.time_created_secs = f->as_double(); break;
-      case 4: experiment.hparams.push_back(decode_hparam_info(f->as_bytes())); break;
-      case 5: experiment.metrics.push_back(decode_metric_info(f->as_bytes())); break;
-      case 6: experiment.name = std::string(f->as_bytes()); break;
-      default: break;
-    }
-  }
+  experiment.name = proto.name();
+  experiment.description = proto.description();
+  experiment.user = proto.user();
+  experiment.time_created_secs = proto.time_created_secs();
+  for (const auto& info : proto.hparam_infos()) experiment.hparams.push_back(get_hparam_info(info));
+  for (const auto& info : proto.metric_infos()) experiment.metrics.push_back(get_metric_info(info));
   return experiment;
 }
 
-SessionStartInfo decode_session_start(std::string_view bytes) {
+SessionStartInfo get_session_start(const pb::SessionStartInfo& proto) {
   SessionStartInfo info;
-  ProtoReader reader(bytes);
-  while (auto f = reader.next()) {
-    switch (f->number) {
-      case 1: {  // map entry {key = 1, value = 2}
-        std::string key;
-        HParamValue value;
-        bool ok = false;
-        ProtoReader entry(f->as_bytes());
-        while (auto g = entry.next()) {
-          if (g->number == 1) key = std::string(g->as_bytes());
-          if (g->number == 2) value = decode_value_or_skip(g->as_bytes(), ok);
-        }
-        if (ok) info.hparams.insert_or_assign(std::move(key), std::move(value));
-        break;
-      }
-      case 2: info.model_uri = std::string(f->as_bytes()); break;
-      case 3: info.monitor_url = std::string(f->as_bytes()); break;
-      case 4: info.group_name = std::string(f->as_bytes()); break;
-      case 5: info.start_time_secs = f->as_double(); break;
-      default: break;
-    }
+  for (const auto& [name, value] : proto.hparams()) {
+    if (auto v = get_value(value)) info.hparams.insert_or_assign(name, std::move(*v));
   }
-  return info;
-}
-
-SessionEndInfo decode_session_end(std::string_view bytes) {
-  SessionEndInfo info;
-  ProtoReader reader(bytes);
-  while (auto f = reader.next()) {
-    if (f->number == 1) info.status = static_cast<SessionStatus>(f->as_int32());
-    if (f->number == 2) info.end_time_secs = f->as_double();
-  }
+  info.model_uri = proto.model_uri();
+  info.monitor_url = proto.monitor_url();
+  info.group_name = proto.group_name();
+  info.start_time_secs = proto.start_time_secs();
   return info;
 }
 
@@ -222,32 +139,30 @@ SessionEndInfo decode_session_end(std::string_view bytes) {
 
 std::string encode_experiment_content(std::span<const HParamSpec> hparams,
                                       std::span<const MetricSpec> metrics, double time_created) {
-  ProtoWriter experiment;
-  if (time_created != 0.0) experiment.add_double(3, time_created);
-  for (const HParamSpec& spec : hparams) experiment.add_bytes(4, encode_hparam_info(spec));
-  for (const MetricSpec& spec : metrics) experiment.add_bytes(5, encode_metric_info(spec));
-  return wrap_plugin_data(2, experiment);
+  pb::HParamsPluginData data;  // version 0, the only one TensorBoard accepts
+  pb::Experiment& experiment = *data.mutable_experiment();
+  experiment.set_time_created_secs(time_created);
+  for (const HParamSpec& spec : hparams) set_hparam_info(*experiment.add_hparam_infos(), spec);
+  for (const MetricSpec& spec : metrics) set_metric_info(*experiment.add_metric_infos(), spec);
+  return serialize_deterministic(data);
 }
 
 std::string encode_session_start_content(const std::map<std::string, HParamValue>& hparams,
                                          std::string_view group_name, double start_time) {
-  ProtoWriter info;
-  for (const auto& [name, value] : hparams) {
-    ProtoWriter entry;
-    entry.add_bytes(1, name);
-    entry.add_bytes(2, encode_value(value));
-    info.add_message(1, entry);
-  }
-  if (!group_name.empty()) info.add_bytes(4, group_name);
-  if (start_time != 0.0) info.add_double(5, start_time);
-  return wrap_plugin_data(3, info);
+  pb::HParamsPluginData data;
+  pb::SessionStartInfo& info = *data.mutable_session_start_info();
+  for (const auto& [name, value] : hparams) set_value((*info.mutable_hparams())[name], value);
+  info.set_group_name(std::string(group_name));
+  info.set_start_time_secs(start_time);
+  return serialize_deterministic(data);
 }
 
 std::string encode_session_end_content(SessionStatus status, double end_time) {
-  ProtoWriter info;
-  if (status != SessionStatus::unknown) info.add_int64(1, static_cast<std::int64_t>(status));
-  if (end_time != 0.0) info.add_double(2, end_time);
-  return wrap_plugin_data(4, info);
+  pb::HParamsPluginData data;
+  pb::SessionEndInfo& info = *data.mutable_session_end_info();
+  info.set_status(static_cast<pb::SessionStatus>(status));
+  info.set_end_time_secs(end_time);
+  return serialize_deterministic(data);
 }
 
 void write_hparams_config(EventWriter& writer, std::span<const HParamSpec> hparams,
@@ -281,16 +196,25 @@ void write_session_end(EventWriter& writer, SessionStatus status, std::optional<
 }
 
 HParamsPluginData decode_hparams_plugin_data(std::string_view content) {
+  pb::HParamsPluginData proto;
+  if (content.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+      !proto.ParseFromArray(content.data(), static_cast<int>(content.size()))) {
+    throw ProtoError(
+        fmt::format("{} bytes do not parse as an HParamsPluginData protobuf", content.size()));
+  }
   HParamsPluginData data;
-  ProtoReader reader(content);
-  while (auto f = reader.next()) {
-    switch (f->number) {
-      case 1: data.version = f->as_int32(); break;
-      case 2: data.data = decode_experiment(f->as_bytes()); break;
-      case 3: data.data = decode_session_start(f->as_bytes()); break;
-      case 4: data.data = decode_session_end(f->as_bytes()); break;
-      default: break;
-    }
+  data.version = proto.version();
+  switch (proto.data_case()) {
+    case pb::HParamsPluginData::kExperiment: data.data = get_experiment(proto.experiment()); break;
+    case pb::HParamsPluginData::kSessionStartInfo:
+      data.data = get_session_start(proto.session_start_info());
+      break;
+    case pb::HParamsPluginData::kSessionEndInfo:
+      data.data = SessionEndInfo{
+          .status = static_cast<SessionStatus>(proto.session_end_info().status()),
+          .end_time_secs = proto.session_end_info().end_time_secs()};
+      break;
+    default: break;
   }
   return data;
 }

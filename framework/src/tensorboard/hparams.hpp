@@ -17,6 +17,8 @@
 #include <variant>
 #include <vector>
 
+#include "tensorboard/proto_error.hpp"
+
 namespace recrun::tensorboard {
 
 class EventWriter;
