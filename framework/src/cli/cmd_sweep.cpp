@@ -19,6 +19,7 @@
 #include "sweep/experiment.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/scheduler.hpp"
+#include "sweep/search.hpp"
 #include "sweep/slurm.hpp"
 #include "sweep/summary.hpp"
 #include "sweep/trials.hpp"
@@ -256,7 +257,25 @@ int cmd_sweep(const Args& args) {
   std::vector<sweep::Trial> selected;
   for (const auto& t : trials)
     if (only.empty() || sweep::matches(t, only)) selected.push_back(t);
-  if (selected.empty())
+  // Searches ([group.search]): TPE's trials are suggested while the sweep runs.
+  std::vector<sweep::SearchPlan> searches;
+  bool adaptive = false;
+  for (auto& plan : sweep::plan_searches(x, registry)) {
+    sweep::Trial probe;
+    probe.group = plan.group;
+    probe.model = plan.model;
+    if (!only.empty() && !sweep::matches(probe, only)) continue;
+    sweep::finalize_search(plan, x, dataset.fingerprint);
+    adaptive |= plan.spec.method == sweep::SearchMethod::tpe;
+    if (on_slurm && (plan.spec.method == sweep::SearchMethod::tpe || plan.pruned()))
+      throw Error(fmt::format("group '{}': {} needs results.db while its trials run (TPE suggests "
+                              "from finished trials, a pruner compares trials at each rung), "
+                              "which Slurm array tasks never open; run it with the local "
+                              "executor (grid and random searches without a pruner run on Slurm)",
+                              plan.group, plan.pruned() ? "a pruner" : "method = \"tpe\""));
+    searches.push_back(std::move(plan));
+  }
+  if (selected.empty() && !adaptive)
     throw Error(fmt::format("--only '{}' matches none of the {} trials (it is matched against "
                             "group, model, key and params; `--dry-run` lists them)",
                             only, trials.size()));
@@ -274,7 +293,9 @@ int cmd_sweep(const Args& args) {
       }
     }
     fmt::print("protocol: {}; seeds per group as listed\n", x.protocol.canonical());
-    print_trial_table(selected, rows);
+    for (const auto& plan : searches)
+      for (const auto& line : sweep::describe_search(plan)) fmt::print("{}\n", line);
+    if (!selected.empty()) print_trial_table(selected, rows);
     fmt::print("{} trials{}; dry run: nothing was run\n", selected.size(),
                only.empty() ? "" : fmt::format(" (of {}, --only '{}')", trials.size(), only));
     if (on_slurm) {
@@ -324,6 +345,8 @@ int cmd_sweep(const Args& args) {
     specs.push_back(sweep::trial_spec(t, x, dataset.fingerprint, source, schema, experiment_id));
   }
   store.register_trials(specs);
+  sweep::register_searches(store, searches, trials, x);
+  const std::string dataset_fingerprint = dataset.fingerprint;
   dataset = Dataset{};  // workers load their own; the sweep only needed the fingerprint
 
   // The summary a Slurm --collect or --wait ends with; 3 when a selected trial failed.
@@ -448,10 +471,13 @@ int cmd_sweep(const Args& args) {
   }
 
   sweep::ScheduleResult schedule;
-  if (!queue.empty()) {
+  sweep::SearchDriver driver(store, x, searches, dataset_fingerprint, source, experiment_id);
+  if (!queue.empty() || adaptive) {
     sweep::SchedulerOptions so;
+    const std::size_t planned = queue.size() + driver.planned();
     so.jobs = std::max(1, std::min<int>(jobs > 0 ? jobs : x.execution.jobs,
-                                        static_cast<int>(queue.size())));
+                                        static_cast<int>(planned)));
+    if (adaptive) so.more = [&driver] { return driver.next(); };
     const int cores = host.threads > 0 ? host.threads
                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     so.threads_per_worker = std::max(1, cores / so.jobs);
@@ -465,19 +491,25 @@ int cmd_sweep(const Args& args) {
     so.checkpoint_every_s = x.execution.checkpoint_every_s;
     so.checkpoints = x.execution.checkpoints;
     so.zygote = x.execution.zygote && !no_zygote;
-    fmt::print("running {} trial(s) with {} worker(s) x {} thread(s); logs in {}\n", queue.size(),
+    fmt::print("running {} trial(s){} with {} worker(s) x {} thread(s); logs in {}\n",
+               queue.size(),
+               adaptive ? fmt::format(" and up to {} suggested by TPE", driver.planned()) : "",
                so.jobs, so.threads_per_worker, (layout.root / "logs" / x.name).string());
     std::fflush(stdout);
     sweep::ProgressDisplay display(stdout, ::isatty(STDOUT_FILENO) && !no_live, so.jobs,
-                                   queue.size(), x.protocol.monitor);
+                                   planned, x.protocol.monitor);
     std::map<std::string, std::size_t> per_model;
     for (const auto* t : queue) ++per_model[t->model];
+    for (const auto& plan : searches)
+      if (plan.spec.method == sweep::SearchMethod::tpe)
+        per_model[plan.model] += static_cast<std::size_t>(plan.spec.trials) * plan.seeds.size();
     display.plan(per_model);
     schedule = sweep::run_trials(store, queue, so, display);
     display.close();
   }
 
   // 5. Report.
+  for (auto& t : driver.registered()) selected.push_back(std::move(t));
   const auto rows = rows_of(store, selected);
   sweep::print_summary(stdout, x, selected, rows);
   const auto overhead = sweep::measure_overhead(schedule, rows);

@@ -320,12 +320,14 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     out.resumed = true;
     // last.ckpt holds rank 0's LibTorch generator: the other ranks draw from their own again.
     if (rank > 0) torch::manual_seed(rank_seed(options.seed, rank, state.next_epoch));
+  double last_value = 0;
     observer.on_resume(state.next_epoch - 1);
   }
 
   const auto validate_now = [&](std::int64_t epoch) -> bool {
     model.diagnostics();  // drop whatever training-time scoring accumulated
     EvalResult r = evaluate(model, split.train, split.eval_users, split.valid_targets, eval);
+    last_value = value;
     state.eval_seconds += r.seconds;
     const auto diagnostics = model.diagnostics();
     const double value = r.metrics.at(options.monitor);
@@ -354,7 +356,15 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   auto last_saved = Clock::now();
   std::int64_t epoch = state.next_epoch;
   bool converged = false;
-  for (; epoch < options.max_epochs; ++epoch) {
+  // A run resumed from a checkpoint written after a validation: that validation's rung decision
+  // is recorded (it is taken before last.ckpt is written); a pruned run stops here, as it did.
+  if (out.resumed && options.should_prune && epoch > 0 && epoch < options.max_epochs &&
+      epoch % options.eval_every == 0 &&
+      options.should_prune(epoch, std::numeric_limits<double>::quiet_NaN())) {
+    out.stop_reason = "pruned";
+    out.pruned = true;
+  }
+  for (; !out.pruned && epoch < options.max_epochs; ++epoch) {
     ctx.begin_epoch(epoch);
     const auto t0 = Clock::now();
     model_is_best = false;
@@ -370,7 +380,12 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     // Asked once per epoch: in a data-parallel run the answer is agreed between the ranks.
     const bool out_of_time = ctx.out_of_time();
     const bool last_epoch = converged || epoch + 1 == options.max_epochs || out_of_time;
-    if (!full && ((epoch + 1) % options.eval_every == 0 || last_epoch)) validate_now(epoch);
+    bool pruned = false;
+    if (!full && ((epoch + 1) % options.eval_every == 0 || last_epoch)) {
+      validate_now(epoch);
+      // Before last.ckpt is written: a checkpoint past a rung implies its decision is recorded.
+      pruned = options.should_prune && !last_epoch && options.should_prune(epoch + 1, last_value);
+    }
     state.next_epoch = epoch + 1;
     if (on_disk && writer && !converged &&
         (options.checkpoint_every_s <= 0 || seconds_since(last_saved) >= options.checkpoint_every_s)) {
@@ -379,6 +394,12 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       write_state(last, state, ctx.rng());
       bind_checkpoint(last, options.trial_key, options.attempt);
       if (have_best) embed_best(last, best);
+    if (pruned) {
+      out.stop_reason = "pruned";
+      out.pruned = true;
+      ++epoch;
+      break;
+    }
       last.save_file(ckpt("last.ckpt"));
       last_saved = Clock::now();
     }
@@ -416,17 +437,21 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       bind_checkpoint(best, options.trial_key, options.attempt);
       best.save_file(ckpt("best.ckpt"));
     }
-    if (!model_is_best) model.load(best);  // a 380 MB EASE model need not be copied back
-    model.diagnostics();
-    EvalResult test = evaluate(model, split.train_valid, split.eval_users, split.test_targets, eval);
-    state.eval_seconds += test.seconds;
-    observer.on_test(test);
+    // A pruned run stopped before its end: its best checkpoint is kept, but not tested.
+    if (!out.pruned) {
+      if (!model_is_best) model.load(best);  // a 380 MB EASE model need not be copied back
+      model.diagnostics();
+      EvalResult test =
+          evaluate(model, split.train_valid, split.eval_users, split.test_targets, eval);
+      state.eval_seconds += test.seconds;
+      observer.on_test(test);
+      out.test = test.metrics;
+      out.test_per_user = std::move(test.per_user);
+    }
     out.best_epoch = state.best_epoch;
     out.valid = state.best_valid;
     out.diagnostics = state.best_diagnostics;
-    out.test = test.metrics;
     out.valid_per_user = std::move(state.best_valid_per_user);
-    out.test_per_user = std::move(test.per_user);
   }
   out.fit_seconds = state.fit_seconds;
   out.eval_seconds = state.eval_seconds;

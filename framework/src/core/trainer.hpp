@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,6 +48,10 @@ struct TrainerOptions {
   /// The attempt of the trial this run is (the results row's `attempts` once claimed); stamped
   /// with the key into every checkpoint written. 0: not recorded.
   std::int64_t attempt = 0;
+  /// Asked after each validation but the last with the epochs trained so far and the monitor's
+  /// value; true stops the run as pruned (a search's pruner, trial/pruning.hpp): its best
+  /// checkpoint is kept and not tested. Empty: never asked.
+  std::function<bool(std::int64_t epochs_trained, double value)> should_prune;
 };
 
 /// Stamps a checkpoint as trial `key`'s attempt `attempt` (either may be empty/0: not stamped).
@@ -104,8 +109,10 @@ struct RunOutcome {
   double fit_seconds = 0;
   /// Seconds in evaluation.
   double eval_seconds = 0;
-  /// "converged", "early_stopping", "max_epochs", "time_budget" or "full_data".
+  /// "converged", "early_stopping", "max_epochs", "time_budget", "pruned" or "full_data".
   std::string stop_reason;
+  /// Stopped by should_prune: no test metrics.
+  bool pruned = false;
   /// Whether the run continued from a checkpoint.
   bool resumed = false;
 };

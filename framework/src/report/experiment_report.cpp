@@ -520,10 +520,15 @@ std::string render_experiment_report(const ExperimentData& d, std::string_view s
                                      std::string_view generated_at) {
   const auto best = best_configurations(d);
   std::string body = fmt::format("<h1>Experiment {}</h1>\n", html::escape(d.name));
-  body += fmt::format("<p class=\"meta\">{} runs: {} finished, {} failed, {} interrupted, {} running, "
-                      "{} pending · {} configurations · monitor {}</p>\n",
-                      d.counts.total(), d.counts.finished, d.counts.failed, d.counts.interrupted,
-                      d.counts.running, d.counts.pending, d.configurations.size(), html::escape(d.monitor));
+  body += fmt::format("<p class=\"meta\">{} runs: {} finished, {}{} failed, {} interrupted, {} "
+                      "running, {} pending · {} configurations · monitor {}</p>\n",
+                      d.counts.total(), d.counts.finished,
+                      d.counts.pruned > 0 ? fmt::format("{} pruned (stopped by their search's "
+                                                        "pruner; never a best), ",
+                                                        d.counts.pruned)
+                                          : std::string(),
+                      d.counts.failed, d.counts.interrupted, d.counts.running, d.counts.pending,
+                      d.configurations.size(), html::escape(d.monitor));
   body += fmt::format("<p class=\"meta\">from {} · made {}</p>\n", html::escape(source),
                       html::escape(generated_at));
   if (d.counts.running > 0 || d.counts.pending > 0)

@@ -114,6 +114,7 @@ bool ResultsStore::State::end_attempt(std::string_view trial_key, RunStatus stat
     const RowState row = require_row(trial_key, "end");
     switch (row.status) {
       case RunStatus::finished:
+      case RunStatus::pruned:
         return false;
       case RunStatus::running:
         if (row.owner != options.owner && !owner_gone(row)) return false;
@@ -142,6 +143,7 @@ ClaimResult ResultsStore::claim(std::string_view trial_key, bool retry_failed) {
     const RowState row = s.require_row(trial_key, "claim");
     switch (row.status) {
       case RunStatus::finished:
+      case RunStatus::pruned:  // a pruner's decision is final, like a result
         return ClaimResult::already_finished;
       case RunStatus::failed:
         if (!retry_failed) return ClaimResult::failed_needs_retry_flag;

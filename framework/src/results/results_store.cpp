@@ -36,17 +36,19 @@ std::string_view to_string(RunStatus status) {
     case RunStatus::finished: return "finished";
     case RunStatus::failed: return "failed";
     case RunStatus::interrupted: return "interrupted";
+    case RunStatus::pruned: return "pruned";
   }
   return "?";
 }
 
 RunStatus parse_run_status(std::string_view text) {
   for (auto status : {RunStatus::pending, RunStatus::running, RunStatus::finished,
-                      RunStatus::failed, RunStatus::interrupted}) {
+                      RunStatus::failed, RunStatus::interrupted, RunStatus::pruned}) {
     if (to_string(status) == text) return status;
   }
   throw std::invalid_argument(fmt::format(
-      "unknown run status '{}' (expected pending, running, finished, failed or interrupted)",
+      "unknown run status '{}' (expected pending, running, finished, failed, interrupted or "
+      "pruned)",
       text));
 }
 
@@ -292,9 +294,31 @@ void ResultsStore::State::open() {
       db.exec(drop_views_sql());
       db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only the new tables are created
       db.exec("INSERT OR IGNORE INTO metric_columns (split, name) "
+    if (schema_version() == 3) migrate_3_to_4();
               "SELECT DISTINCT split, name FROM run_metrics");
       rebuild_views();
       db.exec("PRAGMA user_version = 3");
+// 3 -> 4: the status 'pruned' and the search tables. SQLite cannot alter a CHECK constraint;
+// adding an allowed value changes no stored row, so the table's recorded SQL is edited in place
+// (writable_schema, with the schema cookie bumped so that every connection reloads it), as
+// SQLite's ALTER TABLE page describes for changes that leave the stored content valid.
+void ResultsStore::State::migrate_3_to_4() {
+  db.exec(drop_views_sql());
+  std::int64_t cookie = 0;
+  {
+    auto stmt = db.prepare("PRAGMA schema_version");
+    if (stmt.step()) cookie = stmt.int64(0);
+  }
+  db.exec("PRAGMA writable_schema = ON");
+  db.exec("UPDATE sqlite_master SET sql = replace(sql, '''failed'', ''interrupted'')', "
+          "'''failed'', ''interrupted'', ''pruned'')') WHERE type = 'table' AND name = 'runs'");
+  db.exec(fmt::format("PRAGMA schema_version = {}", cookie + 1));
+  db.exec("PRAGMA writable_schema = OFF");
+  db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only the search tables are new
+  rebuild_views();
+  db.exec("PRAGMA user_version = 4");
+}
+
     }
   });
 }
@@ -378,7 +402,7 @@ void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& i
                                         const Owner& owner, std::int64_t min_attempts) {
   const std::string now = utc_now_iso();
   db.prepare(
-        "UPDATE runs SET status = 'finished', owner_host = ?2, owner_pid = ?3, "
+        "UPDATE runs SET status = ?13, owner_host = ?2, owner_pid = ?3, "
         "heartbeat_at = ?4, started_at = COALESCE(started_at, ?4), finished_at = ?4, "
         "attempts = MAX(attempts, ?5), fit_seconds = ?6, eval_seconds = ?7, "
         "total_seconds = ?8, best_epoch = ?9, epochs_run = ?10, "
@@ -387,7 +411,8 @@ void ResultsStore::State::write_outcome(std::int64_t run_id, const FinishInfo& i
         "WHERE id = ?1")
       .bind_all(run_id, owner.host, owner.pid, now, min_attempts, info.fit_seconds,
                 info.eval_seconds, info.total_seconds, info.best_epoch, info.epochs_run,
-                info.checkpoint_path, info.tensorboard_path)
+                info.checkpoint_path, info.tensorboard_path,
+                info.pruned ? std::string_view("pruned") : std::string_view("finished"))
       .execute();
   db.prepare("DELETE FROM run_metrics WHERE run_id = ?1").bind_all(run_id).execute();
   auto insert = db.prepare(
@@ -707,7 +732,7 @@ bool ResultsStore::record_run(const CompletedRun& run) {
     auto insert_param = s.prepare_insert_param();
     s.insert_if_missing(run.spec, insert_run, insert_param);
     const RowState row = s.require_row(run.spec.trial_key, "record");
-    if (row.status == RunStatus::finished) return false;
+    if (row.status == RunStatus::finished || row.status == RunStatus::pruned) return false;
     if (row.status == RunStatus::running && row.owner != s.options.owner && !s.owner_gone(row)) {
       return false;
     }
@@ -814,6 +839,7 @@ StatusCounts ResultsStore::status_counts(std::optional<std::string_view> experim
     const std::int64_t n = select.int64(1);
     switch (parse_run_status(select.text(0))) {
       case RunStatus::pending: counts.pending = n; break;
+      case RunStatus::pruned: counts.pruned = n; break;
       case RunStatus::running: counts.running = n; break;
       case RunStatus::finished: counts.finished = n; break;
       case RunStatus::failed: counts.failed = n; break;

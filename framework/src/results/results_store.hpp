@@ -33,7 +33,9 @@
 namespace recrun::results {
 
 /// Where a run row stands. Stored as the lower-case name.
-enum class RunStatus { pending, running, finished, failed, interrupted };
+/// `pruned`: stopped by its search's pruner at a rung (schema 4); like `finished`, it is never
+/// run again, but it never counts as a group's best.
+enum class RunStatus { pending, running, finished, failed, interrupted, pruned };
 std::string_view to_string(RunStatus status);
 /// Inverse of to_string; throws std::invalid_argument for anything else.
 RunStatus parse_run_status(std::string_view text);
@@ -120,6 +122,8 @@ struct FinishInfo {
   std::vector<UserMetric> valid_user_metrics;
   /// Per-user test metrics of the best checkpoint, likewise.
   std::vector<UserMetric> test_user_metrics;
+  /// Stopped by its search's pruner: recorded as 'pruned' instead of 'finished'.
+  bool pruned = false;
 };
 
 /// The process a running row belongs to.
@@ -224,7 +228,10 @@ struct StatusCounts {
   std::int64_t finished = 0;
   std::int64_t failed = 0;
   std::int64_t interrupted = 0;
-  std::int64_t total() const { return pending + running + finished + failed + interrupted; }
+  std::int64_t pruned = 0;
+  std::int64_t total() const {
+    return pending + running + finished + failed + interrupted + pruned;
+  }
 };
 
 /// How a ResultsStore behaves. Defined outside the class so that `= {}` works as a default
@@ -372,6 +379,8 @@ class ResultsStore {
   StatusCounts status_counts(std::optional<std::string_view> experiment = std::nullopt) const;
 
  private:
+  // Searches and their pruning decisions (results/search_store.hpp) share the connection.
+  friend class SearchStore;
   struct State;
   std::unique_ptr<State> state_;
 };

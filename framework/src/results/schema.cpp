@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
   protocol          TEXT NOT NULL DEFAULT '{}',
   seed              INTEGER NOT NULL,
   status            TEXT NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'running', 'finished', 'failed', 'interrupted')),
+                    CHECK (status IN ('pending', 'running', 'finished', 'failed', 'interrupted', 'pruned')),
   attempts          INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
   owner_host        TEXT,
   owner_pid         INTEGER,
@@ -112,6 +112,43 @@ CREATE TABLE IF NOT EXISTS metric_columns (
   split  TEXT NOT NULL CHECK (split IN ('valid', 'test')),
   name   TEXT NOT NULL,
   PRIMARY KEY (split, name)
+) WITHOUT ROWID;
+)sql" R"sql(
+-- Schema 4: searches (random, TPE) and their pruning. A search is one group's [group.search]
+-- over one data set and protocol; `spec` is its settings as JSON (method, trials, seed, pruner,
+-- space). Each configuration it registered has an index; its trials (one per seed) are runs.
+CREATE TABLE IF NOT EXISTS searches (
+  search_key  TEXT PRIMARY KEY CHECK (search_key <> ''),
+  experiment  TEXT NOT NULL,
+  group_name  TEXT NOT NULL,
+  method      TEXT NOT NULL CHECK (method IN ('grid', 'random', 'tpe')),
+  spec        TEXT NOT NULL,
+  created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE TABLE IF NOT EXISTS search_trials (
+  search_key  TEXT NOT NULL REFERENCES searches(search_key) ON DELETE CASCADE,
+  idx         INTEGER NOT NULL CHECK (idx >= 0),
+  trial_key   TEXT NOT NULL,
+  point       TEXT NOT NULL,
+  created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  PRIMARY KEY (search_key, idx, trial_key)
+);
+CREATE INDEX IF NOT EXISTS search_trials_by_trial ON search_trials (trial_key);
+
+-- Pruning decisions: a trial reaching a rung (min_epochs * reduction_factor^rung epochs) is
+-- compared with the trials that reached it before; the decision is taken once, in a
+-- transaction, and a trial that reaches the rung again (resumed) gets the same one.
+CREATE TABLE IF NOT EXISTS promotions (
+  search_key  TEXT NOT NULL REFERENCES searches(search_key) ON DELETE CASCADE,
+  trial_key   TEXT NOT NULL,
+  rung        INTEGER NOT NULL CHECK (rung >= 0),
+  epochs      INTEGER NOT NULL CHECK (epochs >= 1),
+  value       REAL,
+  decision    TEXT NOT NULL CHECK (decision IN ('continue', 'prune')),
+  compared    INTEGER NOT NULL,
+  decided_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  PRIMARY KEY (search_key, trial_key, rung)
 ) WITHOUT ROWID;
 )sql";
 

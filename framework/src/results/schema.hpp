@@ -10,7 +10,7 @@ namespace recrun::results {
 
 /// Stored in PRAGMA user_version. Bump it, and add a migration step in results_store.cpp,
 /// whenever the DDL below changes.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 /// One final metric as a view column: split ("valid" or "test") and name ("NDCG@10").
 struct MetricColumn {

@@ -63,6 +63,8 @@ struct ResultsStore::State {
   void write_user_metrics(std::int64_t run_id, const FinishInfo& info);
   // Drops and recreates the views with a column for every row of metric_columns.
   void rebuild_views();
+  // Schema 3 -> 4: the status 'pruned' and the search tables.
+  void migrate_3_to_4();
   void upsert_epoch(Statement& upsert, std::int64_t run_id, std::int64_t epoch, SplitName split,
                     const std::vector<Metric>& metrics, double wall_time,
                     std::string_view trial_key);

@@ -12,6 +12,7 @@
 #include "core/hash.hpp"
 #include "core/safe_file.hpp"
 #include "recrun/text.hpp"
+#include "sweep/search_space.hpp"
 
 namespace recrun::sweep {
 
@@ -279,7 +280,8 @@ ParamValue to_param_value(const toml::node& n, const Origin& o, const std::strin
                           toml_type_name(e)));
         }
       }
-      return list;
+      if (numbers) return reals;
+      return strings;
     }
     default:
       throw ExperimentError(o, fmt::format("parameter '{}' cannot be {}", key, toml_type_name(n)));
@@ -461,7 +463,13 @@ class Parser {
     ValueReader r(v, o, "protocol." + key);
     trial::Protocol& p = x_.protocol;
     if (key == "split") {
-      p.split = r.string();
+      const std::string name = r.string();
+      const auto mode = core::parse_split_mode(name);
+      if (!mode)
+        throw ExperimentError(o, fmt::format("protocol.split must be 'leave_one_out' or 'full', "
+                                             "got '{}'",
+                                             name));
+      p.split = *mode;
     } else if (key == "min_interactions") {
       p.min_interactions = r.integer();
     } else if (key == "metrics") {
@@ -532,7 +540,7 @@ class Parser {
     Group g;
     g.origin = o;
     const bool array_form = !name.has_value();
-    std::vector<std::string> known = {"model", "seeds", "params", "grid", "sets"};
+    std::vector<std::string> known = {"model", "seeds", "params", "grid", "sets", "search"};
     if (array_form) known.insert(known.begin(), "name");
     for (const auto& [k, v] : t) {
       const std::string key(k.str());
@@ -577,6 +585,10 @@ class Parser {
       } else if (key == "sets") {
         const auto* sa = v.as_array();
         if (!sa)
+          if (const auto* dist = gv.as_table()) {  // lr = { log_uniform = [1e-4, 1e-2] }
+            g.space.push_back(parse_distribution(axis.key, *dist, axis.origin));
+            continue;
+          }
           throw ExperimentError(ko, "'sets' must be a list of tables: write [[group.sets]]");
         for (const auto& s : *sa) {
           const auto* st = s.as_table();
@@ -589,6 +601,10 @@ class Parser {
             const std::string pname(pk.str());
             set.values[pname] = RawValue{to_param_value(pv, po, pname), std::nullopt, po};
           }
+      } else if (key == "search") {
+        const auto* st = v.as_table();
+        if (!st) throw ExperimentError(ko, "'search' must be a table: write [group.search]");
+        g.search = parse_search(*st, ko);
           g.sets.push_back(std::move(set));
         }
       } else {
@@ -648,6 +664,12 @@ class Parser {
 
   void validate_protocol() {
     trial::Protocol& p = x_.protocol;
+    if (ov.key.starts_with("search.")) {  // --set GROUP.search.trials=8
+      const toml::table t = parse_override_value(ov);
+      if (!g.search) g.search = SearchSpec{};
+      set_search_key(*g.search, ov.key.substr(7), *t.get("v"), o);
+      return true;
+    }
     const auto at = [&](const std::string& key) {
       const auto it = x_.protocol_origins.find(key);
       if (it != x_.protocol_origins.end()) return it->second;

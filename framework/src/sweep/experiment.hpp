@@ -75,6 +75,47 @@ struct ParamSet {
   Origin origin;
 };
 
+// --- search spaces (sweep/search_space.cpp parses, checks and samples them) ------------------
+
+/// How a searched parameter is drawn: `lr = { log_uniform = [1e-4, 1e-2] }` in [group.grid].
+enum class DistKind { uniform, log_uniform, int_uniform, choice };
+
+/// One searched parameter of a group.
+struct Distribution {
+  /// Parameter name.
+  std::string key;
+  DistKind kind = DistKind::uniform;
+  /// Inclusive bounds (uniform, log_uniform, int_uniform).
+  double low = 0, high = 0;
+  /// The values of a `choice`.
+  std::vector<RawValue> choices;
+  /// Where the distribution is written.
+  Origin origin;
+};
+
+/// How a group picks its trials ([group.search]) and whether it prunes them.
+enum class SearchMethod { grid, random, tpe };
+enum class PrunerKind { none, asha, median };
+
+struct SearchSpec {
+  SearchMethod method = SearchMethod::grid;
+  /// Configurations to try (random, tpe); each runs once per seed.
+  std::int64_t trials = 0;
+  /// Seed of the sampler (not of the trials, whose seeds are the group's).
+  std::int64_t seed = 0;
+  /// TPE: configurations drawn at random before the model takes over; -1 = automatic.
+  std::int64_t startup_trials = -1;
+  PrunerKind pruner = PrunerKind::none;
+  /// Pruner rungs: min_epochs * reduction_factor^k epochs, below max_epochs.
+  std::int64_t min_epochs = 1;
+  std::int64_t reduction_factor = 3;
+  /// The trainer's `epochs` for the group's trials; 0 = the group's own `epochs`.
+  std::int64_t max_epochs = 0;
+  /// Where [group.search] starts, and where each of its keys is written.
+  Origin origin;
+  std::map<std::string, Origin> origins;
+};
+
 /// A run group: one model, fixed parameters, a grid and explicit sets.
 /// Its trials are sets x grid x seeds, each over the fixed parameters.
 struct Group {
@@ -94,6 +135,10 @@ struct Group {
   std::vector<ParamSet> sets;
   /// Seeds for this group (the experiment's when unset).
   std::optional<std::vector<std::int64_t>> seeds;
+  /// Searched parameters (distributions written in [grid]), in file order.
+  std::vector<Distribution> space;
+  /// [group.search]; unset for a plain grid.
+  std::optional<SearchSpec> search;
 };
 
 /// How trials are executed; none of it changes results.

@@ -131,16 +131,23 @@ class Scheduler {
             ProgressDisplay& display)
       : store_(store), options_(options), display_(display),
         free_slots_(static_cast<std::size_t>(options.jobs), true), env_(worker_environment()) {}
+    bool more = static_cast<bool>(options_.more);
 
   ScheduleResult run(const std::vector<const Trial*>& queue) {
     SignalGuard signals;
-    if (options_.zygote && !queue.empty()) start_zygote();
+    if (options_.zygote && (!queue.empty() || options_.more)) start_zygote();
     std::size_t next = 0;
     auto last_heartbeat = Clock::now();
     while (true) {
-      while (result_.stopped_by == 0 && workers_.size() < static_cast<std::size_t>(options_.jobs) &&
-             next < queue.size()) {
-        launch(*queue[next++]);
+      while (result_.stopped_by == 0 && workers_.size() < static_cast<std::size_t>(options_.jobs)) {
+        if (next < queue.size()) {
+          launch(*queue[next++]);
+        } else if (const Trial* t = more ? options_.more() : nullptr) {
+          launch(*t);
+        } else {
+          more = false;
+          break;
+        }
       }
       if (workers_.empty()) break;
       wait_for_events(signals.fd());
@@ -503,8 +510,9 @@ class Scheduler {
     const bool exited = status >= 0 && WIFEXITED(status);
     const int code = exited ? WEXITSTATUS(status) : -1;
     std::string outcome, detail;
-    if (row && row->status == results::RunStatus::finished) {
-      outcome = "finished";
+    if (row && (row->status == results::RunStatus::finished ||
+                row->status == results::RunStatus::pruned)) {
+      outcome = std::string(results::to_string(row->status));
       detail = metric_detail(*row);
     } else if (row && row->status == results::RunStatus::failed) {
       // The worker recorded why (claim() cleared any earlier attempt's error).

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ struct SchedulerOptions {
   bool zygote = true;
   /// How often running rows get a heartbeat from this process.
   std::chrono::seconds heartbeat_every{30};
+  /// Asked for another trial whenever a worker slot is free and the queue is done (a TPE
+  /// search's next suggestion, sweep/search.hpp); nullptr means none will come. Trials it returns
+  /// must outlive the run.
+  std::function<const Trial*()> more;
 };
 
 /// What happened to one trial the scheduler looked at.

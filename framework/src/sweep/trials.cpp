@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <set>
 
+#include "sweep/search.hpp"
+
 
 namespace recrun::sweep {
 
@@ -184,6 +186,9 @@ class GroupExpander {
       throw ExperimentError(v.origin, e.what());
     }
     return {std::move(value), v.origin};
+  if (g.search && g.search->method != SearchMethod::grid)  // configurations x seeds
+    return saturating_mul(static_cast<std::uint64_t>(g.search->trials),
+                          (g.seeds ? *g.seeds : x.seeds).size());
   }
 
   const Group& g_;
@@ -329,13 +334,28 @@ std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& r
   }
   std::vector<Trial> out;
   out.reserve(static_cast<std::size_t>(total));
-  for (const auto& g : experiment.groups) GroupExpander(g, experiment, registry).expand(out);
+  std::vector<Trial> probes;  // TPE groups' first configurations
+  for (const auto& g : experiment.groups) {
+    // Searches (sweep/search.cpp): random expands into its list; TPE suggests while it runs.
+    if (g.search && g.search->method != SearchMethod::grid) {
+      const SearchPlan plan = plan_search(g, experiment, registry);
+      if (plan.spec.method == SearchMethod::random)
+        for (auto& t : expand_random(plan)) out.push_back(std::move(t));
+      else  // its first configuration stands for it below
+        for (auto& t : trials_at(plan, random_point(plan.space, plan.spec.seed, 0), 0))
+          probes.push_back(std::move(t));
+      continue;
+    }
+    const Group searched = with_search_epochs(g);  // a pruned grid's max_epochs
+    GroupExpander(searched, experiment, registry).expand(out);
+  }
   // A '*.key=value' override that no model accepts is a typo, not a no-op.
   std::map<std::string, bool> used;
   for (const auto& [group, keys] : experiment.wildcard_keys)
     for (const auto& k : keys) used[k] |= false;
-  for (const auto& t : out)
-    for (auto& [k, u] : used) u |= t.params.contains(k);
+  for (const auto* list : {&out, &probes})
+    for (const auto& t : *list)
+      for (auto& [k, u] : used) u |= t.params.contains(k);
   for (const auto& [k, u] : used) {
     if (u) continue;
     for (const auto& g : experiment.groups) {

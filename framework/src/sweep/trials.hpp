@@ -34,6 +34,8 @@ struct Trial {
   /// Why a parameter was canonicalised (e.g. "fusion has no effect without features"); empty
   /// when no rule applied. Trials that collapse into one are reported with it.
   std::string canonical_note;
+  /// The configuration's index in its group's random or TPE search; -1 otherwise.
+  std::int64_t search_index = -1;
 
   /// Short human text: the varying parameters and the seed, e.g. "lambda=500 seed=1".
   std::string label() const;

@@ -7,6 +7,7 @@
 #include "recrun/error.hpp"
 #include "trial/members.hpp"
 
+#include "trial/pruning.hpp"
 namespace recrun::trial {
 
 std::string_view to_string(CheckpointPolicy policy) {
@@ -51,6 +52,8 @@ core::RunOutcome train(const Registry& registry, const Dataset& dataset, const c
   // The attempt this is (claimed rows count them): stamped into its checkpoints with the key.
   if (const auto row = job.key.empty() ? std::nullopt : store.find(job.key)) options.attempt = row->attempts;
   const ModelInfo& info = registry.model(job.model);
+  // A trial of a search with a pruner asks it at each rung (results.db decides, once).
+  options.should_prune = pruning_hook(store, job.key);
   core::seed_and_threads(options.seed, options.threads);
   // Members of an ensemble come from this store and must share this run's data and split.
   const RunHost host(registry, dataset, &split, job.protocol, &store, job.threads);
@@ -120,6 +123,7 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   // The checkpoint policy: last.ckpt served resuming while the trial ran; keep what was asked.
   if (!job.checkpoint_dir.empty()) {
     std::error_code ec;
+  info.pruned = out.pruned;
     if (job.checkpoints != CheckpointPolicy::last)
       std::filesystem::remove(job.checkpoint_dir / "last.ckpt", ec);
     if (job.checkpoints == CheckpointPolicy::none) {
