@@ -7,6 +7,8 @@
 // run only at the masked positions (training) or the [MASK] slot (scoring).
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
+#include <recrun/chunked_ce.hpp>
+#include <recrun/memory.hpp>
 #include <recrun/plugin.hpp>
 #include <recrun/seq.hpp>
 
@@ -28,6 +30,8 @@ struct Bert4RecOptions {
   double last_item_mask_ratio = 0.0;
   /// Sequences per training batch (and users per scoring chunk).
   std::int64_t batch_size = 128;
+  /// Masked positions per chunk of the cross-entropy.
+  recrun::CeChunkOptions ce;
   /// Item features, their fusion and dropout.
   recrun::FeatureOptions item_features;
   /// lr, weight decay, clipping.
@@ -57,6 +61,7 @@ void declare(recrun::Fields<Bert4RecOptions>& f) {
         "extra probability of replacing a sequence's last item by [MASK]")
       .range(0, 1);
   f.add("batch_size", &O::batch_size, "sequences per training batch").at_least(1);
+  f.nest(&O::ce, recrun::declare_ce_chunk_field);
   f.nest(&O::net, [](recrun::Fields<NetOptions>& n) {
     n.add("share_embeddings", &NetOptions::share_embeddings,
           "tie the output layer to the item embedding");
@@ -66,7 +71,7 @@ void declare(recrun::Fields<Bert4RecOptions>& f) {
   f.nest(&O::precision, recrun::declare_precision_field);
 }
 
-class Bert4Rec final : public recrun::Model {
+class Bert4Rec final : public recrun::Model, public recrun::MemoryEstimator {
  public:
   Bert4Rec(Bert4RecOptions o, const recrun::ModelEnv& env) : options_(std::move(o)) {
     options_.net.num_items = env.dataset.num_items();
@@ -128,7 +133,7 @@ class Bert4Rec final : public recrun::Model {
       if (mine > 0) {
         // bf16 forward under autocast; backward and the fp32 weights' update after it.
         const recrun::Bf16Autocast autocast(bf16_);
-        batch_loss = net_->cloze_loss(cloze, lengths);
+        batch_loss = net_->cloze_loss(cloze, lengths, options_.ce.ce_chunk);
       }
       const double loss = recrun::step(*optimizer_, options_.optimizer, batch_loss,
                                        static_cast<double>(mine));
@@ -180,6 +185,27 @@ class Bert4Rec final : public recrun::Model {
 
   std::map<std::string, double> diagnostics() override {
     return net_->fusion() ? net_->fusion()->diagnostics() : std::map<std::string, double>{};
+  }
+
+  std::optional<recrun::MemoryEstimate> estimate_memory(
+      const recrun::MemoryQuery& q) const override {
+    std::int64_t users = 0, longest = 0;
+    for (std::int64_t u = 0; u < q.train->num_users(); ++u) {
+      const auto n = static_cast<std::int64_t>(q.train->items(u).size());
+      if (n == 0) continue;
+      ++users;
+      longest = std::max(longest, std::min(n, options_.net.max_len));
+    }
+    if (users == 0) return std::nullopt;
+    std::int64_t params = 0;
+    for (const auto& p : net_->parameters()) params += p.numel();
+    recrun::MemoryEstimate e;
+    e.bytes = recrun::bert4rec::estimate_memory(
+        options_.net, params, std::min(options_.batch_size, users), longest, options_.mask_prob,
+        options_.last_item_mask_ratio, options_.ce.ce_chunk, bf16_, q.score_batch, &e.detail);
+    e.lowered_by = "batch_size, ce_chunk (masked positions per chunk of the loss), max_len or "
+                   "hidden_units";
+    return e;
   }
 
  private:

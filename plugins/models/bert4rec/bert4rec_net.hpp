@@ -7,10 +7,14 @@
 // max_len, without paying for the padding.
 #pragma once
 
+#include <fmt/format.h>
+#include <recrun/chunked_ce.hpp>
 #include <recrun/feature.hpp>
+#include <recrun/memory.hpp>
 #include <recrun/seq.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -92,6 +96,30 @@ inline Cloze rows_of(const Cloze& all, const torch::Tensor& tokens, std::int64_t
   out.chosen = all.chosen.slice(0, begin, end);
   out.labels = tokens.slice(0, begin, end).masked_select(out.chosen) - 1;
   return out;
+}
+
+/// BERT4Rec's peak memory in bytes beyond the parameters themselves: gradients and Adam state,
+/// the transformer's activations for `batch` sequences of `length` tokens, the cross-entropy of
+/// their masked positions (mask_prob of them, with room for chance, plus forced last items), and
+/// scoring `score_batch` users; training and scoring do not overlap.
+inline std::int64_t estimate_memory(const NetOptions& o, std::int64_t num_params,
+                                    std::int64_t batch, std::int64_t length, double mask_prob,
+                                    double last_item_mask_ratio, std::int64_t ce_chunk, bool bf16,
+                                    std::int64_t score_batch, std::string* detail = nullptr) {
+  const std::int64_t n = o.num_items, h = o.hidden;
+  const std::int64_t state = memory::optimizer_state_bytes(num_params) + (n + 2) * h * 4;
+  const std::int64_t activations =
+      memory::transformer_activation_bytes(batch, length, h, o.heads, o.layers, bf16);
+  const auto masked = static_cast<std::int64_t>(
+      static_cast<double>(batch * length) * std::min(1.0, mask_prob * 1.5) +
+      static_cast<double>(batch) * last_item_mask_ratio + 1);
+  const std::int64_t loss = ce_working_bytes(masked, n, h, ce_chunk);
+  const std::int64_t scoring = score_batch * n * 4 + std::min(batch, score_batch) * n * (bf16 ? 6 : 4);
+  if (detail)
+    *detail = fmt::format("gradients and Adam state {}, activations {}, loss {}, scoring {}",
+                          format_bytes(state), format_bytes(activations), format_bytes(loss),
+                          format_bytes(scoring));
+  return state + std::max(activations + loss, scoring);
 }
 
 /// Item and positional embeddings (fused with item features when any are given), a
@@ -190,11 +218,15 @@ class Bert4RecNetImpl : public torch::nn::Module {
     return h.reshape({-1, options_.hidden}).index_select(0, keep);
   }
 
-  /// Mean cross-entropy over the chosen positions; the output layer runs on those rows only.
-  /// The loss is float32 also when the logits come out of bf16 autocast.
-  torch::Tensor cloze_loss(const Cloze& cloze, const torch::Tensor& lengths) {
-    return torch::nn::functional::cross_entropy(
-        logits(masked_hidden(cloze, lengths)).to(torch::kFloat), cloze.labels);
+  /// Mean cross-entropy over the chosen positions; the output layer runs on those rows only,
+  /// `chunk` positions at a time (0 = sized automatically; recrun/chunked_ce.hpp), so at most
+  /// [chunk, num_items] logits exist at once. The loss is float32 also under bf16 autocast.
+  torch::Tensor cloze_loss(const Cloze& cloze, const torch::Tensor& lengths,
+                           std::int64_t chunk = 0) {
+    const torch::Tensor h = masked_hidden(cloze, lengths);
+    if (out_) return chunked_cross_entropy(h, out_->weight, out_->bias, cloze.labels, chunk);
+    return chunked_cross_entropy(h, item_emb_->weight.narrow(0, 1, options_.num_items), out_bias_,
+                                 cloze.labels, chunk);
   }
 
  private:

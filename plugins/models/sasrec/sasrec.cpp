@@ -6,8 +6,10 @@
 //
 // Batches group users of similar history length so they pad only to their own longest; scoring
 // computes the last block for the last position only; the sampled losses never build
-// [positions, items] logits.
+// [positions, items] logits, and ce builds them a chunk of positions at a time.
 #include <fmt/format.h>
+#include <recrun/chunked_ce.hpp>
+#include <recrun/memory.hpp>
 #include <recrun/plugin.hpp>
 #include <recrun/seq.hpp>
 
@@ -39,6 +41,8 @@ struct SasrecOptions {
   bool logq_correction = true;
   /// Which positions share a draw of negatives.
   Sharing negative_sharing = Sharing::automatic;
+  /// Positions per chunk of the ce loss.
+  recrun::CeChunkOptions ce;
   /// Sequences per training batch (and users per scoring chunk).
   std::int64_t batch_size = 128;
   /// Item features, their fusion and dropout.
@@ -100,12 +104,13 @@ void declare(recrun::Fields<SasrecOptions>& f) {
            "share one draw (far less memory for many negatives); auto: position up to 16 "
            "negatives, else sequence");
   f.add("batch_size", &O::batch_size, "sequences per training batch").at_least(1);
+  f.nest(&O::ce, recrun::declare_ce_chunk_field);
   f.nest(&O::item_features, recrun::declare_feature_fields);
   f.nest(&O::optimizer, recrun::declare_optimizer_fields);
   f.nest(&O::precision, recrun::declare_precision_field);
 }
 
-class Sasrec final : public recrun::Model {
+class Sasrec final : public recrun::Model, public recrun::MemoryEstimator {
  public:
   Sasrec(SasrecOptions o, const recrun::ModelEnv& env) : options_(std::move(o)) {
     options_.net.num_items = env.dataset.num_items();
@@ -119,6 +124,7 @@ class Sasrec final : public recrun::Model {
     spec_.gbce_t = options_.gbce_t;
     spec_.sampling = options_.sampling;
     spec_.logq_correction = options_.logq_correction;
+    spec_.ce_chunk = options_.ce.ce_chunk;
     if (options_.loss != Loss::ce) {
       if (n < 2)
         throw recrun::DataError("sasrec: sampled losses need at least two items; use loss = ce");
@@ -232,6 +238,35 @@ class Sasrec final : public recrun::Model {
   }
 
   std::map<std::string, double> diagnostics() override { return net_->features().diagnostics(); }
+
+  std::optional<recrun::MemoryEstimate> estimate_memory(
+      const recrun::MemoryQuery& q) const override {
+    // The longest batch: batch_size users of the longest histories, each max_len positions at
+    // most (length-bucketed batches put the longest together).
+    std::int64_t users = 0, longest = 0;
+    for (std::int64_t u = 0; u < q.train->num_users(); ++u) {
+      const auto n = static_cast<std::int64_t>(q.train->items(u).size());
+      if (n < 2) continue;
+      ++users;
+      longest = std::max(longest, std::min(n, options_.net.max_len + 1) - 1);
+    }
+    if (users == 0) return std::nullopt;
+    std::int64_t params = 0;
+    for (const auto& p : net_->parameters()) params += p.numel();
+    const auto m = recrun::sasrec::estimate_memory(
+        options_.net, params, std::min(options_.batch_size, users), longest, spec_, bf16_,
+        q.score_batch);
+    recrun::MemoryEstimate e;
+    e.bytes = m.peak();
+    e.detail = fmt::format("gradients and Adam state {}, activations {}, loss {}, scoring {}",
+                           recrun::format_bytes(m.state), recrun::format_bytes(m.activations),
+                           recrun::format_bytes(m.loss), recrun::format_bytes(m.scoring));
+    e.lowered_by = options_.loss == Loss::ce
+                       ? "batch_size, ce_chunk (positions per chunk of the loss), max_len, or a "
+                         "sampled loss (loss = sampled_softmax, gbce or bce)"
+                       : "batch_size, num_negatives, negative_sharing = sequence, or max_len";
+    return e;
+  }
 
  private:
   SasrecOptions options_;

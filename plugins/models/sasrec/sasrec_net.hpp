@@ -5,11 +5,14 @@
 // positions count back from the last real token, which always sits at position max_len - 1: the
 // meaning of the authors' left-padded sequences, without computing the padding.
 //
-// Only the `ce` loss computes [positions, num_items] logits. The sampled losses (bce,
-// sampled_softmax, gbce) gather the rows of the sampled items only, so their cost does not grow
-// with the catalogue beyond the embedding table itself.
+// The `ce` loss scores every position against the whole catalogue, a chunk of positions at a
+// time (recrun/chunked_ce.hpp), so its memory is O(chunk x items), never positions x items. The
+// sampled losses (bce, sampled_softmax, gbce) gather the rows of the sampled items only, so their
+// cost does not grow with the catalogue beyond the embedding table itself.
 #pragma once
 
+#include <recrun/chunked_ce.hpp>
+#include <recrun/memory.hpp>
 #include <recrun/seq.hpp>
 #include <torch/torch.h>
 
@@ -208,15 +211,17 @@ inline torch::Tensor sampled_softmax_loss(const SampledScores& s,
   return (torch::logsumexp(logits, 1) - pos).mean();
 }
 
-/// Full cross-entropy over the catalogue: logits [M, N] = h · items^T.
+/// Full cross-entropy over the catalogue, logits h · items^T, at the real positions: computed
+/// `chunk` positions at a time (0 = sized automatically), so at most [chunk, N] logits exist at
+/// once. The loss is float32 also when bf16 autocast runs the products.
 inline torch::Tensor full_ce_loss(const torch::Tensor& h, const torch::Tensor& valid,
-                                  const torch::Tensor& targets, const torch::Tensor& items) {
+                                  const torch::Tensor& targets, const torch::Tensor& items,
+                                  std::int64_t chunk = 0) {
   const std::int64_t hidden = h.size(2);
   const torch::Tensor rows = flat_valid(valid);
   const torch::Tensor hv = h.reshape({-1, hidden}).index_select(0, rows);
   const torch::Tensor tv = targets.reshape({-1}).index_select(0, rows);
-  // The loss is float32 also when bf16 autocast ran the product.
-  return torch::nn::functional::cross_entropy(torch::mm(hv, items.t()).to(torch::kFloat), tv);
+  return chunked_cross_entropy(hv, items, std::nullopt, tv, chunk);
 }
 
 /// Loss settings, resolved (negatives > 0 for the sampled losses).
@@ -231,6 +236,8 @@ struct LossSpec {
   bool logq_correction = true;
   /// position or sequence (resolved).
   Sharing sharing = Sharing::position;
+  /// Positions per chunk of the ce loss; 0 = automatic.
+  std::int64_t ce_chunk = 0;
 };
 
 /// Draws negatives from LibTorch's default generator (which the trainer seeds and checkpoints),
@@ -264,7 +271,8 @@ class NegativeSampler {
 inline torch::Tensor next_item_loss(const torch::Tensor& h, const NextItemBatch& batch,
                                     const torch::Tensor& items, const LossSpec& spec,
                                     const NegativeSampler& sampler) {
-  if (spec.loss == Loss::ce) return full_ce_loss(h, batch.valid, batch.targets, items);
+  if (spec.loss == Loss::ce)
+    return full_ce_loss(h, batch.valid, batch.targets, items, spec.ce_chunk);
   const std::int64_t b = h.size(0), t = h.size(1), k = spec.negatives;
   const torch::Tensor negatives =
       spec.sharing == Sharing::sequence ? sampler.draw({b, k}) : sampler.draw({b, t, k});
@@ -278,6 +286,42 @@ inline torch::Tensor next_item_loss(const torch::Tensor& h, const NextItemBatch&
     case Loss::ce: break;
   }
   TORCH_CHECK(false, "unreachable");
+}
+
+// --- memory --------------------------------------------------------------------------------------
+
+/// The parts of SASRec's peak memory, in bytes, beyond the parameters themselves.
+struct MemoryParts {
+  /// Gradients and Adam's moments, plus the dense gradient of the item table.
+  std::int64_t state = 0;
+  /// The transformer's activations for one batch.
+  std::int64_t activations = 0;
+  /// The loss's working set (ce: one chunk of logits; sampled: the candidates' rows).
+  std::int64_t loss = 0;
+  /// Scoring `score_batch` users: their [users, items] scores and a batch's logits.
+  std::int64_t scoring = 0;
+  /// Training and scoring do not overlap.
+  std::int64_t peak() const { return state + std::max(activations + loss, scoring); }
+};
+
+/// SASRec's memory for batches of `batch` sequences of `length` positions (the longest batch),
+/// `num_params` parameters and scoring in batches of `score_batch` users.
+inline MemoryParts estimate_memory(const NetOptions& o, std::int64_t num_params,
+                                   std::int64_t batch, std::int64_t length, const LossSpec& spec,
+                                   bool bf16, std::int64_t score_batch) {
+  MemoryParts m;
+  const std::int64_t n = o.num_items, h = o.hidden, positions = batch * length;
+  m.state = memory::optimizer_state_bytes(num_params) + (n + 1) * h * 4;
+  m.activations = memory::transformer_activation_bytes(batch, length, h, o.heads, o.layers, bf16);
+  const std::int64_t k = spec.negatives;
+  if (spec.loss == Loss::ce)
+    m.loss = ce_working_bytes(positions, n, h, spec.ce_chunk);
+  else if (spec.sharing == Sharing::sequence)
+    m.loss = batch * k * h * 4 * 3 + positions * k * 4 * 4;
+  else
+    m.loss = positions * k * (h * 4 * 3 + 4 * 4);
+  m.scoring = score_batch * n * 4 + std::min(batch, score_batch) * n * (bf16 ? 6 : 4);
+  return m;
 }
 
 // --- the network ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include "../../../plugins/models/bert4rec/bert4rec_net.hpp"
 #include "bert4rec_support.hpp"
 #include "core/split.hpp"
+#include "recrun/conformance.hpp"
 #include "recrun/error.hpp"
 
 namespace recrun::test {
@@ -120,6 +121,45 @@ TEST(Bert4RecNet, MaskedOnlyLossEqualsLossOverFullLogits) {
   EXPECT_NEAR(fast.item<double>(), slow.item<double>(), 1e-5);
 }
 
+TEST(Bert4RecNet, ChunkedClozeLossHasTheUnchunkedGradients) {
+  // Both output layers (tied embedding plus bias, and a Linear of its own), chunks of 3 masked
+  // positions against LibTorch's cross_entropy over the full logits.
+  for (const bool share : {true, false}) {
+    torch::manual_seed(9);
+    auto o = small_net(40);
+    o.share_embeddings = share;
+    Bert4RecNet net(o);
+    net->eval();
+    const torch::Tensor lengths = torch::tensor({5, 20, 12}, torch::kInt64);
+    const torch::Tensor valid = torch::arange(20).unsqueeze(0).lt(lengths.unsqueeze(1));
+    const torch::Tensor tokens =
+        torch::randint(1, 41, {3, 20}, torch::kInt64).masked_fill(valid.logical_not(), 0);
+    const auto c = cloze_mask(tokens, lengths, 40, 0.4, 0.0);
+    ASSERT_GT(c.labels.numel(), 3);
+    const auto gradients = [&](const torch::Tensor& loss) {
+      net->zero_grad();
+      loss.backward();
+      std::map<std::string, torch::Tensor> out;
+      for (const auto& p : net->named_parameters())
+        if (p.value().grad().defined()) out[p.key()] = p.value().grad().clone();
+      return out;
+    };
+    const torch::Tensor chunked = net->cloze_loss(c, lengths, 3);
+    const auto got = gradients(chunked);
+    const torch::Tensor full = torch::nn::functional::cross_entropy(
+        net->logits(net->masked_hidden(c, lengths)), c.labels);
+    const auto want = gradients(full);
+    EXPECT_NEAR(chunked.item<double>(), full.item<double>(), 1e-5);
+    ASSERT_EQ(got.size(), want.size());
+    for (const auto& [name, g] : want) {
+      ASSERT_TRUE(got.count(name)) << name;
+      EXPECT_TRUE(torch::allclose(got.at(name), g, 1e-5, 1e-6))
+          << (share ? "shared " : "own ") << name << " differs by "
+          << (got.at(name) - g).abs().max().item<double>();
+    }
+  }
+}
+
 TEST(Bert4RecNet, InitialisationIsBertLike) {
   torch::manual_seed(8);
   Bert4RecNet net(small_net(300));
@@ -218,7 +258,7 @@ TEST_F(Bert4RecPlugin, ResumedTrainingContinuesExactly) {
   straight->save(checkpoint);
   const torch::Tensor torch_rng = at::detail::getDefaultCPUGenerator().get_state();
   const std::mt19937_64 rng = ctx.rng();
-  ctx.begin_epoch(1);
+  recrun::conformance::begin_epoch(ctx, 1);
   const double loss = straight->fit_epoch(ctx).loss;
 
   // Resumed run: a fresh model from the checkpoint, with the trainer's generators restored.
@@ -228,7 +268,7 @@ TEST_F(Bert4RecPlugin, ResumedTrainingContinuesExactly) {
   generator.set_state(torch_rng);
   TrainContext ctx2(dataset_, split_.train, 13, 2);
   ctx2.rng() = rng;
-  ctx2.begin_epoch(1);
+  recrun::conformance::begin_epoch(ctx2, 1);
   EXPECT_EQ(resumed->fit_epoch(ctx2).loss, loss);
   const auto& users = split_.eval_users;
   EXPECT_TRUE(score(*resumed, users).equal(score(*straight, users)))
@@ -243,7 +283,7 @@ TEST_F(Bert4RecPlugin, TrainingLowersTheLossAndReportsExamples) {
   const EpochResult first = model->fit_epoch(ctx);
   EpochResult last;
   for (int e = 1; e < 6; ++e) {
-    ctx.begin_epoch(e);
+    recrun::conformance::begin_epoch(ctx, e);
     last = model->fit_epoch(ctx);
   }
   std::int64_t with_history = 0;
@@ -257,7 +297,7 @@ TEST_F(Bert4RecPlugin, TrainingLowersTheLossAndReportsExamples) {
 TEST_F(Bert4RecPlugin, OutOfTimeStopsBetweenBatches) {
   auto model = make_model("bert4rec", dataset_, params());
   TrainContext ctx(dataset_, split_.train, 15, 2);
-  ctx.set_deadline(std::chrono::steady_clock::now());
+  recrun::conformance::set_deadline(ctx, std::chrono::steady_clock::now());
   const EpochResult r = model->fit_epoch(ctx);
   EXPECT_EQ(r.examples, 0);
 }

@@ -1,0 +1,32 @@
+// recrun/memory.hpp: the estimator interface's key function (its type information lives here,
+// once, so that the host's dynamic_cast recognises it in any plugin) and byte formatting.
+#include "recrun/memory.hpp"
+
+#include <fmt/format.h>
+
+namespace recrun {
+
+MemoryEstimator::~MemoryEstimator() = default;
+
+namespace memory {
+
+std::int64_t transformer_activation_bytes(std::int64_t batch, std::int64_t length,
+                                          std::int64_t hidden, std::int64_t heads,
+                                          std::int64_t layers, bool bf16) {
+  const std::int64_t positions = batch * length;
+  const std::int64_t per_block = positions * hidden * 4 * 24 + positions * heads * length * 4 * 4;
+  // The blocks' saved tensors, one block's gradients in flight, the embedding stage.
+  const std::int64_t fp32 = per_block * (layers + 1) + positions * hidden * 4 * 6;
+  return bf16 ? fp32 + fp32 / 4 : fp32;
+}
+
+}  // namespace memory
+
+std::string format_bytes(std::int64_t bytes) {
+  const double b = static_cast<double>(bytes);
+  if (bytes >= (std::int64_t{1} << 30)) return fmt::format("{:.1f} GiB", b / (1 << 30));
+  if (bytes >= (std::int64_t{1} << 20)) return fmt::format("{:.0f} MiB", b / (1 << 20));
+  return fmt::format("{:.0f} KiB", b / 1024);
+}
+
+}  // namespace recrun
