@@ -1,7 +1,9 @@
 #include <fmt/format.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <map>
 #include <optional>
 #include <thread>
@@ -11,6 +13,8 @@
 #include "sweep/trials.hpp"
 #include "core/distributed.hpp"
 #include "core/launcher.hpp"
+#include "core/memory_check.hpp"
+#include "core/supervisor.hpp"
 #include "core/split.hpp"
 #include "core/trainer.hpp"
 #include "data/dataset_loader.hpp"
@@ -79,6 +83,44 @@ int run_peer(const Registry& registry, const Dataset& dataset, const core::Split
   return 0;
 }
 
+// The parent of a supervised run (core/supervisor.hpp) says what the run's own process could
+// not: a SIGKILL that recrun did not send is most likely the kernel's out-of-memory killer. The
+// row the child announced is recorded failed with that reason (a --force attempt's staging row
+// is dropped), and the reason is printed. Other signals end the parent the same way.
+int report_supervised_end(const core::ChildEnd& end, const fs::path& db) {
+  if (!WIFSIGNALED(end.status)) return end.exit_code();
+  const int sig = WTERMSIG(end.status);
+  if (sig != SIGKILL) {
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+      std::signal(sig, SIG_DFL);  // end as the child did, so a calling shell sees the signal
+      std::raise(sig);
+    }
+    fmt::print(stderr, "recrun run: error: the run's process was {}\n",
+               core::describe_wait_status(end.status));
+    return end.exit_code();
+  }
+  const std::string reason = fmt::format("{} at {:.0f} MiB peak resident",
+                                         core::describe_wait_status(end.status), end.peak_rss_mib);
+  const auto space = end.announced.find(' ');
+  const std::string kind = end.announced.substr(0, space);
+  const std::string key = space == std::string::npos ? "" : end.announced.substr(space + 1);
+  std::string where;
+  try {
+    if (kind == "run" && !key.empty()) {
+      results::ResultsStore(db).fail(key, reason);
+      where = fmt::format(" (recorded in {})", db.string());
+    } else if (kind == "staging" && !key.empty()) {
+      results::ResultsStore(db).discard_replacement(key);
+      where = fmt::format("; the earlier finished result in {} is kept unchanged", db.string());
+    }
+  } catch (const std::exception& e) {
+    where = fmt::format(" (not recorded: {})", e.what());
+  }
+  fmt::print(stderr, "recrun run: error: run {}failed: {}{}\n", key.empty() ? "" : key + " ",
+             reason, where);
+  return end.exit_code();
+}
+
 }  // namespace
 
 int cmd_run(const Args& args) {
@@ -92,6 +134,7 @@ int cmd_run(const Args& args) {
   std::uint64_t seed = 42;
   std::string seed_text;
   int nproc = 1;
+  double memory_limit_mb = 0;
   auto desc = host_options(host);
   desc.add_options()("model,m", po::value(&model_name)->required(), "model plugin name")(
       "data,d", po::value(&data_dir)->required(), "data directory")(
@@ -120,9 +163,22 @@ int cmd_run(const Args& args) {
       "run a finished run again; its result is replaced only when the new attempt finishes")(
       "nproc", po::value(&nproc)->default_value(1),
       "train data-parallel over N processes on this machine (Gloo all-reduce; each gets "
-      "--threads, default cores / N); under srun the tasks are the processes");
+      "--threads, default cores / N); under srun the tasks are the processes")(
+      "memory-limit-mb", po::value(&memory_limit_mb)->default_value(0, "0"),
+      "refuse the run before training when the model's estimated peak memory exceeds this "
+      "many MiB (0: only the machine's available memory is checked)");
   const auto vm = parse(desc, args, "recrun run --model NAME --data DIR [--set key=value ...]");
   if (vm.count("help")) return 0;
+  if (!(memory_limit_mb >= 0 && memory_limit_mb <= 1e9))
+    throw ParamError(fmt::format("--memory-limit-mb {}: must be a number of MiB from 0 to 1e9",
+                                 memory_limit_mb));
+  if (memory_limit_mb > 0)  // read by the check before training, also in --nproc's ranks
+    ::setenv(core::kMemoryLimitEnv, fmt::format("{}", memory_limit_mb).c_str(), 1);
+  // A process cannot report its own SIGKILL: a single-process run goes on in a child, and this
+  // process records and prints how it ended.
+  if (nproc == 1 && !core::distributed_from_environment(results_dir))
+    if (const auto end = core::supervise())
+      return report_supervised_end(*end, trial::ResultsLayout{results_dir}.db());
   if (results_dir.empty())
     throw Error("--results is empty: name the results directory (default: results)");
 
@@ -335,6 +391,7 @@ int cmd_run(const Args& args) {
     }
   }
 
+  core::announce(fmt::format("{} {}", finished_before ? "staging" : "run", job.key));
   agree(false, attempt);
   job.checkpoint_every_s = checkpoint_every;
   job.checkpoints = trial::parse_checkpoint_policy(checkpoints, "--checkpoints");

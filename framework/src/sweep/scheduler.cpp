@@ -19,6 +19,8 @@
 #include <optional>
 #include <sstream>
 
+#include "core/memory_check.hpp"
+#include "core/supervisor.hpp"
 #include "report/recorder.hpp"
 #include "sweep/zygote.hpp"
 
@@ -33,16 +35,8 @@ constexpr int kExitFinished = 0;
 constexpr int kExitFailedRecorded = 3;
 constexpr int kExitNotRun = 4;
 
-std::string describe_wait_status(int status) {
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
-    const char* name = ::strsignal(sig);
-    return fmt::format("killed by signal {} ({}){}", sig, name ? name : "?",
-                       WCOREDUMP(status) ? ", core dumped" : "");
-  }
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  return fmt::format("ended with wait status {}", status);
-}
+// SIGKILL that the sweep did not send (its own kills carry a kill_reason) reads as the kernel's.
+std::string describe_wait_status(int status) { return core::describe_wait_status(status); }
 
 std::string log_tail(const fs::path& log, std::size_t max_lines) {
   std::ifstream in(log, std::ios::binary);
@@ -115,6 +109,7 @@ struct Worker {
   bool resumed = false;
   std::int64_t last_epoch = -1;  // last epoch the worker reported finishing
   fs::path log;
+  double peak_rss_mib = 0;  // ru_maxrss once reaped
 };
 
 double resident_mib(pid_t pid) {
@@ -259,12 +254,16 @@ class Scheduler {
     for (char** e = environ; *e; ++e) {
       const std::string_view v(*e);
       if (v.starts_with("OMP_NUM_THREADS=") || v.starts_with("OPENBLAS_NUM_THREADS=") ||
-          v.starts_with("MKL_NUM_THREADS="))
+          v.starts_with("MKL_NUM_THREADS=") ||
+          v.starts_with(std::string(core::kMemoryLimitEnv) + "="))
         continue;
       env.emplace_back(v);
     }
     for (const char* name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
       env.push_back(fmt::format("{}={}", name, options_.threads_per_worker));
+    // A worker refuses a trial whose estimated peak exceeds the limit before training it.
+    if (options_.memory_limit_mb > 0)
+      env.push_back(fmt::format("{}={}", core::kMemoryLimitEnv, options_.memory_limit_mb));
     return env;
   }
 
@@ -453,6 +452,7 @@ class Scheduler {
       drain(*it);
       if (it->progress_fd >= 0) ::close(it->progress_fd);
       const auto secs = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+      it->peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
       finish(*it, r == it->pid ? status : -1, secs(usage.ru_utime) + secs(usage.ru_stime));
       free_slots_[static_cast<std::size_t>(it->slot)] = true;
       it = workers_.erase(it);
@@ -533,6 +533,8 @@ class Scheduler {
       // A crash: the worker could not record anything itself.
       outcome = "failed";
       detail = fmt::format("worker {}", status >= 0 ? describe_wait_status(status) : "vanished");
+      if (status >= 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        detail += fmt::format(" at {:.0f} MiB peak resident", w.peak_rss_mib);
       detail += w.last_epoch >= 0 ? fmt::format(" after epoch {} completed", w.last_epoch)
                                   : std::string(" before completing an epoch");
       if (code == kExitNotRun) detail = "worker refused the trial";

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/memory_check.hpp"
 #include "recrun/error.hpp"
 #include "trial/members.hpp"
 
@@ -59,6 +60,10 @@ core::RunOutcome train(const Registry& registry, const Dataset& dataset, const c
   const RunHost host(registry, dataset, &split, job.protocol, &store, job.threads);
   auto model = info.make(job.params, ModelEnv{dataset, registry, options.seed, &host});
   if (!model) throw PluginError(fmt::format("model '{}' returned no model", job.model));
+  // Refused here, before the first epoch, rather than killed by the kernel halfway.
+  core::check_memory(core::plan_memory(*model, split.train, dataset.num_items(),
+                                       job.protocol.eval_batch_size),
+                     fmt::format("model '{}'", job.model));
   return core::train_and_evaluate(*model, dataset, split, options, observer);
 }
 
