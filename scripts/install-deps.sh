@@ -14,8 +14,9 @@ packages=(
   # Headers of Gloo, which Debian's libtorch is built with: data-parallel training
   # (recrun run --nproc N) uses c10d's ProcessGroupGloo.
   libgloo-dev
-  # LAPACK to link the EASE plugin against (potrf/potri in place on the Gram matrix).
-  liblapack-dev
+  # LAPACK to link the EASE plugin against (potrf/potri in place on the Gram matrix), called
+  # through LAPACKE's C interface.
+  liblapack-dev liblapacke-dev
   # LibTorch falls back to the slow reference BLAS without an optimized one; the OpenMP build
   # matches LibTorch's own OpenMP thread pool.
   libopenblas0-openmp

@@ -1,7 +1,8 @@
 // ease — Embarrassingly Shallow Autoencoder (Steck, WWW 2019).
 //
 // Closed form: B = I - P * diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1 and diag(B) = 0.
-// Two exact ways to P, whichever needs fewer operations for the data's shape:
+// Two exact ways to P, whichever needs fewer operations for the data's shape, counting the fit
+// and the scoring of the users the run will score (ease_route.hpp):
 // - items <= users (ML-1M): the Gram matrix comes from the sparse interactions
 //   (Interactions::gram: each user adds only its own item pairs), then a Cholesky
 //   factorisation of X^T X + lambda I and its inverse (LAPACK potrf + potri, about n^3 flops),
@@ -10,27 +11,25 @@
 //   identity, (lambda I_n + X^T X)^-1 = (I_n - X^T (lambda I_m + X X^T)^-1 X) / lambda
 //   = (I_n - W^T W) / lambda with W = L^-1 X and L L^T = lambda I_m + X X^T: an m x m Cholesky
 //   factorisation and a triangular solve (m^2 n multiply-adds instead of n^3). B is never
-//   formed: the model keeps W [m, n] and 1 / (lambda P_jj) [n], scores x B as
-//   x - (x - (x W^T) W) / (lambda P_jj) (2 m n per user instead of n^2), and its checkpoint is
-//   m n floats instead of n^2 (24 MB instead of 378 MB on the bundled data).
+//   formed: the model keeps W^T [n, m] and 1 / (lambda P_jj) [n], scores x B as
+//   x - (x - (x W^T) W) / (lambda P_jj) (x W^T sums the W^T rows of the user's items, so
+//   x m + m n per user), and its checkpoint is m n floats instead of n^2 (24 MB instead of
+//   378 MB on the bundled data).
+// Either way a user's scores sum rows (of B, or of W^T) over the items of its history, never a
+// dense [users, items] x [items, ...] product.
 // The direct path turns P into B in its own buffer, so one n x n matrix is alive at the end (two
 // with dtype = float64: the float32 weights are a copy). bench/bench_ease times both shapes
 // against SciPy's Cholesky path.
 #include <fmt/format.h>
+#include <lapacke.h>
 #include <recrun/plugin.hpp>
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstddef>
 
-// LAPACK (linked from the system's liblapack.so.3: OpenBLAS's where it is installed). The
-// trailing argument is the hidden length of the Fortran character argument.
-extern "C" {
-void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, std::size_t);
-void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info, std::size_t);
-void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, std::size_t);
-void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info, std::size_t);
-}
+#include "ease_route.hpp"
 
 namespace {
 
@@ -50,10 +49,11 @@ void declare(recrun::Fields<EaseOptions>& f) {
            "precision of the closed-form solve");
 }
 
-void potrf(const char* uplo, const int* n, float* a, int* info) { spotrf_(uplo, n, a, n, info, 1); }
-void potrf(const char* uplo, const int* n, double* a, int* info) { dpotrf_(uplo, n, a, n, info, 1); }
-void potri(const char* uplo, const int* n, float* a, int* info) { spotri_(uplo, n, a, n, info, 1); }
-void potri(const char* uplo, const int* n, double* a, int* info) { dpotri_(uplo, n, a, n, info, 1); }
+// LAPACKE (liblapacke over the system's LAPACK: OpenBLAS's where it is installed), column-major.
+int potrf(int n, float* a) { return LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', n, a, n); }
+int potrf(int n, double* a) { return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, a, n); }
+int potri(int n, float* a) { return LAPACKE_spotri(LAPACK_COL_MAJOR, 'L', n, a, n); }
+int potri(int n, double* a) { return LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', n, a, n); }
 
 // Runs f(block) for blocks [0, blocks), dealt to LibTorch's threads cyclically (block b goes
 // to thread b mod threads), which balances the work of a triangle's block rows.
@@ -96,24 +96,52 @@ void p_to_b_in_place(T* a, std::int64_t size) {
 template <typename T>
 int solve_in_place(T* a, std::int64_t size) {
   const int n = static_cast<int>(size);
-  int info = 0;
   // Row-major storage read as column-major is the same symmetric matrix; LAPACK's lower
   // triangle is the row-major upper one (j >= i), which is where P lands.
-  potrf("L", &n, a, &info);
-  if (info != 0) return info;
-  potri("L", &n, a, &info);
-  if (info != 0) return info;
+  if (const int info = potrf(n, a); info != 0) return info;
+  if (const int info = potri(n, a); info != 0) return info;
   p_to_b_in_place(a, size);
   return 0;
 }
 
-// Multiply-adds of each way (leading terms): the direct one's potrf + potri take n^3/6 + n^3/3;
-// Woodbury's X X^T, potrf and triangular solve take m^2 n + m^3/6 + m^2 n/2. Woodbury wins when
-// users are well below items.
-bool woodbury_is_cheaper(double m, double n) {
-  const double direct = n * n * n / 2;
-  const double woodbury = m * m * n + m * m * m / 6 + m * m * n / 2;
-  return woodbury < direct;
+// out[r] = the sum of rows[j] ([*, width] float32) over the distinct items j of user r's history.
+torch::Tensor sum_rows(const recrun::UserBatch& users, const torch::Tensor& rows) {
+  const std::int64_t b = users.size(), width = rows.size(1);
+  torch::Tensor out = torch::zeros({b, width});
+  const float* src = rows.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, b, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<std::int32_t> items;
+    for (std::int64_t r = begin; r < end; ++r) {
+      const auto h = users.history(r);
+      items.assign(h.begin(), h.end());
+      std::sort(items.begin(), items.end());
+      items.erase(std::unique(items.begin(), items.end()), items.end());
+      float* o = dst + r * width;
+      for (const std::int32_t j : items) {
+        const float* s = src + static_cast<std::int64_t>(j) * width;
+        for (std::int64_t k = 0; k < width; ++k) o[k] += s[k];
+      }
+    }
+  });
+  return out;
+}
+
+// The data's shape for the route choice: users with a history, their mean distinct items, and
+// the users a run scores (validation and test: each such user twice).
+recrun::ease::Shape shape_of(const recrun::Interactions& train) {
+  recrun::ease::Shape s;
+  s.items = static_cast<double>(train.num_items());
+  double items = 0;
+  for (std::int64_t u = 0; u < train.num_users(); ++u) {
+    const auto h = train.items(u);
+    if (h.empty()) continue;
+    s.users += 1;
+    items += static_cast<double>(h.size());
+  }
+  s.items_per_user = s.users > 0 ? items / s.users : 0;
+  s.scored_users = 2 * s.users;
+  return s;
 }
 
 // The factors of B by the Woodbury identity (see the top of the file): W = L^-1 X [m, n] over
@@ -148,13 +176,11 @@ class Ease final : public recrun::Model {
     const std::int64_t n = train.num_items();
     if (n > std::numeric_limits<int>::max())
       throw recrun::DataError(fmt::format("ease: {} items is more than LAPACK can index", n));
-    std::int64_t users = 0;
-    for (std::int64_t u = 0; u < train.num_users(); ++u) users += train.items(u).empty() ? 0 : 1;
     // Woodbury needs lambda > 0 (it divides by it); the direct path reports lambda = 0's failure.
-    if (options_.lambda > 0 && users > 0 && woodbury_is_cheaper(static_cast<double>(users),
-                                                                static_cast<double>(n))) {
+    const recrun::ease::Shape shape = shape_of(train);
+    if (recrun::ease::choose_route(shape, options_.lambda > 0) == recrun::ease::Route::woodbury) {
       auto f = woodbury_factors(train, options_.lambda, dtype);
-      w_ = std::move(f.w);
+      wt_ = f.w.t().contiguous();
       inv_ = std::move(f.inv);
       weights_ = torch::Tensor();
       return recrun::EpochResult::done();
@@ -169,15 +195,15 @@ class Ease final : public recrun::Model {
           "ease: X^T X + lambda*I is not positive definite (lambda = {}); raise lambda",
           options_.lambda));
     weights_ = a.to(torch::kFloat32);
-    w_ = inv_ = torch::Tensor();
+    wt_ = inv_ = torch::Tensor();
     return recrun::EpochResult::done();
   }
 
   torch::Tensor score(const recrun::UserBatch& users) override {
-    const torch::Tensor x = users.bag();
-    if (weights_.defined()) return x.mm(weights_);
+    if (weights_.defined()) return sum_rows(users, weights_);  // x B
     // x B with B = I - P diag(1/P_jj): x_j - (x P)_j / P_jj, and lambda x P = x - (x W^T) W.
-    return x - (x - x.mm(w_.t()).mm(w_)) * inv_;
+    const torch::Tensor x = users.bag();
+    return x - (x - sum_rows(users, wt_).mm(wt_.t())) * inv_;
   }
 
   // B itself ([n, n]) from the direct path; W and inv ([m, n] and [n]) from Woodbury's.
@@ -185,30 +211,31 @@ class Ease final : public recrun::Model {
     if (weights_.defined()) {
       out.write("weights", weights_);
     } else {
-      out.write("woodbury_w", w_);
+      out.write("woodbury_w", wt_.t().contiguous());
       out.write("woodbury_inv", inv_);
     }
   }
   void load(const recrun::Archive& in) override {
     if (in.contains("weights")) {
       weights_ = in.read("weights");
-      w_ = inv_ = torch::Tensor();
+      wt_ = inv_ = torch::Tensor();
     } else {
-      w_ = in.read("woodbury_w");
+      const torch::Tensor w = in.read("woodbury_w");
       inv_ = in.read("woodbury_inv");
       weights_ = torch::Tensor();
-      if (w_.dim() != 2 || inv_.dim() != 1 || w_.size(1) != inv_.size(0))
+      if (w.dim() != 2 || inv_.dim() != 1 || w.size(1) != inv_.size(0))
         throw recrun::Error(fmt::format("ease: checkpoint factors have {} and {} dimensions of "
                                         "sizes {} and {}, which do not fit together",
-                                        w_.dim(), inv_.dim(), w_.dim() == 2 ? w_.size(1) : -1,
+                                        w.dim(), inv_.dim(), w.dim() == 2 ? w.size(1) : -1,
                                         inv_.dim() == 1 ? inv_.size(0) : -1));
+      wt_ = w.t().contiguous();
     }
   }
 
  private:
   EaseOptions options_;
   torch::Tensor weights_;  // B, from the direct path
-  torch::Tensor w_, inv_;  // Woodbury's factors of B
+  torch::Tensor wt_, inv_;  // Woodbury's factors of B: W^T [n, m] and 1 / (lambda P_jj)
 };
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <random>
+#include <tuple>
 
+#include "../../../plugins/models/ease/ease_route.hpp"
 #include "recrun/registry.hpp"
 #include "support/plugins.hpp"
 
@@ -192,6 +195,65 @@ TEST(Ease, ManyMoreItemsThanUsersTakesTheWoodburyPathAndMatchesTheTextbookFormul
     }
   }
   at::set_num_threads(saved);
+}
+
+TEST(Ease, TheRouteIsChosenByFitPlusScoringCost) {
+  using ease::Route;
+  const auto shape = [](double m, double n, double x) {
+    return ease::Shape{.users = m, .items = n, .items_per_user = x, .scored_users = 2 * m};
+  };
+  // ML-1M: fewer items than users, the Gram route.
+  EXPECT_EQ(ease::choose_route(shape(6040, 3416, 165.6), true), Route::gram);
+  // The bundled MovieLens (610 users, 9,724 items) and the 8k x 27k shape: Woodbury.
+  EXPECT_EQ(ease::choose_route(shape(610, 9724, 165), true), Route::woodbury);
+  const auto big = shape(8000, 27000, 150);
+  EXPECT_EQ(ease::choose_route(big, true), Route::woodbury);
+  // There scoring through W costs more than the Woodbury fit: counting it is what matters.
+  EXPECT_GT(ease::cost(Route::woodbury, big).score, ease::cost(Route::woodbury, big).fit);
+  // A shape where the fit alone favours Woodbury, but scoring 2 m users through W outweighs it.
+  auto middle = shape(2000, 4000, 50);
+  EXPECT_LT(ease::cost(Route::woodbury, middle).fit, ease::cost(Route::gram, middle).fit);
+  EXPECT_EQ(ease::choose_route(middle, true), Route::gram);
+  middle.scored_users = 0;
+  EXPECT_EQ(ease::choose_route(middle, true), Route::woodbury);
+  // lambda = 0 (or no user) rules Woodbury out.
+  EXPECT_EQ(ease::choose_route(shape(610, 9724, 165), false), Route::gram);
+  EXPECT_EQ(ease::choose_route(shape(0, 9724, 0), true), Route::gram);
+}
+
+TEST(Ease, TheModelTakesTheChosenRouteAndBothScoreTheTextbookFormula) {
+  // 200 users, 400 items: by fit cost alone Woodbury, with the scoring of 400 users the Gram
+  // route; 40 x 320 (the test above) stays Woodbury. Both score x B for every user.
+  static const Dataset empty;
+  for (const auto& [users, items, weights] :
+       {std::tuple{200, 400, true}, std::tuple{40, 320, false}}) {
+    const Interactions train = random_interactions(users, items, 8);
+    double distinct = 0;
+    for (std::int64_t u = 0; u < train.num_users(); ++u) distinct += train.items(u).size();
+    const ease::Shape s{.users = static_cast<double>(users),
+                        .items = static_cast<double>(items),
+                        .items_per_user = distinct / users,
+                        .scored_users = 2.0 * users};
+    EXPECT_EQ(ease::choose_route(s, true), weights ? ease::Route::gram : ease::Route::woodbury);
+    if (weights) {
+      auto fit_only = s;
+      fit_only.scored_users = 0;
+      EXPECT_EQ(ease::choose_route(fit_only, true), ease::Route::woodbury);
+    }
+    TrainContext ctx(empty, train, 1, 1);
+    auto model = make_ease(20.0, "float32");
+    model->fit_epoch(ctx);
+    Archive a;
+    model->save(a);
+    EXPECT_EQ(a.contains("weights"), weights);
+    EXPECT_EQ(a.contains("woodbury_w"), !weights);
+    std::vector<std::int64_t> all(train.num_users());
+    std::iota(all.begin(), all.end(), 0);
+    const auto expected = train.dense_rows(all).to(torch::kFloat64).mm(dense_ease(train, 20.0));
+    const auto got = scores_of(*model, train).to(torch::kFloat64);
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-3, 1e-3))
+        << users << "x" << items << " max diff " << (got - expected).abs().max().item<double>();
+  }
 }
 
 TEST(Ease, SaveLoadRoundTripGivesIdenticalScores) {
