@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
+# Only the executable and the plugins (about a third of the build); scripts/test.sh builds the
+# tests and benchmarks.
+scripts/build.sh --target recrun_app
 build_dir=${RECRUN_BUILD_DIR:-build}
 "$build_dir/bin/recrun" sweep experiments/quickstart.toml "$@"
