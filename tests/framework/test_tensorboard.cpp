@@ -157,7 +157,10 @@ std::vector<WireField> wire_fields(std::string_view s) {
   std::size_t pos = 0;
   while (pos < s.size()) {
     const std::uint64_t key = take_varint(s, pos);
-    WireField f{.number = static_cast<std::uint32_t>(key >> 3), .type = static_cast<int>(key & 7)};
+    WireField f{.number = static_cast<std::uint32_t>(key >> 3),
+                .type = static_cast<int>(key & 7),
+                .scalar = 0,
+                .bytes = {}};
     switch (f.type) {
       case 0: f.scalar = take_varint(s, pos); break;
       case 1: f.scalar = take_le(s, pos, 8); break;
@@ -237,7 +240,9 @@ std::vector<WireField> summary_value(const std::string& event, double wall_time,
   EXPECT_EQ(numbers(fields), step == 0 ? std::vector<std::uint32_t>({1, 5})
                                        : std::vector<std::uint32_t>({1, 2, 5}));
   EXPECT_EQ(field(fields, 1, 1).as_double(), wall_time);  // Event.wall_time
-  if (step != 0) EXPECT_EQ(field(fields, 2, 0).scalar, static_cast<std::uint64_t>(step));
+  if (step != 0) {
+    EXPECT_EQ(field(fields, 2, 0).scalar, static_cast<std::uint64_t>(step));  // Event.step
+  }
   const auto summary = wire_fields(field(fields, 5, 2).bytes);  // Event.summary
   EXPECT_EQ(numbers(summary), std::vector<std::uint32_t>({1}));
   return wire_fields(field(summary, 1, 2).bytes);  // Summary.value
