@@ -434,7 +434,7 @@ TEST_F(HostilePathsE2E, UnclearMessagesNowSayWhatWhereAndHow) {
   ASSERT_EQ(::mknod((zero / "results.db").c_str(), S_IFCHR | 0666, ::makedev(1, 5)), 0);
   says("results list --results " + q(zero), {"results.db is a character device, not a results database"});
   says(fmt::format("run --model popularity --data {} --results {}", q(data()), q(zero)),
-       {"results.db", "not a regular file"});
+       {"results.db is a character device, not a results database"});
   const fs::path foreign = dir_ / "foreign";
   fs::create_directories(foreign);
   ASSERT_EQ(run_command("sqlite3 " + q(foreign / "results.db") +

@@ -38,7 +38,8 @@ std::unique_ptr<ResultsStore> open_store(const std::string& dir) {
     throw Error("--results is empty: name the results directory (default: results)");
   const auto db = std::filesystem::path(dir) / "results.db";
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(db, ec))
+  // Something that is not a file (a device, a FIFO) is named by the store; only absence is this.
+  if (!std::filesystem::exists(std::filesystem::status(db, ec)))
     throw Error(fmt::format("no results database at {}: record runs first (`recrun run` or "
                             "`recrun sweep`), or pass the directory that holds results.db with "
                             "--results DIR",
