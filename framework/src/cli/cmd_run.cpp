@@ -92,6 +92,7 @@ int report_supervised_end(const core::ChildEnd& end, const fs::path& db) {
   const int sig = WTERMSIG(end.status);
   if (sig != SIGKILL) {
     if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+      mark_dead_runs_interrupted(db);  // its row is not left 'running'
       std::signal(sig, SIG_DFL);  // end as the child did, so a calling shell sees the signal
       std::raise(sig);
     }
