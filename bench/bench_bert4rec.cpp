@@ -28,6 +28,7 @@
 #include "core/evaluator.hpp"
 #include "core/plugin_loader.hpp"
 #include "core/split.hpp"
+#include "recrun/conformance.hpp"
 #include "recrun/optim.hpp"
 #include "recrun/registry.hpp"
 #include "recrun/seq.hpp"
@@ -260,10 +261,10 @@ int main(int argc, char** argv) {
   auto model = info.make(params, recrun::ModelEnv{.dataset = data, .registry = registry,
                                                   .seed = args.seed});
   recrun::TrainContext ctx(data, split.train, args.seed, args.threads);
-  ctx.set_deadline(Clock::now() + std::chrono::seconds(3));  // warm-up: a few batches
+  recrun::conformance::set_deadline(ctx, Clock::now() + std::chrono::seconds(3));  // warm-up: a few batches
   model->fit_epoch(ctx);
-  ctx.set_deadline(Clock::time_point::max());
-  ctx.begin_epoch(1);
+  recrun::conformance::set_deadline(ctx, Clock::time_point::max());
+  recrun::conformance::begin_epoch(ctx, 1);
   t = Clock::now();
   const recrun::EpochResult epoch = model->fit_epoch(ctx);
   const double epoch_s = since(t);

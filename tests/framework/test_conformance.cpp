@@ -2,6 +2,8 @@
 // check, and each deliberately broken model fails the check that is about its defect.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <cmath>
 #include <numeric>
 #include <set>
@@ -323,6 +325,34 @@ TEST(Conformance, CheckTrainedUsesTheCallersModelAndRefusesTooFewUsers) {
 
   const Interactions one_user({0, 2}, {0, 1}, 4);
   EXPECT_THROW(cf::check_trained(model, make, one_user), Error);
+}
+
+// check_plugin loads a built library as the host would: the built-in plugins pass, and every
+// library the host refuses fails "registration" with the host's reason.
+TEST(Conformance, CheckPluginPassesEveryBuiltInAndFailsWhatTheHostRefuses) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(test::plugin_dir())) {
+    if (entry.path().extension() != ".so") continue;
+    const cf::Report r = cf::check_plugin(entry.path());
+    EXPECT_TRUE(r.ok()) << entry.path() << "\n" << r.summary();
+    EXPECT_GE(r.passed.size(), 2u) << r.summary();  // registration + at least one component
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
+  const auto fixtures = test::fixture_plugin_dir();
+  const auto failure = [&](const char* file) {
+    const cf::Report r = cf::check_plugin(fixtures / file);
+    EXPECT_FALSE(r.ok()) << file;
+    return r.failures.empty() ? std::string() : r.failures.front().check + ": " + r.failures.front().message;
+  };
+  const std::string bad = failure("librecrun_bad_declaration.so");
+  EXPECT_NE(bad.find("registration: "), std::string::npos) << bad;
+  EXPECT_NE(bad.find("parameter 'rate' has a default (2) outside its own declaration"),
+            std::string::npos)
+      << bad;
+  EXPECT_NE(failure("librecrun_throws_on_register.so").find("fixture refuses"), std::string::npos);
+  EXPECT_NE(failure("librecrun_bad_abi.so").find("sdk=999"), std::string::npos);
+  EXPECT_NE(failure("librecrun_not_a_plugin.so").find("not a recrun plugin"), std::string::npos);
 }
 
 }  // namespace

@@ -44,6 +44,38 @@ TEST(PluginLoader, BadLibrariesGetOneWarningEachAndTheOthersStillLoad) {
   EXPECT_NO_THROW(r.model("ease"));
 }
 
+// A model whose library was refused is not "unknown": the lookup names the library, its path and
+// the registration error, which `recrun run --model NAME` prints.
+TEST(PluginLoader, ALookupOfARefusedLibrarysComponentSaysWhy) {
+  Registry r;
+  load_plugins({test::fixture_plugin_dir(), test::plugin_dir()}, r);
+  ASSERT_FALSE(r.refused().empty());
+  const auto message = [&](std::string_view name) {
+    try {
+      r.model(name);
+    } catch (const PluginError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string half = message("half_registered");
+  EXPECT_NE(half.find("model 'half_registered' is not loaded: its library"), std::string::npos)
+      << half;
+  EXPECT_NE(half.find((test::fixture_plugin_dir() / "librecrun_throws_on_register.so").string()),
+            std::string::npos)
+      << half;
+  EXPECT_NE(half.find("fixture refuses to finish registering"), std::string::npos) << half;
+  const std::string bad = message("bad_declaration");
+  EXPECT_NE(bad.find("librecrun_bad_declaration.so was refused"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("parameter 'rate' has a default (2) outside its own declaration"),
+            std::string::npos)
+      << bad;
+  // A name no library tried still lists the refusals, since one of them may be the culprit.
+  const std::string other = message("no_such_model");
+  EXPECT_NE(other.find("unknown model 'no_such_model'"), std::string::npos) << other;
+  EXPECT_NE(other.find("refused: "), std::string::npos) << other;
+}
+
 TEST(PluginLoader, UnknownNamesListTheKnownOnesWithASuggestion) {
   try {
     test::test_registry().model("eas");

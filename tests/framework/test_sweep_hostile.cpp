@@ -17,12 +17,33 @@
 #include "sweep/experiment.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/trials.hpp"
+#include "trial/param_input.hpp"
 
 namespace fs = std::filesystem;
 using namespace recrun;
 using namespace recrun::sweep;
 
 namespace {
+
+// Declarations as the SDK's feature fields and the ensemble make them: the host knows these
+// parameters only through refers_to and only_when.
+ParamSpec features_spec() {
+  ParamSpec s = list_param("features", {}, "item features");
+  s.refers_to = ParamReference{.kind = ComponentKind::feature, .member_refs = false, .reserved = {}};
+  return s;
+}
+ParamSpec fusion_spec() {
+  ParamSpec s = string_param("fusion", "none", "fusion");
+  s.refers_to = ParamReference{.kind = ComponentKind::fusion, .member_refs = false,
+                               .reserved = {"none", ""}};
+  s.only_when = ParamRelevance{.other = "features", .why = "fusion has no effect without features"};
+  return s;
+}
+ParamSpec members_spec() {
+  ParamSpec s = list_param("members", {}, "member models");
+  s.refers_to = ParamReference{.kind = ComponentKind::model, .member_refs = true, .reserved = {}};
+  return s;
+}
 
 Registry hostile_registry() {
   Registry r;
@@ -37,13 +58,12 @@ Registry hostile_registry() {
                .make = no_model});
   r.add_model({.name = "seq",
                .summary = "sequential",
-               .params = {list_param("features", {}, "item features"),
-                          string_param("fusion", "none", "fusion"),
+               .params = {features_spec(), fusion_spec(),
                           int_param("hidden", 64, "width").range(8, 1024)},
                .make = no_model});
   r.add_model({.name = "ens",
                .summary = "ensemble",
-               .params = {list_param("members", {}, "member models")},
+               .params = {members_spec()},
                .make = no_model});
   const auto no_feature = [](const FeatureEnv&) -> std::shared_ptr<FeatureEncoderImpl> {
     return nullptr;
@@ -260,17 +280,20 @@ TEST(HostileValues, PluginNamesAreCheckedForEveryComponentParameter) {
     expand("[[group]]\nmodel = \"ens\"\n[group.params]\nmembers = [\"ease\"]\n");
   });
   EXPECT_TRUE(has(msg, "member 'ease' is not a trial key (32 hex digits)")) << msg;
-  EXPECT_NO_THROW(check_component_param(
-      "members",
+  EXPECT_NO_THROW(trial::check_references(
+      members_spec(),
       ParamValue(std::vector<std::string>{"0123456789abcdef0123456789abcdef", "best:ease",
                                           "train:ease lambda=3"}),
       registry, "m"));
-  // The checker itself, as `recrun run` uses it.
-  EXPECT_NO_THROW(check_component_param("fusion", ParamValue(std::string("none")), registry, "m"));
-  EXPECT_NO_THROW(check_component_param("lambda", ParamValue(3.0), registry, "m"));
-  EXPECT_THROW(check_component_param("members", ParamValue(std::vector<std::string>{"x"}),
-                                     registry, "m"),
+  // The checker itself, as `recrun run` uses it: only declared references are looked at.
+  EXPECT_NO_THROW(trial::check_references(fusion_spec(), ParamValue(std::string("none")), registry, "m"));
+  EXPECT_NO_THROW(trial::check_references(real_param("lambda", 1, "l"), ParamValue(3.0), registry, "m"));
+  EXPECT_THROW(trial::check_references(members_spec(), ParamValue(std::vector<std::string>{"x"}),
+                                       registry, "m"),
                Error);
+  // A parameter called 'fusion' that declares no reference is just a string.
+  EXPECT_NO_THROW(trial::check_references(string_param("fusion", "x", "f"),
+                                          ParamValue(std::string("anything")), registry, "m"));
 }
 
 TEST(Canonical, FusionWithoutFeaturesCollapsesIntoOneTrial) {
@@ -289,11 +312,16 @@ TEST(Canonical, FusionWithoutFeaturesCollapsesIntoOneTrial) {
   for (const auto& t : trials)
     if (t.params.get_list("features").empty()) EXPECT_EQ(t.params.get_string("fusion"), "none");
   // Features make fusion matter: nothing is rewritten.
+  const std::vector<ParamSpec> schema = {features_spec(), fusion_spec()};
   Params p;
   p.set("features", std::vector<std::string>{"genre"});
   p.set("fusion", std::string("gate"));
-  EXPECT_TRUE(canonicalise_params(p).empty());
+  EXPECT_TRUE(apply_relevance(schema, p).empty());
   EXPECT_EQ(p.get_string("fusion"), "gate");
+  // Without features it collapses, from the declaration alone.
+  p.set("features", std::vector<std::string>{});
+  EXPECT_EQ(apply_relevance(schema, p), std::vector<std::string>{"fusion has no effect without features"});
+  EXPECT_EQ(p.get_string("fusion"), "none");
 }
 
 namespace {

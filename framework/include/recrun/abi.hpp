@@ -8,12 +8,17 @@
 //    registration API is unchanged, so the entry point keeps its name; the stamp tells them apart.
 // 4: data-parallel training (recrun/distributed.hpp; TrainContext::shard, rank, world_size;
 //    step() with a weight). TrainContext::out_of_time() is no longer inline.
-#define RECRUN_SDK_VERSION 4
+// 5: parameters that refer to other plugins (refers_to, only_when), float-list parameters,
+//    member references parsed in the SDK (recrun/member_ref.hpp); host-only calls moved out of
+//    the plugin headers; the entry point's name no longer carries a version (this number is the
+//    one version of the SDK's ABI, compared through the stamp).
+#define RECRUN_SDK_VERSION 5
 
 /// The ABI stamp's symbol: never renamed, so any recrun can read any plugin's stamp.
 #define RECRUN_ABI_SYMBOL "recrun_abi_v1"
-/// The entry point's symbol, renamed when the registration API changes (SDK 2).
-#define RECRUN_ENTRY_SYMBOL "recrun_plugin_v2"
+/// The entry point's symbol. It carries no version: the stamp is compared before it is looked
+/// up, so a plugin of another SDK is refused with the stamp's message.
+#define RECRUN_ENTRY_SYMBOL "recrun_plugin_entry"
 
 #define RECRUN_STR2_(x) #x
 #define RECRUN_STR_(x) RECRUN_STR2_(x)

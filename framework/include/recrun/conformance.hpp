@@ -25,6 +25,9 @@
 //                        names each parameter's state by its address in it.
 // plus "fit" and "build" when training the model or building a fresh one throws.
 //
+// check_plugin(path) checks the library itself: that the host would load it and accept every
+// declaration its registration makes (parameter names, bounds, defaults, references).
+//
 // Scores are compared elementwise as |a - b| <= atol + rtol * |b| (rtol = atol = 1e-5 by
 // default). That absorbs the last-bit differences a matrix product of another batch size or
 // padding length makes (BLAS blocks the work differently), and nothing a real dependency on the
@@ -32,6 +35,7 @@
 // exactly the same way whatever the batch (e.g. popularity): then every comparison is bitwise.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -109,6 +113,18 @@ Report check(const ModelFactory& make, const Dataset& dataset, const Options& op
 /// checkpoint is loaded into. The users scored are those of `data`.
 Report check_trained(Model& trained, const ModelFactory& make, const Interactions& data,
                      const Options& options = {});
+
+/// Drives a TrainContext the way the trainer does, for a plugin's own tests (resume tests,
+/// time budgets): starts epoch `epoch` (0-based), and sets when out_of_time() turns true.
+void begin_epoch(TrainContext& ctx, std::int64_t epoch);
+void set_deadline(TrainContext& ctx, std::chrono::steady_clock::time_point deadline);
+
+/// Loads a built plugin library the way the host does (RTLD_LOCAL, the ABI stamp compared with
+/// this SDK's, the entry point run into a fresh registry with every declaration checked) and
+/// reports the check "registration": it fails, with the loader's reason, when the host would
+/// refuse the library. `passed` also lists "component <kind> <name>" for each component it
+/// registered. The library stays loaded for the life of the process, as in the host.
+Report check_plugin(const std::filesystem::path& library);
 
 /// Every interaction of a data set, as the training Interactions of a full-data run.
 Interactions all_interactions(const Dataset& dataset);

@@ -36,9 +36,6 @@ class Collective {
 /// The process's group, or nullptr when the run trains in one process.
 Collective* collective();
 
-/// Installs the group (host side; nullptr removes it). Not thread-safe: set it before training.
-void set_collective(Collective* group);
-
 /// Rank and world size of this process (0 and 1 when alone).
 int process_rank();
 int process_world_size();

@@ -40,9 +40,10 @@ ParamType param_type_of() {
   else if constexpr (std::is_floating_point_v<T>) return ParamType::real;
   else if constexpr (std::is_same_v<T, std::string>) return ParamType::string;
   else if constexpr (std::is_same_v<T, std::vector<std::string>>) return ParamType::string_list;
+  else if constexpr (std::is_same_v<T, std::vector<double>>) return ParamType::real_list;
   else static_assert(always_false<T>, "a field must be bool, an integer, a floating-point number, "
-                                      "std::string or std::vector<std::string> (use choice() for "
-                                      "an enum)");
+                                      "std::string, std::vector<std::string> or "
+                                      "std::vector<double> (use choice() for an enum)");
 }
 
 template <class T>
@@ -92,6 +93,40 @@ class Fields {
     Field& at_most(double hi) { spec().at_most(hi); return *this; }
     /// Allowed values of a string field, or of every element of a list field.
     Field& one_of(std::vector<std::string> values) { spec().one_of(std::move(values)); return *this; }
+    /// The values (each element of a list) name plugins of `kind`; `reserved` values name none
+    /// ("none"). The host checks the names against the loaded plugins.
+    Field& refers_to(ComponentKind kind, std::vector<std::string> reserved = {}) {
+      spec().refers_to = ParamReference{.kind = kind, .member_refs = false,
+                                        .reserved = std::move(reserved)};
+      return *this;
+    }
+    /// The values are member references (recrun/member_ref.hpp) to runs of `kind` plugins.
+    Field& refers_to_members(ComponentKind kind = ComponentKind::model) {
+      spec().refers_to = ParamReference{.kind = kind, .member_refs = true, .reserved = {}};
+      return *this;
+    }
+    /// This field only matters while the field `other` is non-empty; otherwise the host sets it
+    /// to its default and says `why`.
+    Field& only_when(std::string other, std::string why) {
+      spec().only_when = ParamRelevance{.other = std::move(other), .why = std::move(why)};
+      return *this;
+    }
+    /// Inclusive bounds on a list's length.
+    Field& length(std::size_t lo, std::size_t hi) {
+      spec().min_length = lo;
+      spec().max_length = hi;
+      return *this;
+    }
+    /// A non-empty list must have as many elements as the list field `other`.
+    Field& same_length_as(std::string other) {
+      spec().same_length_as = std::move(other);
+      return *this;
+    }
+    /// Kept for old experiment files only: `instead` says what to use now.
+    Field& deprecated(std::string instead) {
+      spec().deprecated = std::move(instead);
+      return *this;
+    }
 
    private:
     friend class Fields;

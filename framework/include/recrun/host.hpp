@@ -32,16 +32,17 @@ class HostServices {
  public:
   virtual ~HostServices() = default;
 
-  /// Loads a finished run's model with its best checkpoint. `ref` is a trial key (as listed in
-  /// results.db), or a query "best:MODEL", "best:MODEL@EXPERIMENT" or
-  /// "best:MODEL@EXPERIMENT/GROUP": the finished run of that model with the highest validation
+  /// Loads a finished run's model with its best checkpoint. `ref` is a member reference of kind
+  /// run or best (recrun/member_ref.hpp): a trial key (as listed in results.db), or a query
+  /// "best:MODEL", "best:MODEL@EXPERIMENT" or "best:MODEL@EXPERIMENT/GROUP": the finished run of that model with the highest validation
   /// value of the current run's monitor (ties: the earliest run). Refused when no such run
   /// exists, it is not finished, it kept no checkpoint, or it was trained on other data (data
   /// fingerprint) or under another split (split mode or min_interactions) than the current run.
   virtual MemberModel load_run(const std::string& ref) const = 0;
 
-  /// Builds a member from a spec "MODEL" or "MODEL:key=value;key=value" (the model's parameters
-  /// and the trainer's: epochs, patience, ...), untrained. Refused for an unknown model or a bad
+  /// Builds a member from a spec "MODEL key=value ..." (what follows "train:" in a member
+  /// reference, MemberRef::inline_spec(): the model's parameters and the trainer's: epochs,
+  /// patience, ...), untrained. Refused for an unknown model or a bad
   /// parameter, naming it.
   virtual MemberModel make_inline(const std::string& spec, std::uint64_t seed) const = 0;
 

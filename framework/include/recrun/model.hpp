@@ -19,6 +19,10 @@
 
 namespace recrun {
 
+namespace sdk_internal {
+struct TrainContextAccess;
+}
+
 /// Per-user, time-ordered item histories (the training part of a split) as CSR.
 class Interactions {
  public:
@@ -131,12 +135,10 @@ class TrainContext {
   /// Records a training scalar for this epoch (logged as "train/<name>").
   void log(const std::string& name, double value) { logged_[name] = value; }
 
-  // Host side.
-  void begin_epoch(std::int64_t epoch) { epoch_ = epoch; logged_.clear(); }
-  void set_deadline(std::chrono::steady_clock::time_point t) { deadline_ = t; }
-  const std::map<std::string, double>& logged() const { return logged_; }
-
  private:
+  // The host starts epochs and sets the deadline (sdk/host_access.hpp); plugin tests drive a
+  // context with recrun::conformance::begin_epoch and set_deadline.
+  friend struct sdk_internal::TrainContextAccess;
   const Dataset* dataset_;
   const Interactions* train_;
   std::uint64_t seed_;

@@ -18,6 +18,9 @@
 namespace recrun {
 
 class Registry;
+namespace sdk_internal {
+struct RegistryAccess;
+}
 
 /// What a model is built from.
 struct ModelEnv {
@@ -32,9 +35,6 @@ struct ModelEnv {
   /// benchmarks); a model that needs it says so instead of dereferencing it.
   const HostServices* host = nullptr;
 };
-
-/// Kinds of components.
-enum class ComponentKind { model, feature, fusion, data_source };
 
 /// "model", "feature", "fusion" or "data".
 std::string_view kind_name(ComponentKind kind);
@@ -69,11 +69,16 @@ struct ModelInfo {
   std::function<std::unique_ptr<Model>(const Params&, const ModelEnv&)> make;
 };
 
-/// A rejected registration: which component, and why.
-struct RegistrationProblem {
-  ComponentKind kind;
-  std::string name;
+/// A plugin library the host refused (a mismatched ABI stamp, a registration that threw or
+/// declared something invalid), kept so that a lookup of a component it would have provided
+/// says why that component is missing.
+struct RefusedLibrary {
+  /// The library's path.
+  std::string path;
+  /// Why it was refused (the loader's message).
   std::string reason;
+  /// The components it tried to register before it was refused (may be empty).
+  std::vector<std::pair<ComponentKind, std::string>> components;
 };
 
 /// A feature encoder plugin's registration.
@@ -144,7 +149,8 @@ class Registry {
   /// Adds a data source.
   void add_data_source(DataSourceInfo info);
 
-  /// The model called `name`; throws PluginError listing the known ones (with a did-you-mean).
+  /// The model called `name`; throws PluginError listing the known ones (with a did-you-mean),
+  /// or, when a refused library tried to register it, naming that library and why.
   const ModelInfo& model(std::string_view name) const;
   /// The feature encoder called `name`.
   const FeatureInfo& feature(std::string_view name) const;
@@ -164,15 +170,8 @@ class Registry {
   /// The library a component came from ("" for built-ins).
   std::string origin(ComponentKind kind, std::string_view name) const;
 
-  /// Host side: the library whose entry point is running (recorded as components' origin).
-  void set_current_origin(std::string origin) { current_origin_ = std::move(origin); }
-
-  /// Host side: the components of `other` whose names this registry already holds (which are
-  /// not merged), checked before anything is merged.
-  std::vector<RegistrationProblem> clashes(const Registry& other) const;
-  /// Host side: adds every component of `other` that does not clash, recording `origin`;
-  /// returns the clashing ones, which are skipped. Never throws half-way.
-  std::vector<RegistrationProblem> merge(const Registry& other, const std::string& origin);
+  /// Libraries the host refused, in load order (see RefusedLibrary).
+  const std::vector<RefusedLibrary>& refused() const { return refused_; }
 
  private:
   bool has(ComponentKind kind, std::string_view name) const;
@@ -183,6 +182,9 @@ class Registry {
   std::vector<DataSourceInfo> data_sources_;
   std::vector<std::tuple<ComponentKind, std::string, std::string>> origins_;
   std::string current_origin_;
+  std::vector<RefusedLibrary> refused_;
+  std::vector<std::pair<ComponentKind, std::string>> attempted_;
+  friend struct sdk_internal::RegistryAccess;
 };
 
 }  // namespace recrun

@@ -50,6 +50,12 @@ int cmd_plugins(const Args& args) {
   fmt::print("data sources:\n");
   for (const auto& d : registry.data_sources())
     fmt::print("  {:<14} {}{}\n", d.name, d.summary, origin(ComponentKind::data_source, d.name));
+  // A refused library is an error here: this command exists to tell what is usable.
+  if (!registry.refused().empty()) {
+    fmt::print(stderr, "error: {} plugin librar{} refused (the warnings above say why)\n",
+               registry.refused().size(), registry.refused().size() == 1 ? "y was" : "ies were");
+    return 1;
+  }
   return 0;
 }
 

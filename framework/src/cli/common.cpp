@@ -1,5 +1,7 @@
 #include "cli/common.hpp"
 
+#include "trial/param_input.hpp"
+
 #include <fmt/format.h>
 
 #include <fcntl.h>
@@ -118,26 +120,14 @@ void load_registry(const HostOptions& host, Registry& registry, bool verbose) {
 std::map<std::string, ParamValue> parse_sets(const std::vector<std::string>& sets,
                                              const std::vector<ParamSpec>& schema,
                                              const std::string& component) {
-  std::map<std::string, ParamValue> raw;
-  std::vector<std::string> names;
-  for (const auto& s : schema) names.push_back(s.name);
+  std::vector<std::pair<std::string, std::string>> settings;
   for (const auto& item : sets) {
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ParamError(fmt::format("--set '{}': expected key=value", item));
-    const std::string key = item.substr(0, eq);
-    const ParamSpec* spec = nullptr;
-    for (const auto& s : schema)
-      if (s.name == key) spec = &s;
-    if (!spec) {
-      std::string hint;
-      if (auto m = did_you_mean(key, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
-      throw ParamError(fmt::format("{}: unknown parameter '{}' in --set{}; known parameters: {}",
-                                   component, key, hint, fmt::join(names, ", ")));
-    }
-    raw[key] = parse_param_text(*spec, item.substr(eq + 1), component);
+    settings.emplace_back(item.substr(0, eq), item.substr(eq + 1));
   }
-  return raw;
+  return trial::parse_settings(schema, settings, component, "in --set");
 }
 
 const std::vector<ParamSpec>& trainer_params_for_listing() { return core::trainer_params(); }
@@ -180,5 +170,19 @@ void guard_standard_streams() {
 }
 
 bool stdout_was_closed() { return g_stdout_closed; }
+
+void mark_dead_runs_interrupted(const std::filesystem::path& db) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(db, ec)) return;
+  try {
+    if (const std::size_t n = results::ResultsStore(db).reap_dead_owners())
+      fmt::print(stderr, "recrun run: {} run(s) in {} marked interrupted (resume them by running "
+                         "the same command again)\n",
+                 n, db.string());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "recrun run: could not mark the run interrupted in {}: {}\n", db.string(),
+               text::terminal_safe(e.what()));
+  }
+}
 
 }  // namespace recrun::cli

@@ -6,38 +6,19 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/dll/import.hpp>
-#include <boost/dll/runtime_symbol_info.hpp>
-#include <boost/dll/shared_library.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
-#include "recrun/abi.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 #include "sdk/shared_util.hpp"
-#include "recrun/plugin.hpp"
+#include "sdk/host_access.hpp"
 
 namespace recrun::core {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Deliberately leaked: libraries must outlive every model, module and deleter they handed out,
-// including objects destroyed during static destruction. recrun never unloads a plugin.
-std::vector<boost::dll::shared_library>& kept_libraries() {
-  static auto* libs = new std::vector<boost::dll::shared_library>();
-  return *libs;
-}
-constexpr const char* kAbiSymbol = RECRUN_ABI_SYMBOL;
-constexpr const char* kEntrySymbol = RECRUN_ENTRY_SYMBOL;
-
-std::mutex& load_mutex() {
-  static std::mutex m;
-  return m;
-}
 
 fs::path executable_dir() {
   std::error_code ec;
@@ -122,55 +103,25 @@ std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& explicit_d
 }
 
 std::vector<std::string> load_plugin(const fs::path& file, Registry& registry) {
-  check_candidate(file);  // before dlopen, which a FIFO would block
-  std::lock_guard lock(load_mutex());
-  boost::dll::shared_library lib;
-  try {
-    lib.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-  } catch (const std::exception& e) {
-    throw PluginError(fmt::format("{}: cannot load: {}", file.string(), e.what()));
-  }
-  // From here on the library's code has run (static initialisers, maybe the entry point), and
-  // what it made (factories, exception objects, atexit handlers) may outlive this call: the
-  // library stays loaded for the life of the process, whatever happens next.
-  kept_libraries().push_back(lib);
-  if (!lib.has(kAbiSymbol) || !lib.has(kEntrySymbol)) {
-    if (lib.has("recrun_plugin_v1"))
-      throw PluginError(fmt::format(
-          "{}: built for recrun's SDK 1, but this recrun has SDK {}; port it to the typed "
-          "registration (docs/writing-a-plugin.md) and rebuild it",
-          file.string(), RECRUN_SDK_VERSION));
-    throw PluginError(fmt::format(
-        "{}: not a recrun plugin (no {}/{} entry; build it with RECRUN_PLUGIN from "
-        "<recrun/plugin.hpp>)",
-        file.string(), kAbiSymbol, kEntrySymbol));
-  }
-  const auto stamp_fn = boost::dll::import_alias<detail::AbiStampFn>(lib, kAbiSymbol);
-  const char* stamp_text = stamp_fn();
-  const std::string stamp = stamp_text ? stamp_text : "";
-  if (stamp != host_abi_stamp())
-    throw PluginError(fmt::format(
-        "{}: built for [{}] but this recrun is [{}]; rebuild the plugin against this recrun's SDK",
-        file.string(), stamp, host_abi_stamp()));
-  const auto entry = boost::dll::import_alias<detail::PluginEntry>(lib, kEntrySymbol);
   // Register into a scratch registry first: a library whose registration throws, or declares
   // something the registry refuses, adds nothing at all.
   Registry scratch;
-  scratch.set_current_origin(file.filename().string());
   try {
-    entry(scratch);
+    check_candidate(file);
+    sdk_internal::open_plugin_library(file, scratch);
   } catch (const std::exception& e) {
-    throw PluginError(fmt::format("{}: registration failed, nothing from it is loaded: {}",
-                                  file.string(), e.what()));
-  } catch (...) {
-    throw PluginError(fmt::format(
-        "{}: registration failed with a non-standard exception, nothing from it is loaded",
-        file.string()));
+    // Remembered in the registry, so that `recrun run --model NAME` says why NAME is missing.
+    sdk_internal::RegistryAccess::add_refused(
+        registry, RefusedLibrary{.path = file.string(),
+                                 .reason = e.what(),
+                                 .components = sdk_internal::RegistryAccess::attempted(scratch)});
+    throw;
   }
   // Names another library already holds are skipped (the first in search order wins); the
   // rest merges whole, without throwing half-way.
   std::vector<std::string> notes;
-  for (const auto& clash : registry.merge(scratch, file.filename().string()))
+  for (const auto& clash :
+       sdk_internal::RegistryAccess::merge(registry, scratch, file.filename().string()))
     notes.push_back(fmt::format(
         "{}: {} '{}' is not loaded: {} (the first library in plugin search order wins: "
         "--plugin-dir, then RECRUN_PLUGIN_PATH, then the built-in plugins; file names in order "

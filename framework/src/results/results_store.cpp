@@ -70,14 +70,10 @@ SplitName parse_split_name(std::string_view text) {
 }
 
 std::string_view stored_type_name(ParamType type) {
-  switch (type) {
-    case ParamType::integer: return "int";
-    case ParamType::real: return "float";
-    case ParamType::boolean: return "bool";
-    case ParamType::string: return "string";
-    case ParamType::string_list: return "list";
-  }
-  return "?";
+  // The SDK's names, except that every list is stored as 'list' (a JSON array; the schema's
+  // CHECK constraint knows no other).
+  if (type == ParamType::real_list) return "list";
+  return type_name(type);
 }
 
 ParamType parse_stored_type(std::string_view text) {
@@ -184,6 +180,8 @@ RunRow read_run_row(const Statement& s) {
 
 }  // namespace
 
+// -------------------------------------------------------------------------------------- State
+
 namespace {
 
 // The connection a store's options ask for: read-only (immutable where nobody can write the
@@ -197,8 +195,6 @@ Database open_database(const std::filesystem::path& path, const StoreOptions& o)
 }
 
 }  // namespace
-
-// -------------------------------------------------------------------------------------- State
 
 ResultsStore::State::State(const std::filesystem::path& path, StoreOptions opts)
     : options(std::move(opts)),
@@ -294,10 +290,14 @@ void ResultsStore::State::open() {
       db.exec(drop_views_sql());
       db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only the new tables are created
       db.exec("INSERT OR IGNORE INTO metric_columns (split, name) "
-    if (schema_version() == 3) migrate_3_to_4();
               "SELECT DISTINCT split, name FROM run_metrics");
       rebuild_views();
       db.exec("PRAGMA user_version = 3");
+    }
+    if (schema_version() == 3) migrate_3_to_4();
+  });
+}
+
 // 3 -> 4: the status 'pruned' and the search tables. SQLite cannot alter a CHECK constraint;
 // adding an allowed value changes no stored row, so the table's recorded SQL is edited in place
 // (writable_schema, with the schema cookie bumped so that every connection reloads it), as
@@ -317,10 +317,6 @@ void ResultsStore::State::migrate_3_to_4() {
   db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only the search tables are new
   rebuild_views();
   db.exec("PRAGMA user_version = 4");
-}
-
-    }
-  });
 }
 
 void ResultsStore::State::rebuild_views() {
@@ -839,11 +835,11 @@ StatusCounts ResultsStore::status_counts(std::optional<std::string_view> experim
     const std::int64_t n = select.int64(1);
     switch (parse_run_status(select.text(0))) {
       case RunStatus::pending: counts.pending = n; break;
-      case RunStatus::pruned: counts.pruned = n; break;
       case RunStatus::running: counts.running = n; break;
       case RunStatus::finished: counts.finished = n; break;
       case RunStatus::failed: counts.failed = n; break;
       case RunStatus::interrupted: counts.interrupted = n; break;
+      case RunStatus::pruned: counts.pruned = n; break;
     }
   }
   return counts;

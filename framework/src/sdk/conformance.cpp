@@ -12,6 +12,8 @@
 
 #include "recrun/archive.hpp"
 #include "recrun/error.hpp"
+#include "recrun/registry.hpp"
+#include "sdk/host_access.hpp"
 
 namespace recrun::conformance {
 namespace {
@@ -375,7 +377,7 @@ EpochResult fit(Model& model, const Dataset& dataset, const Interactions& train,
   TrainContext ctx(dataset, train, seed, torch::get_num_threads());
   EpochResult result;
   for (std::int64_t e = 0; e < epochs; ++e) {
-    ctx.begin_epoch(e);
+    sdk_internal::TrainContextAccess::begin_epoch(ctx, e);
     result = model.fit_epoch(ctx);
     if (result.converged) break;
   }
@@ -431,6 +433,29 @@ Dataset tiny_dataset(const TinyDatasetSpec& spec) {
   }
   return b.build("tiny", {}, fmt::format("tiny-{}-{}-{}-{}-{}-{}", spec.users, spec.items,
                                          spec.groups, spec.min_len, spec.max_len, spec.seed));
+}
+
+void begin_epoch(TrainContext& ctx, std::int64_t epoch) {
+  sdk_internal::TrainContextAccess::begin_epoch(ctx, epoch);
+}
+
+void set_deadline(TrainContext& ctx, std::chrono::steady_clock::time_point deadline) {
+  sdk_internal::TrainContextAccess::set_deadline(ctx, deadline);
+}
+
+Report check_plugin(const std::filesystem::path& library) {
+  Report report;
+  Registry scratch;
+  try {
+    sdk_internal::open_plugin_library(library, scratch);
+  } catch (const std::exception& e) {
+    report.failures.push_back({"registration", e.what()});
+    return report;
+  }
+  report.passed.emplace_back("registration");
+  for (const auto& [kind, name] : sdk_internal::RegistryAccess::attempted(scratch))
+    report.passed.push_back(fmt::format("component {} {}", kind_name(kind), name));
+  return report;
 }
 
 }  // namespace recrun::conformance

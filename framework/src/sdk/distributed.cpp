@@ -1,5 +1,7 @@
 #include "recrun/distributed.hpp"
 
+#include "sdk/host_access.hpp"
+
 namespace recrun {
 namespace {
 Collective* g_group = nullptr;
@@ -7,7 +9,7 @@ Collective* g_group = nullptr;
 
 Collective* collective() { return g_group; }
 
-void set_collective(Collective* group) { g_group = group; }
+void sdk_internal::set_collective(Collective* group) { g_group = group; }
 
 int process_rank() { return g_group ? g_group->rank() : 0; }
 

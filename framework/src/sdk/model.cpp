@@ -1,6 +1,7 @@
 #include "recrun/model.hpp"
 
 #include "recrun/distributed.hpp"
+#include "sdk/host_access.hpp"
 
 #include <ATen/Parallel.h>
 
@@ -160,5 +161,22 @@ int TrainContext::world_size() const { return process_world_size(); }
 std::pair<std::int64_t, std::int64_t> TrainContext::shard_range(std::int64_t n) const {
   return recrun::shard_range(n, process_rank(), process_world_size());
 }
+
+namespace sdk_internal {
+
+void TrainContextAccess::begin_epoch(TrainContext& ctx, std::int64_t epoch) {
+  ctx.epoch_ = epoch;
+  ctx.logged_.clear();
+}
+
+void TrainContextAccess::set_deadline(TrainContext& ctx, std::chrono::steady_clock::time_point t) {
+  ctx.deadline_ = t;
+}
+
+const std::map<std::string, double>& TrainContextAccess::logged(const TrainContext& ctx) {
+  return ctx.logged_;
+}
+
+}  // namespace sdk_internal
 
 }  // namespace recrun

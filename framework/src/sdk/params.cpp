@@ -63,6 +63,21 @@ ParamSpec string_param(std::string name, std::string d, std::string help) {
 ParamSpec list_param(std::string name, std::vector<std::string> d, std::string help) {
   return make_spec(std::move(name), ParamType::string_list, std::move(d), std::move(help));
 }
+ParamSpec real_list_param(std::string name, std::vector<double> d, std::string help) {
+  return make_spec(std::move(name), ParamType::real_list, std::move(d), std::move(help));
+}
+
+bool is_empty_value(const ParamValue& value) {
+  struct Visitor {
+    bool operator()(bool b) const { return !b; }
+    bool operator()(std::int64_t i) const { return i == 0; }
+    bool operator()(double d) const { return d == 0; }
+    bool operator()(const std::string& s) const { return s.empty(); }
+    bool operator()(const std::vector<std::string>& l) const { return l.empty(); }
+    bool operator()(const std::vector<double>& l) const { return l.empty(); }
+  };
+  return std::visit(Visitor{}, value);
+}
 
 std::string_view type_name(ParamType type) {
   switch (type) {
@@ -71,6 +86,7 @@ std::string_view type_name(ParamType type) {
     case ParamType::boolean: return "bool";
     case ParamType::string: return "string";
     case ParamType::string_list: return "list";
+    case ParamType::real_list: return "float list";
   }
   return "?";
 }
@@ -81,7 +97,8 @@ ParamType type_of(const ParamValue& v) {
     case 1: return ParamType::integer;
     case 2: return ParamType::real;
     case 3: return ParamType::string;
-    default: return ParamType::string_list;
+    case 4: return ParamType::string_list;
+    default: return ParamType::real_list;
   }
 }
 
@@ -93,6 +110,9 @@ std::string to_string(const ParamValue& value) {
     std::string operator()(double d) const { return fmt::format("{}", d); }
     std::string operator()(const std::string& s) const { return s; }
     std::string operator()(const std::vector<std::string>& l) const {
+      return fmt::format("[{}]", fmt::join(l, ","));
+    }
+    std::string operator()(const std::vector<double>& l) const {
       return fmt::format("[{}]", fmt::join(l, ","));
     }
   };
@@ -140,6 +160,14 @@ ParamValue check_param(const ParamSpec& spec, const ParamValue& value, std::stri
     // A single string where a list is expected is a one-element list, unless empty.
     const auto& s = std::get<std::string>(v);
     v = s.empty() ? std::vector<std::string>{} : std::vector<std::string>{s};
+  } else if (spec.type == ParamType::real_list && got == ParamType::string_list &&
+             std::get<std::vector<std::string>>(v).empty()) {
+    v = std::vector<double>{};  // [] is read as an empty list of strings
+  } else if (spec.type == ParamType::real_list &&
+             (got == ParamType::real || got == ParamType::integer)) {
+    // A single number where a list is expected is a one-element list.
+    v = std::vector<double>{got == ParamType::real ? std::get<double>(v)
+                                                   : static_cast<double>(std::get<std::int64_t>(v))};
   } else if (got != spec.type) {
     throw fail(fmt::format("must be {}, got {} ({})", type_name(spec.type), type_name(got),
                            to_string(v)));
@@ -151,6 +179,28 @@ ParamValue check_param(const ParamSpec& spec, const ParamValue& value, std::stri
     if (!std::isfinite(d)) throw fail("must be finite");
     if (spec.min && d < *spec.min) throw fail(fmt::format("must be >= {}, got {}", *spec.min, d));
     if (spec.max && d > *spec.max) throw fail(fmt::format("must be <= {}, got {}", *spec.max, d));
+  }
+  if (spec.type == ParamType::real_list) {
+    const auto& list = std::get<std::vector<double>>(v);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const double d = list[i];
+      if (!std::isfinite(d)) throw fail(fmt::format("element {} must be finite", i + 1));
+      if (spec.min && d < *spec.min)
+        throw fail(fmt::format("element {} must be >= {}, got {}", i + 1, *spec.min, d));
+      if (spec.max && d > *spec.max)
+        throw fail(fmt::format("element {} must be <= {}, got {}", i + 1, *spec.max, d));
+    }
+  }
+  if (spec.type == ParamType::string_list || spec.type == ParamType::real_list) {
+    const std::size_t n = spec.type == ParamType::string_list
+                              ? std::get<std::vector<std::string>>(v).size()
+                              : std::get<std::vector<double>>(v).size();
+    if (spec.min_length && n < *spec.min_length)
+      throw fail(fmt::format("must have at least {} element{}, got {}", *spec.min_length,
+                             *spec.min_length == 1 ? "" : "s", n));
+    if (spec.max_length && n > *spec.max_length)
+      throw fail(fmt::format("must have at most {} element{}, got {}", *spec.max_length,
+                             *spec.max_length == 1 ? "" : "s", n));
   }
   const auto check_choice = [&](const std::string& s) {
     if (spec.choices.empty()) return;
@@ -188,7 +238,104 @@ Params resolve_params(const std::vector<ParamSpec>& schema,
     out.set(spec.name, check_param(spec, it == raw.end() ? spec.default_value : it->second,
                                    component));
   }
+  const auto length = [](const ParamValue& v) -> std::optional<std::size_t> {
+    if (const auto* l = std::get_if<std::vector<std::string>>(&v)) return l->size();
+    if (const auto* l = std::get_if<std::vector<double>>(&v)) return l->size();
+    return std::nullopt;
+  };
+  for (const auto& spec : schema) {
+    if (spec.same_length_as.empty() || !out.contains(spec.same_length_as)) continue;
+    const auto mine = length(out.at(spec.name));
+    const auto theirs = length(out.at(spec.same_length_as));
+    if (!mine || !theirs || *mine == 0 || *mine == *theirs) continue;
+    throw ParamError(fmt::format("{}: parameter '{}' has {} element{} but '{}' has {}; give one "
+                                 "per element of '{}' (or leave '{}' empty)",
+                                 component, spec.name, *mine, *mine == 1 ? "" : "s",
+                                 spec.same_length_as, *theirs, spec.same_length_as, spec.name));
+  }
   return out;
+}
+
+std::vector<std::string> apply_relevance(const std::vector<ParamSpec>& schema, Params& params) {
+  std::vector<std::string> notes;
+  for (const auto& spec : schema) {
+    if (!spec.only_when || !params.contains(spec.name) || !params.contains(spec.only_when->other))
+      continue;
+    if (!is_empty_value(params.at(spec.only_when->other))) continue;
+    if (to_string(params.at(spec.name)) == to_string(spec.default_value)) continue;
+    params.set(spec.name, spec.default_value);
+    notes.push_back(spec.only_when->why);
+  }
+  return notes;
+}
+
+namespace {
+bool valid_param_name(std::string_view name) {
+  if (name.empty() || !(name[0] >= 'a' && name[0] <= 'z')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+}  // namespace
+
+std::optional<std::string> schema_problem(const std::vector<ParamSpec>& schema) {
+  std::vector<std::string> seen;
+  const auto declared = [&](const std::string& name) -> const ParamSpec* {
+    for (const auto& s : schema)
+      if (s.name == name) return &s;
+    return nullptr;
+  };
+  const auto is_list = [](ParamType t) {
+    return t == ParamType::string_list || t == ParamType::real_list;
+  };
+  for (const auto& p : schema) {
+    const auto fail = [&](const std::string& why) {
+      return fmt::format("parameter '{}' {}", p.name, why);
+    };
+    if (!valid_param_name(p.name))
+      return fail("is not a valid name (lower-case letters, digits and '_', starting with a "
+                  "letter)");
+    if (std::find(seen.begin(), seen.end(), p.name) != seen.end()) return fail("is declared twice");
+    seen.push_back(p.name);
+    if (p.help.empty()) return fail("has no help text");
+    if (p.min && p.max && *p.min > *p.max)
+      return fail(fmt::format("has bounds [{}, {}] that contain no value", *p.min, *p.max));
+    if (!p.choices.empty() && p.type != ParamType::string && p.type != ParamType::string_list)
+      return fail("has choices but is not a string or list parameter");
+    if ((p.min_length || p.max_length || !p.same_length_as.empty()) && !is_list(p.type))
+      return fail("has a length rule but is not a list parameter");
+    if (p.min_length && p.max_length && *p.min_length > *p.max_length)
+      return fail(fmt::format("has length bounds [{}, {}] that contain no length", *p.min_length,
+                              *p.max_length));
+    if (!p.same_length_as.empty()) {
+      const ParamSpec* other = declared(p.same_length_as);
+      if (!other || !is_list(other->type) || other == &p)
+        return fail(fmt::format("has the same length as '{}', which is not another list "
+                                "parameter of this component",
+                                p.same_length_as));
+    }
+    if (p.refers_to && p.type != ParamType::string && p.type != ParamType::string_list)
+      return fail("refers to plugins but is not a string or list-of-strings parameter");
+    if (p.only_when) {
+      const ParamSpec* other = declared(p.only_when->other);
+      if (!other || other == &p)
+        return fail(fmt::format("only matters when '{}' is set, which is not another parameter "
+                                "of this component",
+                                p.only_when->other));
+      if (p.only_when->why.empty()) return fail("has an only_when relation without a reason");
+    }
+    try {
+      check_param(p, p.default_value, "default");
+    } catch (const ParamError& e) {
+      // "default: parameter 'x' must be >= 0, got -1" -> "has a default that must be >= 0, ..."
+      std::string why = e.what();
+      const std::string head = fmt::format("default: parameter '{}' ", p.name);
+      if (why.starts_with(head)) why = why.substr(head.size());
+      return fail(fmt::format("has a default ({}) outside its own declaration: {}",
+                              to_string(p.default_value), why));
+    }
+  }
+  return std::nullopt;
 }
 
 ParamValue parse_param_text(const ParamSpec& spec, std::string_view text,
@@ -240,6 +387,26 @@ ParamValue parse_param_text(const ParamSpec& spec, std::string_view text,
       }
       return check_param(spec, list, component);
     }
+    case ParamType::real_list: {
+      std::string_view s = t;
+      if (!s.empty() && s.front() == '[') {
+        if (s.back() != ']') throw fail("a list of numbers like [1.0, 2.5]");
+        s = s.substr(1, s.size() - 2);
+      }
+      std::vector<double> list;
+      while (!trim(s).empty()) {
+        const auto comma = s.find(',');
+        const std::string_view item = trim(s.substr(0, comma));
+        double v = 0;
+        auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+        if (item.empty() || ec != std::errc{} || p != item.data() + item.size())
+          throw fail("a list of numbers like [1.0, 2.5]");
+        list.push_back(v);
+        if (comma == std::string_view::npos) break;
+        s.remove_prefix(comma + 1);
+      }
+      return check_param(spec, list, component);
+    }
   }
   throw fail("valid");
 }
@@ -281,6 +448,9 @@ const std::string& Params::get_string(std::string_view name) const {
 }
 const std::vector<std::string>& Params::get_list(std::string_view name) const {
   return typed<std::vector<std::string>>(*this, name, "list");
+}
+const std::vector<double>& Params::get_real_list(std::string_view name) const {
+  return typed<std::vector<double>>(*this, name, "float list");
 }
 
 }  // namespace recrun

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "recrun/error.hpp"
+#include "sdk/host_access.hpp"
 
 namespace recrun {
 
@@ -45,37 +46,15 @@ std::optional<std::string> declaration_problem(const ModelInfo& info) {
     return fmt::format("model name '{}' must start with a lower-case letter and hold only "
                        "lower-case letters, digits and '_'", info.name);
   if (!info.make) return fmt::format("model '{}' has no factory", info.name);
-  std::vector<std::string> seen;
   for (const auto& p : info.params) {
-    const auto fail = [&](const std::string& why) {
-      return fmt::format("model '{}': parameter '{}' {}", info.name, p.name, why);
-    };
-    if (!valid_name(p.name))
-      return fail("is not a valid name (lower-case letters, digits and '_', starting with a "
-                  "letter)");
-    if (std::find(seen.begin(), seen.end(), p.name) != seen.end())
-      return fail("is declared twice");
-    seen.push_back(p.name);
     const auto& reserved = reserved_param_names();
     if (std::find(reserved.begin(), reserved.end(), p.name) != reserved.end())
-      return fail("uses a name the framework reserves (the trainer's and the run's own: " +
-                  fmt::format("{}", fmt::join(reserved, ", ")) + "); rename it");
-    if (p.help.empty()) return fail("has no help text");
-    if (p.min && p.max && *p.min > *p.max)
-      return fail(fmt::format("has bounds [{}, {}] that contain no value", *p.min, *p.max));
-    if (!p.choices.empty() && p.type != ParamType::string && p.type != ParamType::string_list)
-      return fail("has choices but is not a string or list parameter");
-    try {
-      check_param(p, p.default_value, "default");
-    } catch (const ParamError& e) {
-      // "default: parameter 'x' must be >= 0, got -1" -> "has a default that must be >= 0, ..."
-      std::string why = e.what();
-      const std::string head = fmt::format("default: parameter '{}' ", p.name);
-      if (why.starts_with(head)) why = why.substr(head.size());
-      return fail(fmt::format("has a default ({}) outside its own declaration: {}",
-                              to_string(p.default_value), why));
-    }
+      return fmt::format("model '{}': parameter '{}' uses a name the framework reserves (the "
+                         "trainer's and the run's own: {}); rename it",
+                         info.name, p.name, fmt::join(reserved, ", "));
   }
+  if (auto problem = schema_problem(info.params))
+    return fmt::format("model '{}': {}", info.name, *problem);
   return std::nullopt;
 }
 
@@ -110,24 +89,28 @@ void Registry::claim_name(ComponentKind kind, const std::string& name) {
 }
 
 void Registry::add_model(ModelInfo info) {
+  attempted_.emplace_back(ComponentKind::model, info.name);
   if (auto problem = declaration_problem(info)) throw PluginError(*problem);
   claim_name(ComponentKind::model, info.name);
   models_.push_back(std::move(info));
 }
 
 void Registry::add_feature(FeatureInfo info) {
+  attempted_.emplace_back(ComponentKind::feature, info.name);
   if (auto problem = simple_problem(info, ComponentKind::feature)) throw PluginError(*problem);
   claim_name(ComponentKind::feature, info.name);
   features_.push_back(std::move(info));
 }
 
 void Registry::add_fusion(FusionInfo info) {
+  attempted_.emplace_back(ComponentKind::fusion, info.name);
   if (auto problem = simple_problem(info, ComponentKind::fusion)) throw PluginError(*problem);
   claim_name(ComponentKind::fusion, info.name);
   fusions_.push_back(std::move(info));
 }
 
 void Registry::add_data_source(DataSourceInfo info) {
+  attempted_.emplace_back(ComponentKind::data_source, info.name);
   if (auto problem = simple_problem(info, ComponentKind::data_source)) throw PluginError(*problem);
   claim_name(ComponentKind::data_source, info.name);
   data_sources_.push_back(std::move(info));
@@ -135,45 +118,63 @@ void Registry::add_data_source(DataSourceInfo info) {
 
 namespace {
 template <class Info>
-const Info& find(const std::vector<Info>& list, std::string_view name, ComponentKind kind) {
+const Info& find(const std::vector<Info>& list, std::string_view name, ComponentKind kind,
+                 const std::vector<RefusedLibrary>& refused) {
   for (const auto& i : list)
     if (i.name == name) return i;
+  // A refused library that tried to register this very component is the answer.
+  for (const auto& r : refused)
+    for (const auto& [k, n] : r.components)
+      if (k == kind && n == name)
+        throw PluginError(fmt::format("{} '{}' is not loaded: its library {} was refused: {}",
+                                      kind_name(kind), name, r.path, r.reason));
   std::vector<std::string> names;
   for (const auto& i : list) names.push_back(i.name);
   std::string hint;
   if (auto m = did_you_mean(name, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
-  throw PluginError(fmt::format("unknown {} '{}'{}; available: {}", kind_name(kind), name, hint,
+  std::string refusals;
+  for (const auto& r : refused) refusals += fmt::format("; refused: {}: {}", r.path, r.reason);
+  throw PluginError(fmt::format("unknown {} '{}'{}; available: {}{}", kind_name(kind), name, hint,
                                 names.empty() ? "(none loaded; check --plugin-dir)"
-                                              : fmt::format("{}", fmt::join(names, ", "))));
+                                              : fmt::format("{}", fmt::join(names, ", ")),
+                                refusals));
 }
 }  // namespace
 
 const ModelInfo& Registry::model(std::string_view name) const {
-  return find(models_, name, ComponentKind::model);
+  return find(models_, name, ComponentKind::model, refused_);
 }
 const FeatureInfo& Registry::feature(std::string_view name) const {
-  return find(features_, name, ComponentKind::feature);
+  return find(features_, name, ComponentKind::feature, refused_);
 }
 const FusionInfo& Registry::fusion(std::string_view name) const {
-  return find(fusions_, name, ComponentKind::fusion);
+  return find(fusions_, name, ComponentKind::fusion, refused_);
 }
 const DataSourceInfo& Registry::data_source(std::string_view name) const {
-  return find(data_sources_, name, ComponentKind::data_source);
+  return find(data_sources_, name, ComponentKind::data_source, refused_);
 }
 
-std::vector<RegistrationProblem> Registry::clashes(const Registry& other) const {
+namespace sdk_internal {
+
+void RegistryAccess::set_current_origin(Registry& registry, std::string origin) {
+  registry.current_origin_ = std::move(origin);
+}
+
+std::vector<RegistrationProblem> RegistryAccess::clashes(const Registry& registry,
+                                                          const Registry& other) {
   std::vector<RegistrationProblem> out;
   for (const auto& [kind, name, origin] : other.origins_)
-    if (has(kind, name)) {
-      const std::string holder = this->origin(kind, name);
+    if (registry.has(kind, name)) {
+      const std::string holder = registry.origin(kind, name);
       out.push_back({kind, name,
                      fmt::format("{} already provides it", holder.empty() ? "the host" : holder)});
     }
   return out;
 }
 
-std::vector<RegistrationProblem> Registry::merge(const Registry& other, const std::string& origin) {
-  auto skipped = clashes(other);
+std::vector<RegistrationProblem> RegistryAccess::merge(Registry& registry, const Registry& other,
+                                                        const std::string& origin) {
+  auto skipped = clashes(registry, other);
   const auto skip = [&](ComponentKind kind, const std::string& name) {
     return std::any_of(skipped.begin(), skipped.end(),
                        [&](const auto& p) { return p.kind == kind && p.name == name; });
@@ -182,26 +183,40 @@ std::vector<RegistrationProblem> Registry::merge(const Registry& other, const st
   // adds below cannot throw: nothing is merged half-way.
   for (const auto& m : other.models_)
     if (!skip(ComponentKind::model, m.name)) {
-      models_.push_back(m);
-      origins_.emplace_back(ComponentKind::model, m.name, origin);
+      registry.models_.push_back(m);
+      registry.origins_.emplace_back(ComponentKind::model, m.name, origin);
     }
   for (const auto& f : other.features_)
     if (!skip(ComponentKind::feature, f.name)) {
-      features_.push_back(f);
-      origins_.emplace_back(ComponentKind::feature, f.name, origin);
+      registry.features_.push_back(f);
+      registry.origins_.emplace_back(ComponentKind::feature, f.name, origin);
     }
   for (const auto& f : other.fusions_)
     if (!skip(ComponentKind::fusion, f.name)) {
-      fusions_.push_back(f);
-      origins_.emplace_back(ComponentKind::fusion, f.name, origin);
+      registry.fusions_.push_back(f);
+      registry.origins_.emplace_back(ComponentKind::fusion, f.name, origin);
     }
   for (const auto& d : other.data_sources_)
     if (!skip(ComponentKind::data_source, d.name)) {
-      data_sources_.push_back(d);
-      origins_.emplace_back(ComponentKind::data_source, d.name, origin);
+      registry.data_sources_.push_back(d);
+      registry.origins_.emplace_back(ComponentKind::data_source, d.name, origin);
     }
+  // Refusals recorded in the scratch registry travel with it.
+  for (const auto& r : other.refused_) registry.refused_.push_back(r);
   return skipped;
 }
+
+void RegistryAccess::add_refused(Registry& registry, RefusedLibrary refused) {
+  registry.refused_.push_back(std::move(refused));
+}
+
+std::vector<std::pair<ComponentKind, std::string>> RegistryAccess::attempted(
+    const Registry& registry) {
+  return registry.attempted_;
+}
+
+}  // namespace sdk_internal
+
 
 std::string Registry::origin(ComponentKind kind, std::string_view name) const {
   for (const auto& [k, n, o] : origins_)

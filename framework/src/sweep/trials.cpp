@@ -8,13 +8,14 @@
 
 #include "sweep/search.hpp"
 
+#include "trial/param_input.hpp"
 
 namespace recrun::sweep {
 
 std::string Trial::label() const {
   std::vector<std::string> parts;
   for (const auto& k : varying)
-    if (params.contains(k)) parts.push_back(fmt::format("{}={}", k, to_string(params.at(k))));
+    if (params.contains(k)) parts.push_back(fmt::format("{}={}", k, recrun::to_string(params.at(k))));
   parts.push_back(fmt::format("seed={}", seed));
   return fmt::format("{}", fmt::join(parts, " "));
 }
@@ -31,42 +32,6 @@ std::vector<std::string> names_of(const std::vector<ParamSpec>& schema) {
   std::vector<std::string> out;
   for (const auto& s : schema) out.push_back(s.name);
   return out;
-}
-
-enum class ComponentKind { feature, fusion, model };
-
-// Parameters whose values name plugins: a schema cannot list the choices, since any plugin may
-// add one, so they are checked against the registry before anything runs.
-struct ComponentParam {
-  std::string_view param;
-  ComponentKind kind;
-  // Values that name no plugin and are always accepted.
-  std::vector<std::string_view> reserved;
-};
-
-const std::vector<ComponentParam>& component_params() {
-  static const std::vector<ComponentParam> table = {
-      {"features", ComponentKind::feature, {}},
-      {"fusion", ComponentKind::fusion, {"none", ""}},
-      {"members", ComponentKind::model, {}},  // ensembles
-  };
-  return table;
-}
-
-// A parameter rewritten to `canonical` when `when_empty` is an empty list: it cannot change
-// what the model computes then.
-struct CanonicalRule {
-  std::string_view when_empty;
-  std::string_view param;
-  std::string_view canonical;
-  std::string_view why;
-};
-
-const std::vector<CanonicalRule>& canonical_rules() {
-  static const std::vector<CanonicalRule> table = {
-      {"features", "fusion", "none", "fusion has no effect without features"},
-  };
-  return table;
 }
 
 struct CheckedValue {
@@ -137,7 +102,7 @@ class GroupExpander {
       } catch (const Error& e) {
         throw ExperimentError(g_.origin, e.what());
       }
-      const auto notes = canonicalise_params(params);
+      const auto notes = apply_relevance(schema_, params);
       for (const auto seed : seeds) {
         Trial t;
         t.canonical_note = fmt::format("{}", fmt::join(notes, "; "));
@@ -147,6 +112,7 @@ class GroupExpander {
         t.seed = seed;
         t.varying = varying;
         t.origins = origins;
+        t.notes.assign(notes_.begin(), notes_.end());
         out.push_back(std::move(t));
       }
       // Odometer over the axes, the last axis fastest.
@@ -181,14 +147,14 @@ class GroupExpander {
       throw ExperimentError(v.origin, e.what());
     }
     try {
-      check_component_param(key, value, registry_, component_);
+      trial::check_references(*spec, value, registry_, component_);
     } catch (const Error& e) {
       throw ExperimentError(v.origin, e.what());
     }
+    if (!spec->deprecated.empty())
+      notes_.insert(fmt::format("{}: {}: parameter '{}' is deprecated: {}", v.origin.describe(),
+                                   component_, key, spec->deprecated));
     return {std::move(value), v.origin};
-  if (g.search && g.search->method != SearchMethod::grid)  // configurations x seeds
-    return saturating_mul(static_cast<std::uint64_t>(g.search->trials),
-                          (g.seeds ? *g.seeds : x.seeds).size());
   }
 
   const Group& g_;
@@ -196,6 +162,7 @@ class GroupExpander {
   const Registry& registry_;
   std::vector<ParamSpec> schema_;
   std::string component_;
+  std::set<std::string> notes_;  // deprecated parameters in use, one line each
 };
 
 std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
@@ -219,93 +186,12 @@ std::string count_text(std::uint64_t n) {
 }  // namespace
 
 std::uint64_t count_trials(const Group& g, const Experiment& x) {
+  if (g.search && g.search->method != SearchMethod::grid)  // configurations x seeds
+    return saturating_mul(static_cast<std::uint64_t>(g.search->trials),
+                          (g.seeds ? *g.seeds : x.seeds).size());
   std::uint64_t n = std::max<std::uint64_t>(1, g.sets.size());
   for (const auto& a : g.grid) n = saturating_mul(n, a.values.size());
   return saturating_mul(n, (g.seeds ? *g.seeds : x.seeds).size());
-}
-
-void check_component_param(const std::string& key, const ParamValue& value,
-                           const Registry& registry, const std::string& component) {
-  const auto rule = std::find_if(component_params().begin(), component_params().end(),
-                                 [&](const ComponentParam& c) { return c.param == key; });
-  if (rule == component_params().end()) return;
-  std::vector<std::string> names;
-  std::string_view kind;
-  switch (rule->kind) {
-    case ComponentKind::feature:
-      for (const auto& i : registry.features()) names.push_back(i.name);
-      kind = "feature";
-      break;
-    case ComponentKind::fusion:
-      for (const auto& i : registry.fusions()) names.push_back(i.name);
-      kind = "fusion";
-      break;
-    case ComponentKind::model:
-      for (const auto& i : registry.models()) names.push_back(i.name);
-      kind = "model";
-      break;
-  }
-  const auto check = [&](const std::string& name) {
-    for (const auto r : rule->reserved)
-      if (name == r) return;
-    if (std::find(names.begin(), names.end(), name) != names.end()) return;
-    std::vector<std::string> choices = names;
-    for (const auto r : rule->reserved)
-      if (!r.empty()) choices.emplace_back(r);
-    std::string hint;
-    if (auto m = did_you_mean(name, choices)) hint = fmt::format(" (did you mean '{}'?)", *m);
-    throw Error(fmt::format("{}: parameter '{}': no {} plugin named '{}'{}; loaded: {}{}",
-                            component, key, kind, name, hint,
-                            names.empty() ? std::string("none")
-                                          : fmt::format("{}", fmt::join(names, ", ")),
-                            rule->reserved.empty()
-                                ? std::string()
-                                : fmt::format(" (or '{}')", rule->reserved.front())));
-  };
-  // An ensemble's member is a trial key, best:MODEL[@EXPERIMENT[/GROUP]] or 'train:MODEL ...':
-  // the model it names must be loaded; the run itself is looked up when the trial starts.
-  const auto member_model = [&](const std::string& ref) -> std::string {
-    const bool key = ref.size() == 32 && ref.find_first_not_of("0123456789abcdef") == std::string::npos;
-    if (key) return {};
-    std::string rest;
-    if (ref.rfind("best:", 0) == 0) rest = ref.substr(5, ref.find('@') == std::string::npos
-                                                             ? std::string::npos
-                                                             : ref.find('@') - 5);
-    else if (ref.rfind("train:", 0) == 0) rest = ref.substr(6, ref.find(' ', 6) == std::string::npos
-                                                                  ? std::string::npos
-                                                                  : ref.find(' ', 6) - 6);
-    else
-      throw Error(fmt::format("{}: parameter '{}': member '{}' is not a trial key (32 hex digits), "
-                              "best:MODEL[@EXPERIMENT[/GROUP]] or 'train:MODEL key=value ...'",
-                              component, key, ref));
-    if (rest.empty())
-      throw Error(fmt::format("{}: parameter '{}': member '{}' names no model", component, key, ref));
-    return rest;
-  };
-  if (rule->kind == ComponentKind::model) {
-    if (const auto* list = std::get_if<std::vector<std::string>>(&value))
-      for (const auto& ref : *list)
-        if (const std::string m = member_model(ref); !m.empty()) check(m);
-    return;
-  }
-  if (const auto* list = std::get_if<std::vector<std::string>>(&value)) {
-    for (const auto& n : *list) check(n);
-  } else if (const auto* s = std::get_if<std::string>(&value)) {
-    check(*s);
-  }
-}
-
-std::vector<std::string> canonicalise_params(Params& params) {
-  std::vector<std::string> notes;
-  for (const auto& r : canonical_rules()) {
-    if (!params.contains(r.when_empty) || !params.contains(r.param)) continue;
-    const auto* list = std::get_if<std::vector<std::string>>(&params.at(r.when_empty));
-    const auto* value = std::get_if<std::string>(&params.at(r.param));
-    if (!list || !list->empty() || !value || *value == r.canonical) continue;
-    params.set(std::string(r.param), std::string(r.canonical));
-    notes.emplace_back(r.why);
-  }
-  return notes;
 }
 
 std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& registry,
@@ -373,28 +259,41 @@ void check_against_data(const std::vector<Trial>& trials, const Dataset& dataset
   // The encoder itself is the authority on what it needs (a title encoder may use title text
   // or precomputed vectors): build each requested one once, small, and see whether it throws.
   std::map<std::string, std::string> verdict;  // feature -> "" or why it cannot be built
+  std::map<std::string, std::vector<ParamSpec>> schemas;  // model -> its schema
   for (const auto& t : trials) {
-    if (!t.params.contains("features")) continue;
-    const auto* list = std::get_if<std::vector<std::string>>(&t.params.at("features"));
-    if (!list) continue;
-    for (const auto& f : *list) {
-      if (!verdict.count(f)) {
-        std::string why;
-        try {
-          const auto encoder = registry.feature(f).make(FeatureEnv{dataset, 8, 0.0});
-          if (!encoder) why = "its plugin built no encoder";
-        } catch (const std::exception& e) {
-          why = e.what();
+    auto it = schemas.find(t.model);
+    if (it == schemas.end()) it = schemas.emplace(t.model, registry.model(t.model).params).first;
+    for (const auto& spec : it->second) {
+      if (!spec.refers_to || spec.refers_to->kind != ComponentKind::feature ||
+          spec.refers_to->member_refs || !t.params.contains(spec.name))
+        continue;
+      std::vector<std::string> features;
+      if (const auto* list = std::get_if<std::vector<std::string>>(&t.params.at(spec.name)))
+        features = *list;
+      else if (const auto* one = std::get_if<std::string>(&t.params.at(spec.name)))
+        features = {*one};
+      for (const auto& f : features) {
+        if (std::find(spec.refers_to->reserved.begin(), spec.refers_to->reserved.end(), f) !=
+            spec.refers_to->reserved.end())
+          continue;
+        if (!verdict.count(f)) {
+          std::string why;
+          try {
+            const auto encoder = registry.feature(f).make(FeatureEnv{dataset, 8, 0.0});
+            if (!encoder) why = "its plugin built no encoder";
+          } catch (const std::exception& e) {
+            why = e.what();
+          }
+          verdict[f] = why;
         }
-        verdict[f] = why;
+        if (verdict[f].empty()) continue;
+        const auto o_it = t.origins.find(spec.name);
+        Origin o = o_it != t.origins.end() ? o_it->second : Origin{};
+        // The encoder's own message says what is missing and how to fix it.
+        throw ExperimentError(o, fmt::format("group '{}': feature '{}' cannot be used with the "
+                                             "data set at {}: {}",
+                                             t.group, f, dataset.source_dir.string(), verdict[f]));
       }
-      if (verdict[f].empty()) continue;
-      const auto it = t.origins.find("features");
-      Origin o = it != t.origins.end() ? it->second : Origin{};
-      // The encoder's own message says what is missing and how to fix it.
-      throw ExperimentError(o, fmt::format("group '{}': feature '{}' cannot be used with the data "
-                                           "set at {}: {}",
-                                           t.group, f, dataset.source_dir.string(), verdict[f]));
     }
   }
 }
@@ -407,6 +306,10 @@ std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experimen
   // Trials that became one through canonical parameters: key -> how many, in kept order.
   std::map<std::string, std::pair<std::size_t, std::string>> collapsed;  // count, why
   std::vector<std::string> collapsed_order;
+  std::set<std::string> notes;
+  for (const auto& t : trials)
+    for (const auto& n : t.notes)
+      if (notes.insert(n).second) warnings.push_back(n);
   for (auto& t : trials) {
     t.key = trial::make_key(t.model, t.params, data_fingerprint, experiment.protocol, t.seed);
     const auto [it, inserted] = seen.emplace(t.key, kept.size());

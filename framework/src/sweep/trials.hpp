@@ -36,6 +36,8 @@ struct Trial {
   std::string canonical_note;
   /// The configuration's index in its group's random or TPE search; -1 otherwise.
   std::int64_t search_index = -1;
+  /// Notes about its parameters for the user (a deprecated parameter in use, with its place).
+  std::vector<std::string> notes;
 
   /// Short human text: the varying parameters and the seed, e.g. "lambda=500 seed=1".
   std::string label() const;
@@ -47,18 +49,6 @@ inline constexpr std::uint64_t kDefaultMaxTrials = 100000;
 /// The number of trials a group expands into (sets x grid x seeds), computed without expanding
 /// them; saturates at UINT64_MAX instead of overflowing.
 std::uint64_t count_trials(const Group& group, const Experiment& experiment);
-
-/// Checks the names a plugin-name parameter refers to against the registry, for any component
-/// that has one: `features` (each a feature plugin), `fusion` (a fusion plugin or "none"),
-/// `members` (each a model plugin). Other keys pass. Throws recrun::Error naming `component`,
-/// the parameter and the unknown name, with a did-you-mean and the loaded names.
-void check_component_param(const std::string& key, const ParamValue& value,
-                           const Registry& registry, const std::string& component);
-
-/// Rewrites parameters that have no effect to one canonical value, so that trials which run the
-/// same model get the same key (docs/experiments.md, "Parameters without effect"). Returns why,
-/// for each rule that changed something; empty when nothing changed.
-std::vector<std::string> canonicalise_params(Params& params);
 
 /// Expands every group into trials (sets x grid x seeds over the fixed parameters) and validates
 /// each against its model's schema plus the trainer's: unknown keys (with a did-you-mean), wrong

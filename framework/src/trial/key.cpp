@@ -90,9 +90,14 @@ std::vector<results::Param> store_params(const Params& params,
       case ParamType::string_list:
         out.push_back(results::Param::of_list(name, list_json(std::get<std::vector<std::string>>(value))));
         break;
+      case ParamType::real_list:
+        out.push_back(results::Param::of_list(
+            name, nlohmann::json(std::get<std::vector<double>>(value)).dump()));
+        break;
     }
     // The key hashes to_string(); store that exact text so the row reads back to the same key.
-    if (type != ParamType::string_list) out.back().value = to_string(value);
+    if (type != ParamType::string_list && type != ParamType::real_list)
+      out.back().value = to_string(value);
   }
   return out;
 }

@@ -11,7 +11,7 @@
 #include "recrun/params.hpp"
 #include "recrun/registry.hpp"
 #include "results/results_store.hpp"
-#include "trial/protocol.hpp"
+#include "core/protocol.hpp"
 
 namespace recrun::trial {
 

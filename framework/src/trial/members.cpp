@@ -8,10 +8,12 @@
 #include <sstream>
 
 #include "core/trainer.hpp"
-#include "recrun/error.hpp"
-#include "recrun/text.hpp"
 #include "sdk/shared_util.hpp"
+#include "recrun/error.hpp"
+#include "recrun/member_ref.hpp"
+#include "recrun/text.hpp"
 #include "trial/key.hpp"
+#include "trial/param_input.hpp"
 
 namespace recrun::trial {
 
@@ -34,50 +36,10 @@ std::string describe(const results::RunRow& row, const std::string& monitor) {
 // Quiet trainer for inline members: nothing is printed or recorded.
 class SilentObserver final : public core::RunObserver {};
 
-// "MODEL key=value key=value": the model and its --set-style parameters.
-struct InlineSpec {
-  std::string model;
-  std::vector<std::pair<std::string, std::string>> sets;
-};
-
-InlineSpec parse_inline(const std::string& spec) {
-  InlineSpec out;
-  std::istringstream words(spec);
-  std::string word;
-  while (words >> word) {
-    if (out.model.empty()) {
-      out.model = word;
-      continue;
-    }
-    const auto eq = word.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ParamError(fmt::format("'{}': expected key=value after the model name, got '{}'",
-                                   spec, word));
-    out.sets.emplace_back(word.substr(0, eq), word.substr(eq + 1));
-  }
-  if (out.model.empty()) throw ParamError("an inline member names no model");
-  return out;
-}
-
-Params inline_params(const InlineSpec& spec, const ModelInfo& info) {
+Params inline_params(const MemberRef& spec, const ModelInfo& info) {
   const auto schema = full_schema(info);
   const std::string component = fmt::format("model '{}'", spec.model);
-  std::map<std::string, ParamValue> raw;
-  std::vector<std::string> names;
-  for (const auto& s : schema) names.push_back(s.name);
-  for (const auto& [key, text] : spec.sets) {
-    const ParamSpec* found = nullptr;
-    for (const auto& s : schema)
-      if (s.name == key) found = &s;
-    if (!found) {
-      std::string hint;
-      if (auto m = did_you_mean(key, names)) hint = fmt::format(" (did you mean '{}'?)", *m);
-      throw ParamError(fmt::format("{}: unknown parameter '{}'{}", component, key, hint));
-    }
-    if (raw.count(key)) throw ParamError(fmt::format("{}: '{}' is given twice", component, key));
-    raw[key] = parse_param_text(*found, text, component);
-  }
-  return resolve_params(schema, raw, component);
+  return resolve_params(schema, parse_settings(schema, spec.sets, component, ""), component);
 }
 
 bool has_model(const Registry& registry, const std::string& name) {
@@ -153,27 +115,19 @@ std::unique_ptr<Model> load_finished_model(const Registry& registry, const resul
 
 results::RunRow resolve_run_ref(const results::ResultsStore& store, const std::string& ref,
                                 const std::string& monitor) {
-  constexpr std::string_view kBest = "best:";
-  if (ref.rfind(kBest, 0) != 0) {
-    // A staging key ("<key>~attempt-<n>") is an unfinished hidden attempt, never a member.
-    auto row = ref.find('~') == std::string::npos ? store.find(ref) : std::nullopt;
+  // A staging key ("<key>~attempt-<n>") is an unfinished hidden attempt, never a member.
+  const MemberRef parsed = parse_member_ref(ref);
+  if (parsed.kind == MemberRef::Kind::train)
+    throw ParamError(fmt::format("member '{}': an inline member is not a finished run", ref));
+  if (parsed.kind == MemberRef::Kind::run) {
+    auto row = store.find(parsed.key);
     if (!row)
-      throw Error(fmt::format("no run with key '{}' in {}", ref, store.path().string()));
+      throw Error(fmt::format("no run with key '{}' in {}", parsed.key, store.path().string()));
     return *row;
   }
-  // best:MODEL[@EXPERIMENT[/GROUP]]
-  std::string rest = ref.substr(kBest.size());
-  std::string model = rest, experiment, group;
-  if (const auto at = rest.find('@'); at != std::string::npos) {
-    model = rest.substr(0, at);
-    experiment = rest.substr(at + 1);
-    if (const auto slash = experiment.find('/'); slash != std::string::npos) {
-      group = experiment.substr(slash + 1);
-      experiment = experiment.substr(0, slash);
-    }
-  }
-  if (model.empty())
-    throw ParamError(fmt::format("'{}': expected best:MODEL[@EXPERIMENT[/GROUP]]", ref));
+  const std::string& model = parsed.model;
+  const std::string& experiment = parsed.experiment;
+  const std::string& group = parsed.group;
   const auto rows = experiment.empty() ? store.runs() : store.runs(experiment);
   const results::RunRow* best = nullptr;
   double best_value = -std::numeric_limits<double>::infinity();
@@ -214,8 +168,8 @@ MemberModel RunHost::load_run(const std::string& ref) const {
   if (theirs.split != protocol_.split || theirs.min_interactions != protocol_.min_interactions)
     throw Error(fmt::format("{} was trained under another split (split {}, min_interactions {}; "
                             "this run has split {}, min_interactions {})",
-                            describe(row, protocol_.monitor), theirs.split,
-                            theirs.min_interactions, protocol_.split,
+                            describe(row, protocol_.monitor), core::to_string(theirs.split),
+                            theirs.min_interactions, core::to_string(protocol_.split),
                             protocol_.min_interactions));
   if (row.data_fingerprint != dataset_.fingerprint)
     throw Error(fmt::format("{} was trained on other data (data fingerprint {}, this run's {})",
@@ -231,7 +185,7 @@ MemberModel RunHost::load_run(const std::string& ref) const {
 
 MemberModel RunHost::make_inline(const std::string& spec, std::uint64_t seed) const {
   DepthGuard guard(depth_);
-  const InlineSpec parsed = parse_inline(spec);
+  const MemberRef parsed = parse_member_ref("train:" + spec);
   if (!has_model(registry_, parsed.model))
     throw PluginError(fmt::format("'{}': no model plugin '{}' is loaded", spec, parsed.model));
   const ModelInfo& info = registry_.model(parsed.model);
@@ -249,7 +203,7 @@ double RunHost::train_inline(const std::string& spec, Model& model, std::uint64_
     throw Error(fmt::format("inline member '{}' is not trained: this command only restores "
                             "trained members from a checkpoint",
                             spec));
-  const InlineSpec parsed = parse_inline(spec);
+  const MemberRef parsed = parse_member_ref("train:" + spec);
   const Params params = inline_params(parsed, registry_.model(parsed.model));
   core::TrainerOptions options;
   core::apply_trainer_params(params, options);

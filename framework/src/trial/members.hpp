@@ -10,7 +10,7 @@
 #include "recrun/host.hpp"
 #include "recrun/registry.hpp"
 #include "results/results_store.hpp"
-#include "trial/protocol.hpp"
+#include "core/protocol.hpp"
 
 namespace recrun::trial {
 

@@ -1,7 +1,8 @@
 // ensemble — combines the scores of other trained models.
 //
 // Members are finished runs of results.db (a trial key, or "best:MODEL[@EXPERIMENT[/GROUP]]")
-// or models trained inline ("train:MODEL key=value ..."). The host loads and trains them
+// or models trained inline ("train:MODEL key=value ..."), parsed by the SDK
+// (recrun/member_ref.hpp); `weights` gives each member's weight. The host loads and trains them
 // (ModelEnv::host); this plugin never includes another plugin's code. Scores are combined per
 // user as a weighted sum of normalised scores (z-score or min-max, the statistics taken over
 // the items the user has not seen), or by reciprocal-rank fusion: sum_m w_m / (k + rank_m).
@@ -16,31 +17,42 @@ namespace {
 
 enum class Combine { zscore, minmax, rrf };
 
-constexpr std::size_t kMaxMembers = 4;
-constexpr const char* kTrainPrefix = "train:";
+constexpr std::size_t kMaxMembers = 8;
+constexpr std::size_t kLegacyWeights = 4;  // w1..w4
 
 struct EnsembleOptions {
-  /// Member references, in order; weight i is w<i+1>.
+  /// Member references, in order.
   std::vector<std::string> members;
+  /// One weight per member; empty: every member weighs 1 (or the deprecated w1..w4).
+  std::vector<double> weights;
+  /// Deprecated: the weights of members 1..4 before `weights` existed.
   double w1 = 1, w2 = 1, w3 = 1, w4 = 1;
   Combine combine = Combine::zscore;
   /// Reciprocal-rank fusion's k.
   double rrf_k = 60;
 
-  double weight(std::size_t i) const {
+  double legacy_weight(std::size_t i) const {
     const double w[] = {w1, w2, w3, w4};
-    return w[i];
+    return i < kLegacyWeights ? w[i] : 1.0;
   }
+  double weight(std::size_t i) const { return weights.empty() ? legacy_weight(i) : weights[i]; }
 };
 
 void declare(recrun::Fields<EnsembleOptions>& f) {
   f.add("members", &EnsembleOptions::members,
-        "up to 4 members: a trial key, best:MODEL[@EXPERIMENT[/GROUP]] (its best finished run "
-        "by the validation monitor), or 'train:MODEL key=value ...' (trained inline)");
-  f.add("w1", &EnsembleOptions::w1, "weight of member 1").at_least(0);
-  f.add("w2", &EnsembleOptions::w2, "weight of member 2").at_least(0);
-  f.add("w3", &EnsembleOptions::w3, "weight of member 3").at_least(0);
-  f.add("w4", &EnsembleOptions::w4, "weight of member 4").at_least(0);
+        "up to 8 members: a trial key, best:MODEL[@EXPERIMENT[/GROUP]] (its best finished run "
+        "by the validation monitor), or 'train:MODEL key=value ...' (trained inline)")
+      .refers_to_members(recrun::ComponentKind::model)
+      .length(0, kMaxMembers);
+  f.add("weights", &EnsembleOptions::weights,
+        "one weight per member, e.g. [1.0, 2.0]; empty = every member weighs 1")
+      .at_least(0)
+      .same_length_as("members");
+  const std::string instead = "use weights = [w1, w2, ...]";
+  f.add("w1", &EnsembleOptions::w1, "weight of member 1 (deprecated)").at_least(0).deprecated(instead);
+  f.add("w2", &EnsembleOptions::w2, "weight of member 2 (deprecated)").at_least(0).deprecated(instead);
+  f.add("w3", &EnsembleOptions::w3, "weight of member 3 (deprecated)").at_least(0).deprecated(instead);
+  f.add("w4", &EnsembleOptions::w4, "weight of member 4 (deprecated)").at_least(0).deprecated(instead);
   f.choice("combine", &EnsembleOptions::combine,
            {{"zscore", Combine::zscore}, {"minmax", Combine::minmax}, {"rrf", Combine::rrf}},
            "weighted sum of per-user z-scored or min-max scaled scores, or reciprocal-rank "
@@ -107,6 +119,7 @@ torch::Tensor unseen_ranks(const torch::Tensor& scores, const torch::Tensor& see
 
 struct Member {
   std::string ref;   // as given in `members`
+  recrun::MemberRef parsed;
   double weight = 1;
   bool inline_spec = false;
   recrun::MemberModel loaded;
@@ -123,11 +136,18 @@ class Ensemble final : public recrun::Model {
     if (options.members.size() > kMaxMembers)
       throw recrun::ParamError(fmt::format("ensemble: 'members' lists {} members; at most {}",
                                            options.members.size(), kMaxMembers));
-    for (std::size_t i = options.members.size(); i < kMaxMembers; ++i)
-      if (options.weight(i) != 1.0)
+    for (std::size_t i = 0; i < kLegacyWeights; ++i) {
+      if (options.legacy_weight(i) == 1.0) continue;
+      if (!options.weights.empty())
         throw recrun::ParamError(fmt::format(
-            "ensemble: w{} = {} is set, but there are only {} members", i + 1, options.weight(i),
-            options.members.size()));
+            "ensemble: both weights and the deprecated w{} are set; give every weight in "
+            "weights = [...] and drop w1..w4",
+            i + 1));
+      if (i >= options.members.size())
+        throw recrun::ParamError(fmt::format(
+            "ensemble: w{} = {} is set, but there are only {} members", i + 1,
+            options.legacy_weight(i), options.members.size()));
+    }
     double total = 0;
     for (std::size_t i = 0; i < options.members.size(); ++i) total += options.weight(i);
     if (!(total > 0))
@@ -142,10 +162,11 @@ class Ensemble final : public recrun::Model {
       Member m;
       m.ref = options.members[i];
       m.weight = options.weight(i);
-      m.inline_spec = m.ref.rfind(kTrainPrefix, 0) == 0;
       try {
-        m.loaded = m.inline_spec ? host_->make_inline(m.ref.substr(6), member_seed(i))
-                                 : host_->load_run(m.ref);
+        m.parsed = recrun::parse_member_ref(m.ref);
+        m.inline_spec = m.parsed.kind == recrun::MemberRef::Kind::train;
+        m.loaded = m.inline_spec ? host_->make_inline(m.parsed.inline_spec(), member_seed(i))
+                                 : host_->load_run(m.parsed.text);
       } catch (const std::exception& e) {
         throw recrun::Error(fmt::format("ensemble member {} '{}': {}", i + 1, m.ref, e.what()));
       }
@@ -158,7 +179,8 @@ class Ensemble final : public recrun::Model {
       auto& m = members_[i];
       if (!m.inline_spec) continue;
       try {
-        const double v = host_->train_inline(m.ref.substr(6), *m.loaded.model_ptr, member_seed(i));
+        const double v =
+            host_->train_inline(m.parsed.inline_spec(), *m.loaded.model_ptr, member_seed(i));
         ctx.log(fmt::format("member{}_valid", i + 1), v);
       } catch (const std::exception& e) {
         throw recrun::Error(fmt::format("ensemble member {} '{}': {}", i + 1, m.ref, e.what()));

@@ -85,8 +85,8 @@ torch::Tensor score_one(Model& m, std::vector<std::int32_t> history = {0}) {
 
 TEST(Ensemble, ZScoreUsesUnseenItemsStatistics) {
   FakeHost host;
-  host.runs["a"] = torch::tensor({{100.f, 2.f, 3.f, 4.f}});
-  auto m = make({{"members", std::vector<std::string>{"a"}}}, &host);
+  host.runs["best:a"] = torch::tensor({{100.f, 2.f, 3.f, 4.f}});
+  auto m = make({{"members", std::vector<std::string>{"best:a"}}}, &host);
   const auto z = score_one(*m);
   // Unseen items 1..3 score 2, 3, 4: mean 3, population std sqrt(2/3) = 0.816497.
   const double sd = std::sqrt(2.0 / 3.0);
@@ -99,12 +99,11 @@ TEST(Ensemble, ZScoreUsesUnseenItemsStatistics) {
 
 TEST(Ensemble, MinMaxAndWeightedSum) {
   FakeHost host;
-  host.runs["a"] = torch::tensor({{0.f, 2.f, 3.f, 4.f}});
-  host.runs["b"] = torch::tensor({{0.f, 10.f, 30.f, 20.f}});
-  auto m = make({{"members", std::vector<std::string>{"a", "b"}},
+  host.runs["best:a"] = torch::tensor({{0.f, 2.f, 3.f, 4.f}});
+  host.runs["best:b"] = torch::tensor({{0.f, 10.f, 30.f, 20.f}});
+  auto m = make({{"members", std::vector<std::string>{"best:a", "best:b"}},
                  {"combine", std::string("minmax")},
-                 {"w1", 1.0},
-                 {"w2", 3.0}},
+                 {"weights", std::vector<double>{1.0, 3.0}}},
                 &host);
   const auto s = score_one(*m);
   // a over unseen {2,3,4}: 0, 0.5, 1. b over {10,30,20}: 0, 1, 0.5. Sum 1*a + 3*b.
@@ -115,11 +114,12 @@ TEST(Ensemble, MinMaxAndWeightedSum) {
   EXPECT_NEAR(s[0].item<double>(), -1.0 - 1.5, 1e-6);
 }
 
+// The deprecated w1..w4 still weigh the members (old experiment files).
 TEST(Ensemble, ReciprocalRankFusion) {
   FakeHost host;
-  host.runs["a"] = torch::tensor({{9.f, 3.f, 2.f, 1.f}});
-  host.runs["b"] = torch::tensor({{9.f, 1.f, 3.f, 3.f}});
-  auto m = make({{"members", std::vector<std::string>{"a", "b"}},
+  host.runs["best:a"] = torch::tensor({{9.f, 3.f, 2.f, 1.f}});
+  host.runs["best:b"] = torch::tensor({{9.f, 1.f, 3.f, 3.f}});
+  auto m = make({{"members", std::vector<std::string>{"best:a", "best:b"}},
                  {"combine", std::string("rrf")},
                  {"rrf_k", 10.0},
                  {"w2", 2.0}},
@@ -136,8 +136,8 @@ TEST(Ensemble, ReciprocalRankFusion) {
 TEST(Ensemble, NonFiniteScoresSinkAndConstantRowsAreZero) {
   FakeHost host;
   const float inf = std::numeric_limits<float>::infinity();
-  host.runs["a"] = torch::tensor({{1.f, -inf, 5.f, 5.f}});
-  auto m = make({{"members", std::vector<std::string>{"a"}}}, &host);
+  host.runs["best:a"] = torch::tensor({{1.f, -inf, 5.f, 5.f}});
+  auto m = make({{"members", std::vector<std::string>{"best:a"}}}, &host);
   const auto s = score_one(*m);
   // Unseen finite scores are constant (5, 5): std 0, so they normalise to 0; -inf sinks to the
   // row's lowest normalised value, which is item 0's (1 - 5) / 1 = -4 (std guarded to 1).
@@ -166,14 +166,14 @@ TEST(Ensemble, SingleMemberKeepsItsRankingExactly) {
   }
   const Interactions history(offsets, flat, items);
   FakeHost host;
-  host.runs["a"] = table;
+  host.runs["best:a"] = table;
   TableModel member(table);
   core::EvalOptions eval;
   eval.keep_ranks = true;
   eval.batch_size = 64;
   const auto want = core::evaluate(member, history, ids, targets, eval);
   for (const std::string how : {"zscore", "minmax", "rrf"}) {
-    auto m = make({{"members", std::vector<std::string>{"a"}}, {"combine", how}}, &host);
+    auto m = make({{"members", std::vector<std::string>{"best:a"}}, {"combine", how}}, &host);
     const auto got = core::evaluate(*m, history, ids, targets, eval);
     if (how == "rrf") {
       // A re-consumed target (in its own history) shares its fused rank with the unseen item
@@ -193,24 +193,24 @@ TEST(Ensemble, SingleMemberKeepsItsRankingExactly) {
 
 TEST(Ensemble, RefusedMemberNamesItselfBeforeTraining) {
   FakeHost host;
-  host.runs["a"] = torch::zeros({1, 4});
+  host.runs["best:a"] = torch::zeros({1, 4});
   host.refusals["best:sasrec@baselines"] =
       "run 0123 was trained on other data (data fingerprint x, this run's y)";
   try {
-    make({{"members", std::vector<std::string>{"a", "best:sasrec@baselines"}}}, &host);
+    make({{"members", std::vector<std::string>{"best:a", "best:sasrec@baselines"}}}, &host);
     FAIL() << "a refused member must fail the ensemble";
   } catch (const Error& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("ensemble member 2 'best:sasrec@baselines'"), std::string::npos) << what;
     EXPECT_NE(what.find("trained on other data"), std::string::npos) << what;
   }
-  EXPECT_THROW(make({{"members", std::vector<std::string>{"missing"}}}, &host), Error);
+  EXPECT_THROW(make({{"members", std::vector<std::string>{"best:missing"}}}, &host), Error);
 }
 
 TEST(Ensemble, ParametersAreChecked) {
   FakeHost host;
-  host.runs["a"] = torch::zeros({1, 4});
-  host.runs["b"] = torch::zeros({1, 4});
+  host.runs["best:a"] = torch::zeros({1, 4});
+  host.runs["best:b"] = torch::zeros({1, 4});
   const auto message = [&](const std::map<std::string, ParamValue>& raw,
                            const HostServices* h) -> std::string {
     try {
@@ -221,17 +221,41 @@ TEST(Ensemble, ParametersAreChecked) {
     return "";
   };
   EXPECT_NE(message({}, &host).find("'members' is empty"), std::string::npos);
-  EXPECT_NE(message({{"members", std::vector<std::string>{"a", "b"}}, {"w3", 2.0}}, &host)
+  EXPECT_NE(message({{"members", std::vector<std::string>{"best:a", "best:b"}}, {"w3", 2.0}}, &host)
                 .find("w3 = 2 is set, but there are only 2 members"),
             std::string::npos);
-  EXPECT_NE(message({{"members", std::vector<std::string>{"a", "b"}}, {"w1", 0.0}, {"w2", 0.0}},
+  EXPECT_NE(message({{"members", std::vector<std::string>{"best:a", "best:b"}}, {"w1", 0.0}, {"w2", 0.0}},
                     &host)
                 .find("every member's weight is 0"),
             std::string::npos);
-  EXPECT_NE(message({{"members", std::vector<std::string>{"a"}}}, nullptr).find("ModelEnv::host"),
+  EXPECT_NE(message({{"members", std::vector<std::string>{"best:a"}}}, nullptr).find("ModelEnv::host"),
             std::string::npos);
-  EXPECT_NE(message({{"members", std::vector<std::string>{"a", "b", "c", "d", "e"}}}, &host)
-                .find("at most 4"),
+  EXPECT_NE(message({{"members", std::vector<std::string>{"best:a", "best:b"}},
+                     {"weights", std::vector<double>{1.0, 2.0}},
+                     {"w2", 3.0}},
+                    &host)
+                .find("both weights and the deprecated w2 are set"),
+            std::string::npos);
+  // The list's own rules are the SDK's: one weight per member, each >= 0, at most 8 members.
+  const auto& info = test::test_registry().model("ensemble");
+  const auto resolve_error = [&](const std::map<std::string, ParamValue>& raw) -> std::string {
+    try {
+      resolve_params(info.params, raw, "model 'ensemble'");
+    } catch (const ParamError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(resolve_error({{"members", std::vector<std::string>{"best:a", "best:b"}},
+                           {"weights", std::vector<double>{1.0}}})
+                .find("parameter 'weights' has 1 element but 'members' has 2"),
+            std::string::npos);
+  EXPECT_NE(resolve_error({{"members", std::vector<std::string>{"best:a"}},
+                           {"weights", std::vector<double>{-1.0}}})
+                .find("element 1 must be >= 0"),
+            std::string::npos);
+  EXPECT_NE(resolve_error({{"members", std::vector<std::string>(9, "best:a")}})
+                .find("must have at most 8 elements, got 9"),
             std::string::npos);
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/split.hpp"
 #include "core/trainer.hpp"
+#include "recrun/conformance.hpp"
 #include "recrun/archive.hpp"
 #include "recrun/optim.hpp"
 #include "recrun/registry.hpp"
@@ -54,7 +55,7 @@ core::RunOutcome run(const std::string& model, const std::map<std::string, Param
 
 TEST(MultiDae, LearnsTasteGroupsFarBeyondPopularity) {
   const Dataset d = taste_groups(5);
-  const core::Split split = core::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {core::SplitMode::leave_one_out, 3});
   const auto pop = run("popularity", {}, d, split);
   const auto dae = run("multidae",
                        {{"hidden", std::int64_t{64}}, {"batch_size", std::int64_t{50}},
@@ -78,7 +79,7 @@ std::vector<std::span<const std::int32_t>> histories(const Interactions& train,
 
 TEST(MultiDae, SaveLoadRoundTripAndResumeAreExact) {
   const Dataset d = taste_groups(9);
-  const core::Split split = core::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {core::SplitMode::leave_one_out, 3});
   const auto& info = test::test_registry().model("multidae");
   const Params p =
       resolve_params(info.params, {{"hidden", std::int64_t{32}}, {"batch_size", std::int64_t{64}}},
@@ -103,12 +104,12 @@ TEST(MultiDae, SaveLoadRoundTripAndResumeAreExact) {
   // One more epoch on each, from the same generators: identical (Adam moments restored).
   auto generator = at::detail::getDefaultCPUGenerator();  // a handle on the shared generator
   generator.set_state(torch_rng);  // building b drew from it
-  ctx.begin_epoch(1);
+  recrun::conformance::begin_epoch(ctx, 1);
   const double loss = a->fit_epoch(ctx).loss;
   generator.set_state(torch_rng);
   TrainContext ctx2(d, split.train, 1, 1);
   ctx2.rng() = rng;
-  ctx2.begin_epoch(1);
+  recrun::conformance::begin_epoch(ctx2, 1);
   EXPECT_EQ(b->fit_epoch(ctx2).loss, loss);
   EXPECT_TRUE(torch::equal(a->score(batch), b->score(batch)));
 }
