@@ -111,7 +111,7 @@ model = "ease"
   EXPECT_EQ(x.data_source, "auto");
   EXPECT_EQ(x.protocol.ks, (std::vector<std::int64_t>{10, 20}));
   EXPECT_EQ(x.protocol.monitor, "Hit@20");
-  EXPECT_EQ(x.protocol.split, "leave_one_out");
+  EXPECT_EQ(x.protocol.split, core::SplitMode::leave_one_out);
   EXPECT_EQ(x.seeds, (std::vector<std::int64_t>{1, 2}));
   EXPECT_EQ(x.execution.jobs, 3);
   EXPECT_EQ(x.execution.trial_timeout_s, 60);

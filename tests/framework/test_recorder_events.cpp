@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
 #include "tensorboard/event_reader.hpp"
@@ -50,8 +50,8 @@ core::EvalResult eval_of(double ndcg) {
   return r;
 }
 
-report::RecorderOptions options_for(const fs::path& tb_dir) {
-  report::RecorderOptions o;
+trial::RecorderOptions options_for(const fs::path& tb_dir) {
+  trial::RecorderOptions o;
   o.trial_key = "k";
   o.tensorboard_dir = tb_dir;
   o.hparams = {{"lr", 0.01}};
@@ -59,7 +59,7 @@ report::RecorderOptions options_for(const fs::path& tb_dir) {
   return o;
 }
 
-void epochs(report::Recorder& rec, std::int64_t from, std::int64_t to, double loss_offset) {
+void epochs(trial::Recorder& rec, std::int64_t from, std::int64_t to, double loss_offset) {
   for (std::int64_t e = from; e < to; ++e) {
     rec.on_epoch(e, EpochResult::of(loss_offset + 1.0 / (e + 1), 100), {}, 0.5);
     rec.on_validation(e, eval_of(0.1 * e), {}, true);
@@ -76,13 +76,13 @@ TEST(RecorderEvents, AResumeAfterAKillWritesNoPointTwice) {
   {
     // The first attempt trains epochs 0..3, its checkpoint holds 0..1, and then it is killed
     // with -9: no session end, and half a record at the end of its file.
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     epochs(rec, 0, 4, 0.0);
     std::ofstream(rec.event_file(), std::ios::binary | std::ios::app) << std::string("\x30\x00\x00", 3);
   }
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     rec.on_resume(1);
     epochs(rec, 2, 5, 10.0);  // epochs 2.. again, distinguishable by their loss
@@ -104,18 +104,18 @@ TEST(RecorderEvents, ASecondResumeStillHoldsEveryPointOnce) {
   const fs::path dir = test::temp_dir("recorder-resume2") / "run";
   const auto o = options_for(dir);
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     epochs(rec, 0, 3, 0.0);
   }
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     rec.on_resume(1);
     epochs(rec, 2, 4, 0.0);
   }
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     rec.on_resume(3);
     epochs(rec, 4, 6, 0.0);
@@ -132,7 +132,7 @@ TEST(RecorderEvents, ARunStartedAfreshReplacesTheEarlierAttemptsFiles) {
   const fs::path dir = test::temp_dir("recorder-rerun") / "run";
   const auto o = options_for(dir);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     epochs(rec, 0, 3, attempt * 10.0);
     rec.on_test(eval_of(0.3));
@@ -149,12 +149,12 @@ TEST(RecorderEvents, AnAttemptThatFailsBeforeTrainingKeepsTheEarlierCurve) {
   const fs::path dir = test::temp_dir("recorder-failed") / "run";
   const auto o = options_for(dir);
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     epochs(rec, 0, 2, 0.0);
   }
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     rec.end(nullptr);  // e.g. its checkpoint could not be read: nothing to start over from
   }

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
 #include "tensorboard/event_reader.hpp"
@@ -58,7 +58,7 @@ TEST(Recorder, WritesCurvesDiagnosticsAndHParamsToBothSinks) {
   ASSERT_EQ(store.begin_trial(spec("k1")), results::ClaimResult::claimed);
 
   std::vector<std::string> progress;
-  report::RecorderOptions o;
+  trial::RecorderOptions o;
   o.trial_key = "k1";
   o.store = &store;
   o.tensorboard_dir = dir / "tb" / "k1";
@@ -66,7 +66,7 @@ TEST(Recorder, WritesCurvesDiagnosticsAndHParamsToBothSinks) {
   o.hparams_group = "g";
   o.max_epochs = 3;
   o.progress = [&](const std::string& line) { progress.push_back(line); };
-  report::Recorder rec(o);
+  trial::Recorder rec(o);
   rec.begin();
   rec.on_epoch(0, EpochResult::of(0.9, 1000), {{"lr", 0.01}}, 2.0);
   rec.on_validation(0, eval_of(0.1), {{"gate/genre", 0.3}}, true);
@@ -113,11 +113,11 @@ TEST(Recorder, AResumedRunDropsTheCurvePastItsCheckpointAndAFreshOneAllOfIt) {
   for (std::int64_t e = 0; e < 4; ++e)
     store.log_epoch("k2", e, results::SplitName::train, {{"loss", 1.0 / (e + 1)}});
 
-  report::RecorderOptions o;
+  trial::RecorderOptions o;
   o.trial_key = "k2";
   o.store = &store;
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     rec.on_resume(1);  // the checkpoint holds epochs 0 and 1
   }
@@ -126,7 +126,7 @@ TEST(Recorder, AResumedRunDropsTheCurvePastItsCheckpointAndAFreshOneAllOfIt) {
   EXPECT_EQ(epochs, (std::set<std::int64_t>{0, 1}));
 
   {
-    report::Recorder rec(o);
+    trial::Recorder rec(o);
     rec.begin();
     rec.on_epoch(0, EpochResult::of(0.5, 10), {}, 1.0);  // starting over
   }
@@ -142,8 +142,8 @@ TEST(Recorder, ExperimentConfigListsEveryHyperparameterAndReplacesTheOldOne) {
       {{"lambda", 500.0}, {"model", std::string("ease")}},
       {{"fusion", std::string("gate")}, {"model", std::string("bert4rec")}}};
   const std::vector<std::string> metrics = {"NDCG@10", "Hit@10"};
-  report::write_experiment_config(dir, sessions, metrics);
-  report::write_experiment_config(dir, sessions, metrics);
+  trial::write_experiment_config(dir, sessions, metrics);
+  trial::write_experiment_config(dir, sessions, metrics);
   std::size_t files = 0;
   for (const auto& f : fs::directory_iterator(dir)) files += f.is_regular_file();
   EXPECT_EQ(files, 1u);

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "recrun/registry.hpp"
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 #include "sweep/experiment.hpp"
 #include "sweep/trials.hpp"
 
@@ -82,17 +82,31 @@ TEST(TrialKey, OnlyPatternsMatchGroupModelKeyAndParams) {
 }
 
 TEST(Progress, LinesRoundTrip) {
-  const report::ProgressEvent e{'E', 12, 0.125, 3.5, 1000};
-  const auto back = report::parse_progress(report::format_progress(e));
+  using trial::ProgressKind;
+  const trial::ProgressEvent e{
+      .kind = ProgressKind::epoch, .epoch = 12, .loss = 0.125, .seconds = 3.5, .examples = 1000};
+  const auto back = trial::parse_progress(trial::format_progress(e));
   ASSERT_TRUE(back);
-  EXPECT_EQ(back->kind, 'E');
+  EXPECT_EQ(back->kind, ProgressKind::epoch);
   EXPECT_EQ(back->epoch, 12);
-  EXPECT_DOUBLE_EQ(back->a, 0.125);
-  EXPECT_DOUBLE_EQ(back->b, 3.5);
-  EXPECT_DOUBLE_EQ(back->c, 1000);
-  const auto nan = report::parse_progress(report::format_progress({'E', 0, std::nan(""), 1, 0}));
+  EXPECT_DOUBLE_EQ(back->loss, 0.125);
+  EXPECT_DOUBLE_EQ(back->seconds, 3.5);
+  EXPECT_EQ(back->examples, 1000);
+  const auto v = trial::parse_progress(trial::format_progress(
+      {.kind = ProgressKind::validation, .epoch = 3, .value = 0.25, .improved = true}));
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->kind, ProgressKind::validation);
+  EXPECT_DOUBLE_EQ(v->value, 0.25);
+  EXPECT_TRUE(v->improved);
+  const auto start = trial::parse_progress(
+      trial::format_progress({.kind = ProgressKind::start, .max_epochs = 40}));
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->max_epochs, 40);
+  const auto nan = trial::parse_progress(
+      trial::format_progress({.kind = ProgressKind::epoch, .epoch = 0, .loss = std::nan("")}));
   ASSERT_TRUE(nan);
-  EXPECT_TRUE(std::isnan(nan->a));
-  EXPECT_FALSE(report::parse_progress("epoch 3 loss 1"));
-  EXPECT_FALSE(report::parse_progress("@E x"));
+  EXPECT_TRUE(std::isnan(nan->loss));
+  EXPECT_FALSE(trial::parse_progress("@Z 1 0 0 0"));
+  EXPECT_FALSE(trial::parse_progress("epoch 3 loss 1"));
+  EXPECT_FALSE(trial::parse_progress("@E x"));
 }

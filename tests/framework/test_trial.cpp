@@ -6,7 +6,7 @@
 #include "recrun/error.hpp"
 #include "recrun/registry.hpp"
 #include "trial/key.hpp"
-#include "trial/protocol.hpp"
+#include "core/protocol.hpp"
 
 using namespace recrun;
 using namespace recrun::trial;

@@ -10,9 +10,9 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "sweep/trials.hpp"
-#include "core/distributed.hpp"
-#include "core/launcher.hpp"
+#include "distributed/distributed.hpp"
+#include "sdk/host_access.hpp"
+#include "distributed/launcher.hpp"
 #include "core/memory_check.hpp"
 #include "core/supervisor.hpp"
 #include "core/split.hpp"
@@ -23,6 +23,7 @@
 #include "results/results_store.hpp"
 #include "trial/key.hpp"
 #include "trial/layout.hpp"
+#include "trial/param_input.hpp"
 #include "trial/runner.hpp"
 
 namespace recrun::cli {
@@ -170,6 +171,8 @@ int cmd_run(const Args& args) {
       "many MiB (0: only the machine's available memory is checked)");
   const auto vm = parse(desc, args, "recrun run --model NAME --data DIR [--set key=value ...]");
   if (vm.count("help")) return 0;
+  if (results_dir.empty())
+    throw Error("--results is empty: name the results directory (default: results)");
   if (!(memory_limit_mb >= 0 && memory_limit_mb <= 1e9))
     throw ParamError(fmt::format("--memory-limit-mb {}: must be a number of MiB from 0 to 1e9",
                                  memory_limit_mb));
@@ -177,11 +180,9 @@ int cmd_run(const Args& args) {
     ::setenv(core::kMemoryLimitEnv, fmt::format("{}", memory_limit_mb).c_str(), 1);
   // A process cannot report its own SIGKILL: a single-process run goes on in a child, and this
   // process records and prints how it ended.
-  if (nproc == 1 && !core::distributed_from_environment(results_dir))
+  if (nproc == 1 && !distributed::distributed_from_environment(results_dir))
     if (const auto end = core::supervise())
       return report_supervised_end(*end, trial::ResultsLayout{results_dir}.db());
-  if (results_dir.empty())
-    throw Error("--results is empty: name the results directory (default: results)");
 
   Registry registry;
   load_registry(host, registry, false);
@@ -190,11 +191,22 @@ int cmd_run(const Args& args) {
   const auto schema = concat(info.params, core::trainer_params());
   const auto raw = parse_sets(sets, schema, component);
   for (const auto& [key, value] : raw)  // fusion=gat is refused here, not by a failed run
-    sweep::check_component_param(key, value, registry, component);
-  const Params params = resolve_params(schema, raw, component);
+    for (const auto& spec : schema)
+      if (spec.name == key) {
+        trial::check_references(spec, value, registry, component);
+        if (!spec.deprecated.empty())
+          fmt::print(stderr, "note: --set {}: parameter '{}' is deprecated: {}\n", key, key,
+                     spec.deprecated);
+      }
+  Params params = resolve_params(schema, raw, component);
+  // Parameters without effect take their default, so the run has the key a sweep would give it.
+  for (const auto& why : apply_relevance(schema, params)) fmt::print(stderr, "note: {}\n", why);
 
   trial::Protocol protocol;
-  protocol.split = split_mode;
+  const auto mode = core::parse_split_mode(split_mode);
+  if (!mode)
+    throw ParamError(fmt::format("--split '{}': must be leave_one_out or full", split_mode));
+  protocol.split = *mode;
   protocol.min_interactions = min_interactions;
   protocol.ks = parse_ks(ks_text);
   protocol.metrics = split_list(metrics_text);
@@ -202,11 +214,17 @@ int cmd_run(const Args& args) {
   protocol.eval_batch_size = eval_batch;
   // Every option is checked before the run claims its row: a bad flag never reaches the store.
   {
-    core::EvalOptions eval;
-    eval.ks = protocol.ks;
-    eval.metrics = protocol.metrics;
-    eval.batch_size = protocol.eval_batch_size;
-    core::validate(eval);
+    try {
+      protocol.validate(core::ProtocolUse::run);
+    } catch (const core::ProtocolError& e) {
+      // The same rule a sweep applies, named by the flag that set it here.
+      static const std::map<std::string, std::string> flags = {
+          {"split", "--split"},     {"min_interactions", "--min-interactions"},
+          {"metrics", "--metrics"}, {"ks", "--ks"},
+          {"monitor", "--monitor"}, {"eval_batch_size", "--eval-batch-size"}};
+      const auto it = flags.find(e.field());
+      throw ParamError(fmt::format("{}: {}", it == flags.end() ? e.field() : it->second, e.what()));
+    }
     if (!(checkpoint_every >= 0) || !std::isfinite(checkpoint_every))
       throw ParamError(fmt::format(
           "--checkpoint-every {}: must be a finite number of seconds >= 0 (0 = after every epoch)",
@@ -216,34 +234,22 @@ int cmd_run(const Args& args) {
         seed_text.size() > 18)
       throw ParamError(fmt::format("--seed '{}': must be an integer in [0, 10^18)", seed_text));
     seed = std::stoull(seed_text);
-    if (split_mode != "leave_one_out" && split_mode != "full")
-      throw ParamError(fmt::format("--split '{}': must be leave_one_out or full", split_mode));
-    if (min_interactions < (split_mode == "full" ? 1 : 3))
-      throw ParamError(fmt::format("--min-interactions {}: must be >= {} for --split {}",
-                                   min_interactions, split_mode == "full" ? 1 : 3, split_mode));
     if (nproc < 1 || nproc > max_workers())
       throw ParamError(fmt::format("--nproc {}: must be between 1 and {} (4 x this machine's cores)",
                                    nproc, max_workers()));
-    bool monitored = false;
-    for (const auto& m : protocol.metrics)
-      for (const auto k : protocol.ks) monitored |= monitor == fmt::format("{}@{}", m, k);
-    if (!monitored)
-      throw ParamError(fmt::format("--monitor '{}': must be one of the computed metrics "
-                                   "(--metrics x --ks, e.g. NDCG@{})",
-                                   monitor, protocol.ks.front()));
   }
 
   // Data-parallel: with --nproc N this process only starts the N ranks (each one this command
   // again, without --nproc) and waits for them; under srun, or as one of those ranks, it joins
   // the group. Rank 0 does everything a run does; the others train beside it and record nothing.
-  const auto distributed = core::distributed_from_environment(results_dir);
+  const auto parallel = distributed::distributed_from_environment(results_dir);
   if (nproc > 1) {
-    if (distributed)
+    if (parallel)
       throw ParamError(fmt::format("--nproc {}: this process is already rank {} of {} ({}); drop "
                                    "--nproc under srun",
-                                   nproc, distributed->rank, distributed->world_size,
-                                   distributed->origin));
-    core::LaunchOptions launch;
+                                   nproc, parallel->rank, parallel->world_size,
+                                   parallel->origin));
+    distributed::LaunchOptions launch;
     launch.nproc = nproc;
     launch.args = {"run"};
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -256,15 +262,15 @@ int cmd_run(const Args& args) {
       launch.args.push_back(fmt::format("--threads={}", std::max(1, cores / nproc)));
     }
     launch.rendezvous_dir = fs::path(results_dir) / ".rendezvous";
-    const int code = core::launch_ranks(launch);
+    const int code = distributed::launch_ranks(launch);
     // Rank 0 stopped by a signal (Ctrl-C is forwarded to every rank) leaves its row 'running'.
     if (code != 0) mark_dead_runs_interrupted(trial::ResultsLayout{results_dir}.db());
     return code;
   }
-  std::unique_ptr<core::GlooGroup> group;
-  if (distributed) {
-    group = core::GlooGroup::connect(*distributed);
-    set_collective(group.get());
+  std::unique_ptr<distributed::GlooGroup> group;
+  if (parallel) {
+    group = distributed::GlooGroup::connect(*parallel);
+    sdk_internal::set_collective(group.get());
   }
   const bool leader = !group || group->rank() == 0;
   // Rank 0's decision (run, or stop because the run is already finished) and its attempt
@@ -287,15 +293,15 @@ int cmd_run(const Args& args) {
                  raw.count(spec.name) ? "--set" : "default");
     fmt::print("  protocol: split {}, min_interactions {}, metrics {} @ {}, monitor {}, "
                "eval_batch_size {}\n",
-               protocol.split, protocol.min_interactions, fmt::join(protocol.metrics, ","),
+               core::to_string(protocol.split), protocol.min_interactions, fmt::join(protocol.metrics, ","),
                fmt::join(protocol.ks, ","), protocol.monitor, protocol.eval_batch_size);
   }
 
   const auto t0 = std::chrono::steady_clock::now();
   const std::string source_name = data::resolve_source(registry, data_dir, source);
   const Dataset dataset = data::load_dataset(registry, data_dir, source_name);
-  const core::Split split = core::make_split(dataset, {split_mode, min_interactions});
-  if (split_mode != "full" && split.eval_users.empty())
+  const core::Split split = core::make_split(dataset, {protocol.split, min_interactions});
+  if (protocol.split != core::SplitMode::full && split.eval_users.empty())
     throw DataError(fmt::format(
         "{}: no user has at least {} interactions (--min-interactions), so there is nothing to "
         "evaluate; lower --min-interactions",
@@ -454,9 +460,9 @@ int cmd_run(const Args& args) {
                "in all-reduce ({:.0f}%: communication and waiting for the other ranks)\n",
                group->world_size(), reducing, busy, busy > 0 ? 100 * reducing / busy : 0.0);
     // srun's FileStore lives in the results directory (--nproc's launcher removes its own).
-    if (distributed->origin == "srun" && distributed->rendezvous.starts_with("file:")) {
+    if (parallel->origin == "srun" && parallel->rendezvous.starts_with("file:")) {
       std::error_code ec;
-      fs::remove(distributed->rendezvous.substr(5), ec);
+      fs::remove(parallel->rendezvous.substr(5), ec);
     }
   }
   return 0;

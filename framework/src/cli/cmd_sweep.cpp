@@ -13,7 +13,7 @@
 #include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 #include "results/results_store.hpp"
 #include "results/shards.hpp"
 #include "sweep/experiment.hpp"
@@ -296,7 +296,13 @@ int cmd_sweep(const Args& args) {
     for (const auto& plan : searches)
       for (const auto& line : sweep::describe_search(plan)) fmt::print("{}\n", line);
     if (!selected.empty()) print_trial_table(selected, rows);
-    fmt::print("{} trials{}; dry run: nothing was run\n", selected.size(),
+    std::size_t suggested = 0;  // TPE's trials, registered as they are suggested
+    for (const auto& plan : searches)
+      if (plan.spec.method == sweep::SearchMethod::tpe)
+        suggested += static_cast<std::size_t>(plan.spec.trials) * plan.seeds.size();
+    fmt::print("{} trials{}{}; dry run: nothing was run\n", selected.size() + suggested,
+               suggested ? fmt::format(" ({} suggested by TPE as the search runs)", suggested)
+                         : std::string(),
                only.empty() ? "" : fmt::format(" (of {}, --only '{}')", trials.size(), only));
     if (on_slurm) {
       std::size_t to_run = 0;
@@ -395,11 +401,11 @@ int cmd_sweep(const Args& args) {
   // HParams columns for the whole experiment, so that TensorBoard lists every trial.
   {
     std::vector<std::map<std::string, tensorboard::HParamValue>> sessions;
-    for (const auto& t : trials) sessions.push_back(report::hparams_of(t.params, t.model, t.group, t.seed));
+    for (const auto& t : trials) sessions.push_back(trial::hparams_of(t.params, t.model, t.group, t.seed));
     std::vector<std::string> metric_names;
     for (const auto& m : x.protocol.metrics)
       for (const auto k : x.protocol.ks) metric_names.push_back(fmt::format("{}@{}", m, k));
-    report::write_experiment_config(layout.tensorboard(x.name), sessions, metric_names);
+    trial::write_experiment_config(layout.tensorboard(x.name), sessions, metric_names);
   }
 
   // 4. Run: on Slurm, one array job; here, worker processes.

@@ -7,17 +7,8 @@
 namespace recrun::core {
 
 Split make_split(const Dataset& dataset, const SplitOptions& options) {
-  const bool loo = options.mode == "leave_one_out";
-  if (!loo && options.mode != "full")
-    throw ParamError(fmt::format("protocol.split: unknown split '{}'; valid: leave_one_out, full",
-                                 options.mode));
-  if (loo && options.min_interactions < 3)
-    throw ParamError(fmt::format(
-        "protocol.min_interactions must be >= 3 for leave_one_out (got {}): each user needs a "
-        "training item, a validation target and a test target",
-        options.min_interactions));
-  if (options.min_interactions < 1)
-    throw ParamError("protocol.min_interactions must be >= 1");
+  const bool loo = options.mode == SplitMode::leave_one_out;
+  check_min_interactions(options.mode, options.min_interactions);
 
   Split s;
   s.options = options;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/protocol.hpp"
 #include "recrun/dataset.hpp"
 #include "recrun/model.hpp"
 
@@ -12,8 +13,8 @@ namespace recrun::core {
 
 /// How to split.
 struct SplitOptions {
-  /// "leave_one_out" (last item = test, second-to-last = validation) or "full" (train on all).
-  std::string mode = "leave_one_out";
+  /// leave_one_out (last item = test, second-to-last = validation) or full (train on all).
+  SplitMode mode = SplitMode::leave_one_out;
   /// Users with fewer interactions are dropped; at least 3 for leave_one_out.
   std::int64_t min_interactions = 3;
 };

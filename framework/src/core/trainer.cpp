@@ -1,5 +1,7 @@
 #include "core/trainer.hpp"
 
+#include "sdk/host_access.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
@@ -12,9 +14,9 @@
 
 #include "recrun/distributed.hpp"
 #include "recrun/error.hpp"
-#include "recrun/text.hpp"
 #include "recrun/fields.hpp"
 #include "recrun/registry.hpp"
+#include "recrun/text.hpp"
 
 namespace recrun::core {
 namespace {
@@ -244,7 +246,7 @@ void seed_and_threads(std::uint64_t seed, int threads) {
 
 RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split& split,
                               const TrainerOptions& options, RunObserver& observer) {
-  const bool full = split.options.mode == "full";
+  const bool full = split.options.mode == SplitMode::full;
   if (!full && split.eval_users.empty())
     throw DataError(fmt::format(
         "no user has at least {} interactions (protocol.min_interactions), so there is nothing "
@@ -252,12 +254,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
         split.options.min_interactions));
   if (!full) {
     validate(options.eval);
-    bool found = false;
-    for (const auto& f : options.eval.metrics)
-      for (const auto k : options.eval.ks) found |= fmt::format("{}@{}", f, k) == options.monitor;
-    if (!found)
-      throw ParamError(fmt::format(
-          "protocol.monitor: '{}' is not among the computed metrics (metrics x ks)", options.monitor));
+    check_monitor(options.eval.metrics, options.eval.ks, options.monitor);
   }
   // Every finished run stores its per-user values; ARP counts the training interactions.
   EvalOptions eval = options.eval;
@@ -278,7 +275,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
   TrainContext ctx(dataset, split.train, options.seed, at::get_num_threads());
   const auto start = Clock::now();
   if (options.time_budget_s > 0)
-    ctx.set_deadline(start + std::chrono::duration_cast<Clock::duration>(
+    sdk_internal::TrainContextAccess::set_deadline(ctx, start + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double>(options.time_budget_s)));
 
   RunOutcome out;
@@ -320,17 +317,17 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     out.resumed = true;
     // last.ckpt holds rank 0's LibTorch generator: the other ranks draw from their own again.
     if (rank > 0) torch::manual_seed(rank_seed(options.seed, rank, state.next_epoch));
-  double last_value = 0;
     observer.on_resume(state.next_epoch - 1);
   }
 
+  double last_value = 0;
   const auto validate_now = [&](std::int64_t epoch) -> bool {
     model.diagnostics();  // drop whatever training-time scoring accumulated
     EvalResult r = evaluate(model, split.train, split.eval_users, split.valid_targets, eval);
-    last_value = value;
     state.eval_seconds += r.seconds;
     const auto diagnostics = model.diagnostics();
     const double value = r.metrics.at(options.monitor);
+    last_value = value;
     const bool improved = state.best_epoch < 0 || value > state.best_value;
     if (improved) {
       state.best_value = value;
@@ -365,7 +362,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     out.pruned = true;
   }
   for (; !out.pruned && epoch < options.max_epochs; ++epoch) {
-    ctx.begin_epoch(epoch);
+    sdk_internal::TrainContextAccess::begin_epoch(ctx, epoch);
     const auto t0 = Clock::now();
     model_is_best = false;
     const EpochResult result = model.fit_epoch(ctx);
@@ -375,7 +372,7 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
     if ((result.examples > 0 || std::isinf(result.loss)) && !std::isfinite(result.loss))
       throw Error(fmt::format("epoch {}: non-finite training loss ({}); the run diverged", epoch,
                               result.loss));
-    observer.on_epoch(epoch, result, ctx.logged(), secs);
+    observer.on_epoch(epoch, result, sdk_internal::TrainContextAccess::logged(ctx), secs);
     converged = result.converged;
     // Asked once per epoch: in a data-parallel run the answer is agreed between the ranks.
     const bool out_of_time = ctx.out_of_time();
@@ -394,14 +391,14 @@ RunOutcome train_and_evaluate(Model& model, const Dataset& dataset, const Split&
       write_state(last, state, ctx.rng());
       bind_checkpoint(last, options.trial_key, options.attempt);
       if (have_best) embed_best(last, best);
+      last.save_file(ckpt("last.ckpt"));
+      last_saved = Clock::now();
+    }
     if (pruned) {
       out.stop_reason = "pruned";
       out.pruned = true;
       ++epoch;
       break;
-    }
-      last.save_file(ckpt("last.ckpt"));
-      last_saved = Clock::now();
     }
     if (converged) {
       out.stop_reason = "converged";

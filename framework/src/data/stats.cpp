@@ -261,7 +261,7 @@ ExplorerStats compute_explorer_stats(const Dataset& d, std::int64_t min_interact
   if (x.lorenz.back() != std::pair<double, double>{1.0, 1.0}) x.lorenz.emplace_back(1.0, 1.0);
 
   // What leave-one-out drops: the split the trainer uses, made here.
-  const core::Split split = core::make_split(d, {.mode = "leave_one_out", .min_interactions = min_interactions});
+  const core::Split split = core::make_split(d, {.mode = core::SplitMode::leave_one_out, .min_interactions = min_interactions});
   x.loo_dropped_users = split.dropped_users;
   x.loo_held_out = 2 * static_cast<std::int64_t>(split.eval_users.size());
   x.loo_train_interactions = static_cast<std::int64_t>(split.train.flat_items().size());

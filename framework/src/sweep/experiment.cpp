@@ -10,7 +10,7 @@
 
 #include "core/evaluator.hpp"
 #include "core/hash.hpp"
-#include "core/safe_file.hpp"
+#include "sdk/safe_file.hpp"
 #include "recrun/text.hpp"
 #include "sweep/search_space.hpp"
 
@@ -31,11 +31,15 @@ ExperimentError::ExperimentError(const Origin& origin, const std::string& what)
 
 namespace {
 
-// toml++ parses nested arrays, inline tables and dotted keys by recursion: a file nested some
-// ten thousand levels deep overflows the stack. No experiment needs more than a handful of
-// levels, so a cheap scan refuses deep files before the parser sees them. It follows TOML's
-// strings (basic, literal, multi-line, with escapes) and comments, so brackets and dots inside
-// them do not count.
+// toml++ 3.3 bounds its own recursion over nested arrays and inline tables (256 levels,
+// TOML_MAX_NESTED_VALUES) but not dotted keys or table headers: each part of `a.b.c` is one
+// more table, and the tree's destructor recurses once per level, so some 35,000 parts overflow
+// an 8 MiB stack; 255 inline tables with 64-part keys (a 33 KB file within toml++'s limit)
+// overflow 1 MiB (tests/framework/test_toml_nesting.cpp, docs/architecture.md). The tree is as
+// deep as the containers plus the key parts along a path, so this scan counts both and refuses
+// a file past kMaxTomlNesting before the parser sees it; no experiment needs more than a handful
+// of levels. It follows TOML's strings (basic, literal, multi-line, with escapes) and comments,
+// so brackets and dots inside them do not count.
 void check_toml_nesting(std::string_view text, const Origin& where) {
   std::int64_t line = 1, column = 0;
   int depth = 0;           // nesting of the current list or table
@@ -260,8 +264,8 @@ class ValueReader {
   std::string key_;
 };
 
-// Converts a parameter value written in TOML into a ParamValue. Lists are lists of strings
-// (the only list type schemas have); anything else is reported at its position.
+// Converts a parameter value written in TOML into a ParamValue. Lists are lists of strings or
+// of numbers (the list types schemas have); anything else is reported at its position.
 ParamValue to_param_value(const toml::node& n, const Origin& o, const std::string& key) {
   switch (n.type()) {
     case toml::node_type::integer: return n.as_integer()->get();
@@ -269,15 +273,25 @@ ParamValue to_param_value(const toml::node& n, const Origin& o, const std::strin
     case toml::node_type::boolean: return n.as_boolean()->get();
     case toml::node_type::string: return n.as_string()->get();
     case toml::node_type::array: {
-      std::vector<std::string> list;
-      for (const auto& e : *n.as_array()) {
-        if (const auto* s = e.as_string()) {
-          list.push_back(s->get());
+      const auto& array = *n.as_array();
+      const auto at = [&](const toml::node& e) {
+        return o.override_text.empty() ? origin_at(e.source(), o.file) : o;
+      };
+      // The first element decides: a list of numbers or a list of strings.
+      const bool numbers = !array.empty() && (array[0].is_integer() || array[0].is_floating_point());
+      std::vector<std::string> strings;
+      std::vector<double> reals;
+      for (const auto& e : array) {
+        if (numbers && e.is_integer()) {
+          reals.push_back(static_cast<double>(e.as_integer()->get()));
+        } else if (numbers && e.is_floating_point()) {
+          reals.push_back(e.as_floating_point()->get());
+        } else if (!numbers && e.is_string()) {
+          strings.push_back(e.as_string()->get());
         } else {
           throw ExperimentError(
-              o.override_text.empty() ? origin_at(e.source(), o.file) : o,
-              fmt::format("parameter '{}': list elements must be strings, got {}", key,
-                          toml_type_name(e)));
+              at(e), fmt::format("parameter '{}': list elements must all be {}, got {}", key,
+                                 numbers ? "numbers" : "strings", toml_type_name(e)));
         }
       }
       if (numbers) return reals;
@@ -410,6 +424,7 @@ class Parser {
                                                           : file_origin(),
                "experiment name");
     validate_protocol();
+    for (const auto& g : x_.groups) check_search(g);
   }
 
  private:
@@ -570,6 +585,10 @@ class Parser {
           GridAxis axis;
           axis.key = gk.str();
           axis.origin = origin_at(gk.source(), file_);
+          if (const auto* dist = gv.as_table()) {  // lr = { log_uniform = [1e-4, 1e-2] }
+            g.space.push_back(parse_distribution(axis.key, *dist, axis.origin));
+            continue;
+          }
           const auto* values = gv.as_array();
           if (!values || values->empty())
             throw ExperimentError(axis.origin,
@@ -582,13 +601,13 @@ class Parser {
           }
           g.grid.push_back(std::move(axis));
         }
+      } else if (key == "search") {
+        const auto* st = v.as_table();
+        if (!st) throw ExperimentError(ko, "'search' must be a table: write [group.search]");
+        g.search = parse_search(*st, ko);
       } else if (key == "sets") {
         const auto* sa = v.as_array();
         if (!sa)
-          if (const auto* dist = gv.as_table()) {  // lr = { log_uniform = [1e-4, 1e-2] }
-            g.space.push_back(parse_distribution(axis.key, *dist, axis.origin));
-            continue;
-          }
           throw ExperimentError(ko, "'sets' must be a list of tables: write [[group.sets]]");
         for (const auto& s : *sa) {
           const auto* st = s.as_table();
@@ -601,10 +620,6 @@ class Parser {
             const std::string pname(pk.str());
             set.values[pname] = RawValue{to_param_value(pv, po, pname), std::nullopt, po};
           }
-      } else if (key == "search") {
-        const auto* st = v.as_table();
-        if (!st) throw ExperimentError(ko, "'search' must be a table: write [group.search]");
-        g.search = parse_search(*st, ko);
           g.sets.push_back(std::move(set));
         }
       } else {
@@ -649,10 +664,17 @@ class Parser {
       g.seeds = std::move(s);
       return true;
     }
+    if (ov.key.starts_with("search.")) {  // --set GROUP.search.trials=8
+      const toml::table t = parse_override_value(ov);
+      if (!g.search) g.search = SearchSpec{};
+      set_search_key(*g.search, ov.key.substr(7), *t.get("v"), o);
+      return true;
+    }
     if (ov.key == "model" || ov.key == "name")
       throw ExperimentError(o, fmt::format("'{}' of a group cannot be overridden", ov.key));
     // The override wins over the grid axis and the sets: the group collapses to that value.
     std::erase_if(g.grid, [&](const GridAxis& a) { return a.key == ov.key; });
+    std::erase_if(g.space, [&](const Distribution& d) { return d.key == ov.key; });
     for (auto& s : g.sets) s.values.erase(ov.key);
     RawValue v;
     v.text = ov.text;
@@ -663,54 +685,16 @@ class Parser {
   }
 
   void validate_protocol() {
-    trial::Protocol& p = x_.protocol;
-    if (ov.key.starts_with("search.")) {  // --set GROUP.search.trials=8
-      const toml::table t = parse_override_value(ov);
-      if (!g.search) g.search = SearchSpec{};
-      set_search_key(*g.search, ov.key.substr(7), *t.get("v"), o);
-      return true;
-    }
     const auto at = [&](const std::string& key) {
       const auto it = x_.protocol_origins.find(key);
       if (it != x_.protocol_origins.end()) return it->second;
       const auto t = x_.protocol_origins.find("");
       return t != x_.protocol_origins.end() ? t->second : file_origin();
     };
-    if (p.split != "leave_one_out" && p.split != "full")
-      throw ExperimentError(at("split"), fmt::format("protocol.split must be 'leave_one_out' or "
-                                                     "'full', got '{}'",
-                                                     p.split));
-    if (p.split == "full")
-      throw ExperimentError(at("split"),
-                            "protocol.split = 'full' trains without evaluation, so a sweep could "
-                            "not compare its trials; use `recrun run --split full` for final "
-                            "models");
-    if (p.min_interactions < 3)
-      throw ExperimentError(at("min_interactions"),
-                            fmt::format("protocol.min_interactions must be >= 3 for "
-                                        "leave_one_out (train, validation and test items), got {}",
-                                        p.min_interactions));
-    if (p.eval_batch_size < 1)
-      throw ExperimentError(at("eval_batch_size"), "protocol.eval_batch_size must be >= 1");
-    core::EvalOptions eval;
-    eval.metrics = p.metrics;
-    eval.ks = p.ks;
     try {
-      core::validate(eval);
-    } catch (const Error& e) {
-      throw ExperimentError(at(x_.protocol_origins.count("metrics") ? "metrics" : "ks"),
-                            fmt::format("protocol: {}", e.what()));
-    }
-    std::vector<std::string> computed;
-    for (const auto& m : p.metrics)
-      for (const auto k : p.ks) computed.push_back(fmt::format("{}@{}", m, k));
-    if (std::find(computed.begin(), computed.end(), p.monitor) == computed.end()) {
-      std::string hint;
-      if (auto m = did_you_mean(p.monitor, computed)) hint = fmt::format(" (did you mean '{}'?)", *m);
-      throw ExperimentError(at("monitor"),
-                            fmt::format("protocol.monitor '{}' is not among the computed metrics{}; "
-                                        "computed: {}",
-                                        p.monitor, hint, fmt::join(computed, ", ")));
+      x_.protocol.validate(core::ProtocolUse::sweep);
+    } catch (const core::ProtocolError& e) {
+      throw ExperimentError(at(e.field()), e.what());
     }
   }
 
@@ -767,7 +751,7 @@ Experiment load_experiment(const fs::path& file, const std::vector<std::string>&
   std::string text;
   try {
     // A directory, a FIFO or /dev/zero is refused here, by name, instead of read (for ever).
-    text = core::read_regular_file(file, kMaxExperimentFileBytes, "experiment file");
+    text = util::read_regular_file(file, kMaxExperimentFileBytes, "experiment file");
   } catch (const Error& e) {
     Origin o;
     o.file = file;

@@ -16,7 +16,7 @@
 
 #include "recrun/error.hpp"
 #include "recrun/params.hpp"
-#include "trial/protocol.hpp"
+#include "core/protocol.hpp"
 
 namespace recrun::sweep {
 

@@ -52,38 +52,36 @@ void ProgressDisplay::started(int slot, const std::string& key, const std::strin
   dirty_ = true;
 }
 
-void ProgressDisplay::event(int slot, const report::ProgressEvent& e) {
+void ProgressDisplay::event(int slot, const trial::ProgressEvent& e) {
   Slot& s = slots_.at(static_cast<std::size_t>(slot));
   switch (e.kind) {
-    case 'S':
-      s.max_epochs = static_cast<std::int64_t>(e.a);
+    case trial::ProgressKind::start:
+      s.max_epochs = e.max_epochs;
       s.phase = "training";
       break;
-    case 'R':
+    case trial::ProgressKind::resumed:
       s.epoch = e.epoch;
       break;
-    case 'E':
+    case trial::ProgressKind::epoch:
       s.epoch = e.epoch;
-      s.loss = e.a;
-      s.epoch_seconds_sum += e.b;
+      s.loss = e.loss;
+      s.epoch_seconds_sum += e.seconds;
       ++s.epochs_timed;
       s.phase = "training";
       break;
-    case 'V':
-      if (e.c > 0.5 || std::isnan(s.best)) s.best = e.a;
+    case trial::ProgressKind::validation:
+      if (e.improved || std::isnan(s.best)) s.best = e.value;
       if (!live_)
         log(fmt::format("         {} epoch {:>3}  {}valid {} {:.4f}{}", s.key, e.epoch,
                         std::isfinite(s.loss) ? fmt::format("loss {:.4f}  ", s.loss) : "",
-                        monitor_, e.a, e.c > 0.5 ? " *" : ""));
+                        monitor_, e.value, e.improved ? " *" : ""));
       break;
-    case 'C':
+    case trial::ProgressKind::converged:
       s.converged = true;
       s.phase = "fitted";
       break;
-    case 'T':
+    case trial::ProgressKind::test:
       s.phase = "testing";
-      break;
-    default:
       break;
   }
   dirty_ = true;
@@ -93,7 +91,7 @@ void ProgressDisplay::ended(int slot, const std::string& status, const std::stri
                             double seconds) {
   Slot& s = slots_.at(static_cast<std::size_t>(slot));
   ModelTimes& m = models_[s.model];
-  if (status == "finished") {
+  if (status == "finished" || status == "pruned") {  // pruned: stopped at a rung, final
     ++done_;
     finished_seconds_sum_ += seconds;
     ++m.finished;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 
 namespace recrun::sweep {
 
@@ -32,7 +32,7 @@ class ProgressDisplay {
   /// The header's ETA: "?" until it can be estimated (see plan()).
   std::string eta() const;
   /// A progress event arrived from a slot's worker.
-  void event(int slot, const report::ProgressEvent& e);
+  void event(int slot, const trial::ProgressEvent& e);
   /// A slot's trial ended: `status` is "finished", "failed" or "interrupted"; `detail` the
   /// metric or the reason.
   void ended(int slot, const std::string& status, const std::string& detail, double seconds);

@@ -21,7 +21,7 @@
 
 #include "core/memory_check.hpp"
 #include "core/supervisor.hpp"
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 #include "sweep/zygote.hpp"
 
 namespace recrun::sweep {
@@ -126,12 +126,12 @@ class Scheduler {
             ProgressDisplay& display)
       : store_(store), options_(options), display_(display),
         free_slots_(static_cast<std::size_t>(options.jobs), true), env_(worker_environment()) {}
-    bool more = static_cast<bool>(options_.more);
 
   ScheduleResult run(const std::vector<const Trial*>& queue) {
     SignalGuard signals;
     if (options_.zygote && (!queue.empty() || options_.more)) start_zygote();
     std::size_t next = 0;
+    bool more = static_cast<bool>(options_.more);
     auto last_heartbeat = Clock::now();
     while (true) {
       while (result_.stopped_by == 0 && workers_.size() < static_cast<std::size_t>(options_.jobs)) {
@@ -374,8 +374,9 @@ class Scheduler {
     while ((nl = w.buffer.find('\n')) != std::string::npos) {
       const std::string line = w.buffer.substr(0, nl);
       w.buffer.erase(0, nl + 1);
-      if (auto e = report::parse_progress(line)) {
-        if (e->kind == 'E' || e->kind == 'R') w.last_epoch = e->epoch;
+      if (auto e = trial::parse_progress(line)) {
+        if (e->kind == trial::ProgressKind::epoch || e->kind == trial::ProgressKind::resumed)
+          w.last_epoch = e->epoch;
         display_.event(w.slot, *e);
       }
     }

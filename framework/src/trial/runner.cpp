@@ -7,8 +7,8 @@
 #include "core/memory_check.hpp"
 #include "recrun/error.hpp"
 #include "trial/members.hpp"
-
 #include "trial/pruning.hpp"
+
 namespace recrun::trial {
 
 std::string_view to_string(CheckpointPolicy policy) {
@@ -52,9 +52,9 @@ core::RunOutcome train(const Registry& registry, const Dataset& dataset, const c
   core::TrainerOptions options = trainer_options(job);
   // The attempt this is (claimed rows count them): stamped into its checkpoints with the key.
   if (const auto row = job.key.empty() ? std::nullopt : store.find(job.key)) options.attempt = row->attempts;
-  const ModelInfo& info = registry.model(job.model);
   // A trial of a search with a pruner asks it at each rung (results.db decides, once).
   options.should_prune = pruning_hook(store, job.key);
+  const ModelInfo& info = registry.model(job.model);
   core::seed_and_threads(options.seed, options.threads);
   // Members of an ensemble come from this store and must share this run's data and split.
   const RunHost host(registry, dataset, &split, job.protocol, &store, job.threads);
@@ -80,11 +80,11 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
                                                      : job.checkpoint_dir / "best.ckpt";
   store.set_artifact_paths(job.key, best_ckpt.string(), job.tensorboard_dir.string());
 
-  report::RecorderOptions ro;
+  trial::RecorderOptions ro;
   ro.trial_key = job.key;
   ro.store = &store;
   ro.tensorboard_dir = job.tensorboard_dir;
-  ro.hparams = report::hparams_of(job.params, job.model, job.group, job.seed);
+  ro.hparams = trial::hparams_of(job.params, job.model, job.group, job.seed);
   // Runs that differ only in seed share a group, so the HParams tab can average them.
   ro.hparams_group = fmt::format("{}:{}", job.group, job.model);
   for (const auto& [k, v] : job.params.values())
@@ -93,7 +93,7 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   ro.max_epochs = options.max_epochs;
   ro.progress = job.progress;
   ro.console = job.console;
-  report::Recorder recorder(std::move(ro));
+  trial::Recorder recorder(std::move(ro));
 
   try {
     recorder.begin();
@@ -123,12 +123,12 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   results::FinishInfo info;
   info.best_epoch = out.best_epoch;
   info.epochs_run = out.epochs_run;
+  info.pruned = out.pruned;
   info.fit_seconds = out.fit_seconds;
   info.eval_seconds = out.eval_seconds;
   // The checkpoint policy: last.ckpt served resuming while the trial ran; keep what was asked.
   if (!job.checkpoint_dir.empty()) {
     std::error_code ec;
-  info.pruned = out.pruned;
     if (job.checkpoints != CheckpointPolicy::last)
       std::filesystem::remove(job.checkpoint_dir / "last.ckpt", ec);
     if (job.checkpoints == CheckpointPolicy::none) {
@@ -139,9 +139,9 @@ JobResult execute(const Registry& registry, const Dataset& dataset,
   info.checkpoint_path =
       job.checkpoints == CheckpointPolicy::none ? std::string() : best_ckpt.string();
   info.tensorboard_path = job.tensorboard_dir.string();
-  info.valid_metrics = report::metrics_of(out.valid);
+  info.valid_metrics = trial::metrics_of(out.valid);
   for (const auto& [k, v] : out.diagnostics) info.valid_metrics.push_back({"val_" + k, v});
-  info.test_metrics = report::metrics_of(out.test);
+  info.test_metrics = trial::metrics_of(out.test);
   // Per-user values, stored in finish()'s transaction: the users once, a float32 blob each.
   if (!out.valid_per_user.empty() || !out.test_per_user.empty()) {
     info.users = split.eval_users;

@@ -13,9 +13,9 @@
 #include "recrun/dataset.hpp"
 #include "recrun/params.hpp"
 #include "recrun/registry.hpp"
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 #include "results/results_store.hpp"
-#include "trial/protocol.hpp"
+#include "core/protocol.hpp"
 
 namespace recrun::trial {
 
@@ -56,7 +56,7 @@ struct Job {
   /// Print epoch and validation lines to stdout.
   bool console = false;
   /// Progress lines for a parent sweep.
-  report::ProgressSink progress;
+  trial::ProgressSink progress;
   /// Seconds the process spent before this trial (start-up, plugins, data); added to the
   /// stored total_seconds so that it is the trial's whole wall time.
   double startup_seconds = 0;

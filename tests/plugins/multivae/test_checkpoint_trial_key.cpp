@@ -31,7 +31,7 @@ Dataset small_clusters() {
 core::RunOutcome run(double lr, std::int64_t epochs, const std::string& key,
                      const std::filesystem::path& dir) {
   static const Dataset d = small_clusters();
-  static const core::Split split = core::make_split(d, {"leave_one_out", 3});
+  static const core::Split split = core::make_split(d, {core::SplitMode::leave_one_out, 3});
   const auto& info = test::test_registry().model("multivae");
   const auto schema = concat(info.params, core::trainer_params());
   const Params p = resolve_params(schema,

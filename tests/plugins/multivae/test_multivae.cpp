@@ -52,7 +52,7 @@ core::RunOutcome run(const std::string& model, const std::map<std::string, Param
 
 TEST(MultiVae, LearnsClustersFarBeyondPopularity) {
   const Dataset d = clustered(5);
-  const core::Split split = core::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {core::SplitMode::leave_one_out, 3});
   const auto pop = run("popularity", {}, d, split);
   const auto vae = run("multivae",
                        {{"hidden", std::int64_t{64}}, {"latent", std::int64_t{16}},
@@ -70,7 +70,7 @@ TEST(MultiVae, LearnsClustersFarBeyondPopularity) {
 // file) ends exactly where a straight 8-epoch run does.
 TEST(TrainerCheckpoints, AContinuedRunEndsExactlyWhereAStraightRunDoes) {
   const Dataset d = clustered(11);
-  const core::Split split = core::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {core::SplitMode::leave_one_out, 3});
   const std::map<std::string, ParamValue> base = {
       {"hidden", std::int64_t{32}}, {"latent", std::int64_t{8}}, {"batch_size", std::int64_t{50}},
       {"total_anneal_steps", std::int64_t{40}}, {"lr", 3e-3}, {"patience", std::int64_t{0}}};
@@ -104,7 +104,7 @@ TEST(TrainerCheckpoints, AContinuedRunEndsExactlyWhereAStraightRunDoes) {
 
 TEST(MultiVae, SaveLoadRoundTripGivesIdenticalScores) {
   const Dataset d = clustered(9);
-  const core::Split split = core::make_split(d, {"leave_one_out", 3});
+  const core::Split split = core::make_split(d, {core::SplitMode::leave_one_out, 3});
   const auto& info = test::test_registry().model("multivae");
   const Params p = resolve_params(info.params, {{"hidden", std::int64_t{32}}, {"latent", std::int64_t{8}}}, "multivae");
   auto a = info.make(p, ModelEnv{d, test::test_registry(), 1});

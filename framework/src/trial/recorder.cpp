@@ -1,4 +1,4 @@
-#include "report/recorder.hpp"
+#include "trial/recorder.hpp"
 
 #include <fmt/format.h>
 
@@ -10,18 +10,31 @@
 
 #include "tensorboard/event_reader.hpp"
 
-namespace recrun::report {
+namespace recrun::trial {
 
 namespace fs = std::filesystem;
 
+// The wire line is "@K epoch a b c": three numbers whose meaning depends on the kind.
 std::string format_progress(const ProgressEvent& e) {
-  return fmt::format("@{} {} {:.9g} {:.9g} {:.9g}", e.kind, e.epoch, e.a, e.b, e.c);
+  double a = 0, b = 0, c = 0;
+  switch (e.kind) {
+    case ProgressKind::start: a = static_cast<double>(e.max_epochs); break;
+    case ProgressKind::epoch:
+      a = e.loss, b = e.seconds, c = static_cast<double>(e.examples);
+      break;
+    case ProgressKind::validation: a = e.value, b = e.seconds, c = e.improved ? 1.0 : 0.0; break;
+    case ProgressKind::test: a = e.value, b = e.seconds; break;
+    case ProgressKind::resumed:
+    case ProgressKind::converged: break;
+  }
+  return fmt::format("@{} {} {:.9g} {:.9g} {:.9g}", static_cast<char>(e.kind), e.epoch, a, b, c);
 }
 
 std::optional<ProgressEvent> parse_progress(std::string_view line) {
   if (line.size() < 3 || line[0] != '@') return std::nullopt;
   ProgressEvent e;
-  e.kind = line[1];
+  if (std::string_view("SRECVT").find(line[1]) == std::string_view::npos) return std::nullopt;
+  e.kind = static_cast<ProgressKind>(line[1]);
   std::string_view rest = line.substr(2);
   const auto next = [&](auto& out) -> bool {
     while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
@@ -39,7 +52,18 @@ std::optional<ProgressEvent> parse_progress(std::string_view line) {
     const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), out);
     return ec == std::errc{} && p == tok.data() + tok.size();
   };
-  if (!next(e.epoch) || !next(e.a) || !next(e.b) || !next(e.c)) return std::nullopt;
+  double a = 0, b = 0, c = 0;
+  if (!next(e.epoch) || !next(a) || !next(b) || !next(c)) return std::nullopt;
+  switch (e.kind) {
+    case ProgressKind::start: e.max_epochs = static_cast<std::int64_t>(a); break;
+    case ProgressKind::epoch:
+      e.loss = a, e.seconds = b, e.examples = static_cast<std::int64_t>(c);
+      break;
+    case ProgressKind::validation: e.value = a, e.seconds = b, e.improved = c > 0.5; break;
+    case ProgressKind::test: e.value = a, e.seconds = b; break;
+    case ProgressKind::resumed:
+    case ProgressKind::converged: break;
+  }
   return e;
 }
 
@@ -84,7 +108,8 @@ void Recorder::begin() {
     writer_->flush();
   }
   if (options_.progress)
-    options_.progress(format_progress({'S', -1, static_cast<double>(options_.max_epochs)}));
+    options_.progress(format_progress(
+        {.kind = ProgressKind::start, .epoch = -1, .max_epochs = options_.max_epochs}));
 }
 
 void Recorder::scalar(const std::string& tag, double value, std::int64_t step) {
@@ -178,7 +203,7 @@ void Recorder::on_resume(std::int64_t epoch) {
   started_ = true;
   if (options_.store) options_.store->truncate_epochs(options_.trial_key, epoch);
   if (writer_) adopt_earlier_events(epoch);
-  if (options_.progress) options_.progress(format_progress({'R', epoch}));
+  if (options_.progress) options_.progress(format_progress({.kind = ProgressKind::resumed, .epoch = epoch}));
   if (options_.console) fmt::print("resumed after epoch {} from the last checkpoint\n", epoch);
 }
 
@@ -205,8 +230,12 @@ void Recorder::on_epoch(std::int64_t epoch, const EpochResult& r,
   if (options_.store)
     options_.store->log_epoch(options_.trial_key, epoch, results::SplitName::train, metrics);
   if (options_.progress)
-    options_.progress(format_progress({'E', epoch, r.loss, seconds, static_cast<double>(r.examples)}));
-  if (options_.progress && r.converged) options_.progress(format_progress({'C', epoch}));
+    options_.progress(format_progress({.kind = ProgressKind::epoch,
+                                      .epoch = epoch,
+                                      .loss = r.loss,
+                                      .seconds = seconds,
+                                      .examples = r.examples}));
+  if (options_.progress && r.converged) options_.progress(format_progress({.kind = ProgressKind::converged, .epoch = epoch}));
   if (options_.console && !r.converged)
     fmt::print("epoch {:>4}  loss {:.5f}  {:.1f}s  {:.0f} ex/s\n", epoch, r.loss, seconds,
                throughput);
@@ -228,7 +257,11 @@ void Recorder::on_validation(std::int64_t epoch, const core::EvalResult& r,
   const auto it = r.metrics.find(options_.monitor);
   const double value = it == r.metrics.end() ? std::nan("") : it->second;
   if (options_.progress)
-    options_.progress(format_progress({'V', epoch, value, r.seconds, improved ? 1.0 : 0.0}));
+    options_.progress(format_progress({.kind = ProgressKind::validation,
+                                      .epoch = epoch,
+                                      .value = value,
+                                      .seconds = r.seconds,
+                                      .improved = improved}));
   if (options_.console) {
     fmt::print("valid {:>4}  {} {:.4f}{}", epoch, options_.monitor, value, improved ? "  *" : "");
     for (const auto& [k, v] : diagnostics) fmt::print("  {} {:.3f}", k, v);
@@ -243,7 +276,10 @@ void Recorder::on_test(const core::EvalResult& r) {
   const auto it = r.metrics.find(options_.monitor);
   if (options_.progress)
     options_.progress(
-        format_progress({'T', step, it == r.metrics.end() ? std::nan("") : it->second, r.seconds}));
+        format_progress({.kind = ProgressKind::test,
+                         .epoch = step,
+                         .value = it == r.metrics.end() ? std::nan("") : it->second,
+                         .seconds = r.seconds}));
 }
 
 void Recorder::end(const core::RunOutcome* outcome) {
@@ -322,4 +358,4 @@ void write_experiment_config(const fs::path& dir,
   writer.flush(true);
 }
 
-}  // namespace recrun::report
+}  // namespace recrun::trial

@@ -18,7 +18,7 @@
 #include "tensorboard/event_writer.hpp"
 #include "tensorboard/hparams.hpp"
 
-namespace recrun::report {
+namespace recrun::trial {
 
 /// Receives one line per training event (see progress_line formats in recorder.cpp's
 /// ProgressEvent), e.g. for a parent sweep that draws the progress display.
@@ -46,16 +46,33 @@ struct RecorderOptions {
   bool console = false;
 };
 
-/// One progress event, as a worker sends it to its sweep (one text line each).
+/// What a progress event reports; the letter is its tag on the wire.
+enum class ProgressKind : char {
+  start = 'S',       ///< training starts (max_epochs)
+  resumed = 'R',     ///< resumed from a checkpoint at `epoch`
+  epoch = 'E',       ///< an epoch ended (loss, seconds, examples)
+  converged = 'C',   ///< a closed-form fit is complete
+  validation = 'V',  ///< validated (value of the monitor, seconds, improved)
+  test = 'T',        ///< tested (value of the monitor, seconds)
+};
+
+/// One progress event, as a worker sends it to its sweep (one text line each). Fields that
+/// its kind does not use stay at their defaults.
 struct ProgressEvent {
-  /// 'S' start (a = max epochs), 'R' resumed (epoch), 'E' epoch (a = loss, b = seconds,
-  /// c = examples), 'C' converged (a closed-form fit is complete), 'V' validation (a = monitor value, c = 1 if improved), 'T' test
-  /// (a = monitor value).
-  char kind = '?';
+  ProgressKind kind = ProgressKind::start;
   std::int64_t epoch = -1;
-  double a = 0;
-  double b = 0;
-  double c = 0;
+  /// start: the epoch limit.
+  std::int64_t max_epochs = 0;
+  /// epoch: mean training loss.
+  double loss = 0;
+  /// validation and test: the monitor's value.
+  double value = 0;
+  /// epoch, validation, test: seconds it took.
+  double seconds = 0;
+  /// epoch: training examples.
+  std::int64_t examples = 0;
+  /// validation: a new best.
+  bool improved = false;
 };
 /// The text line of an event (no newline).
 std::string format_progress(const ProgressEvent& event);
@@ -115,4 +132,4 @@ void write_experiment_config(const std::filesystem::path& experiment_dir,
                              std::span<const std::map<std::string, tensorboard::HParamValue>> sessions,
                              std::span<const std::string> metric_names);
 
-}  // namespace recrun::report
+}  // namespace recrun::trial
