@@ -5,6 +5,8 @@ find_package(fmt REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(Threads REQUIRED)
+# CPU feature detection (bf16 support) for the sequential models' `precision = auto`.
+find_package(CpuFeatures REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 # Unicode case mapping, NFD and character classes for the WordPiece tokenizer (libicu-dev).
 find_package(ICU REQUIRED COMPONENTS uc)

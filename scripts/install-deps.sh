@@ -14,6 +14,8 @@ packages=(
   # Headers of Gloo, which Debian's libtorch is built with: data-parallel training
   # (recrun run --nproc N) uses c10d's ProcessGroupGloo.
   libgloo-dev
+  # CPU feature detection (AVX-512 BF16, AMX) for the sequential models' precision = auto.
+  libcpu-features-dev
   # LAPACK to link the EASE plugin against (potrf/potri in place on the Gram matrix), called
   # through LAPACKE's C interface.
   liblapack-dev liblapacke-dev

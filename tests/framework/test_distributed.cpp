@@ -8,15 +8,15 @@
 #include <numeric>
 #include <thread>
 
-#include "core/distributed.hpp"
+#include "distributed/distributed.hpp"
 #include "recrun/distributed.hpp"
 #include "recrun/error.hpp"
 #include "support/plugins.hpp"
 
 namespace {
 
-using recrun::core::DistributedConfig;
-using recrun::core::GlooGroup;
+using recrun::distributed::DistributedConfig;
+using recrun::distributed::GlooGroup;
 
 TEST(ShardRange, SplitsABatchIntoContiguousPartsThatDifferByAtMostOne) {
   for (const int world : {1, 2, 3, 7})
@@ -69,12 +69,12 @@ TEST(DistributedEnvironment, ComesFromTheLauncherOrFromSrunAndNamesABadVariable)
   Env env;
   clear_all(env);
   const auto results = recrun::test::temp_dir("dist-env");
-  EXPECT_FALSE(recrun::core::distributed_from_environment(results)) << "alone";
+  EXPECT_FALSE(recrun::distributed::distributed_from_environment(results)) << "alone";
 
   env.set("RECRUN_WORLD_SIZE", "3");
   env.set("RECRUN_RANK", "2");
   env.set("RECRUN_RENDEZVOUS", "file:/tmp/somewhere");
-  auto c = recrun::core::distributed_from_environment(results);
+  auto c = recrun::distributed::distributed_from_environment(results);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->rank, 2);
   EXPECT_EQ(c->world_size, 3);
@@ -83,18 +83,18 @@ TEST(DistributedEnvironment, ComesFromTheLauncherOrFromSrunAndNamesABadVariable)
 
   env.set("RECRUN_RANK", "3");
   try {
-    recrun::core::distributed_from_environment(results);
+    recrun::distributed::distributed_from_environment(results);
     ADD_FAILURE() << "rank 3 of 3 accepted";
   } catch (const recrun::ParamError& e) {
     EXPECT_NE(std::string(e.what()).find("RECRUN_RANK=3"), std::string::npos) << e.what();
   }
   env.set("RECRUN_RANK", "1");
   env.set("RECRUN_RENDEZVOUS", "udp:x");
-  EXPECT_THROW(recrun::core::distributed_from_environment(results), recrun::ParamError);
+  EXPECT_THROW(recrun::distributed::distributed_from_environment(results), recrun::ParamError);
   env.set("RECRUN_RENDEZVOUS", "file:/tmp/x");
   env.set("RECRUN_DIST_TIMEOUT", "soon");
   try {
-    recrun::core::distributed_from_environment(results);
+    recrun::distributed::distributed_from_environment(results);
     ADD_FAILURE() << "a timeout of 'soon' accepted";
   } catch (const recrun::ParamError& e) {
     EXPECT_NE(std::string(e.what()).find("RECRUN_DIST_TIMEOUT"), std::string::npos);
@@ -108,20 +108,20 @@ TEST(DistributedEnvironment, ComesFromTheLauncherOrFromSrunAndNamesABadVariable)
   env.set("SLURM_PROCID", "0");
   env.set("SLURM_NTASKS", "4");
   env.set("SLURM_JOB_ID", "99");
-  EXPECT_FALSE(recrun::core::distributed_from_environment(results));
+  EXPECT_FALSE(recrun::distributed::distributed_from_environment(results));
   env.set("SLURM_STEP_ID", "3");
-  c = recrun::core::distributed_from_environment(results);
+  c = recrun::distributed::distributed_from_environment(results);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->world_size, 4);
   EXPECT_EQ(c->origin, "srun");
   EXPECT_EQ(c->rendezvous, "file:" + (results / ".rendezvous" / "slurm-99.3").string());
   env.set("MASTER_ADDR", "node01");
   env.set("MASTER_PORT", "29500");
-  c = recrun::core::distributed_from_environment(results);
+  c = recrun::distributed::distributed_from_environment(results);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->rendezvous, "tcp:node01:29500");
   env.set("SLURM_NTASKS", "1");
-  EXPECT_FALSE(recrun::core::distributed_from_environment(results)) << "srun -n 1 is alone";
+  EXPECT_FALSE(recrun::distributed::distributed_from_environment(results)) << "srun -n 1 is alone";
 }
 
 // Two ranks in two threads of this process.

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "data/dataset_loader.hpp"
-#include "core/safe_file.hpp"
+#include "sdk/safe_file.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 #include "support/plugins.hpp"
@@ -105,24 +105,24 @@ TEST(HostileInput, AFileWithoutLineBreaksIsRefusedByTheDataSource) {
 TEST(HostileInput, ReadRegularFileRefusesDevicesFifosAndFilesOverTheBound) {
   const fs::path dir = test::temp_dir("hostile-whole");
   fs::create_symlink("/dev/zero", dir / "exp.toml");
-  std::string e = error_of([&] { core::read_regular_file(dir / "exp.toml", 1 << 20, "experiment file"); });
+  std::string e = error_of([&] { util::read_regular_file(dir / "exp.toml", 1 << 20, "experiment file"); });
   EXPECT_NE(e.find("experiment file '" + (dir / "exp.toml").string() + "' is not a regular file"),
             std::string::npos)
       << e;
   ASSERT_EQ(::mkfifo((dir / "fifo.toml").c_str(), 0600), 0);
   auto releaser = release_fifo_after(dir / "fifo.toml", std::chrono::milliseconds(3000));
   const auto t0 = Clock::now();
-  e = error_of([&] { core::read_regular_file(dir / "fifo.toml", 1 << 20, "experiment file"); });
+  e = error_of([&] { util::read_regular_file(dir / "fifo.toml", 1 << 20, "experiment file"); });
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);
   releaser.join();
   EXPECT_NE(e.find("FIFO"), std::string::npos) << e;
   write(dir / "big.toml", std::string(2000, '#'));
-  e = error_of([&] { core::read_regular_file(dir / "big.toml", 1000, "experiment file"); });
+  e = error_of([&] { util::read_regular_file(dir / "big.toml", 1000, "experiment file"); });
   EXPECT_NE(e.find("2000 bytes, over the limit of 1000"), std::string::npos) << e;
-  e = error_of([&] { core::read_regular_file(dir / "missing.toml", 1000, "experiment file"); });
+  e = error_of([&] { util::read_regular_file(dir / "missing.toml", 1000, "experiment file"); });
   EXPECT_NE(e.find("missing.toml"), std::string::npos) << e;
   write(dir / "ok.toml", "a = 1\n");
-  EXPECT_EQ(core::read_regular_file(dir / "ok.toml", 1000, "experiment file"), "a = 1\n");
+  EXPECT_EQ(util::read_regular_file(dir / "ok.toml", 1000, "experiment file"), "a = 1\n");
 }
 
 std::string load_error(const fs::path& dir, const std::string& source) {

@@ -9,7 +9,7 @@
 #include <ctime>
 
 #include "data/dataset_loader.hpp"
-#include "core/safe_file.hpp"
+#include "sdk/safe_file.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 
@@ -17,7 +17,7 @@ namespace recrun::data {
 namespace fs = std::filesystem;
 
 Dataset naive_load_csv(const fs::path& file) {
-  core::check_regular_file(file, "data file");  // std::getline would read /dev/zero for ever
+  util::check_regular_file(file, "data file");  // std::getline would read /dev/zero for ever
   std::ifstream in(file);
   if (!in) throw DataError(file, 0, "cannot open");
   std::string line;

@@ -7,7 +7,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "core/safe_file.hpp"
+#include "sdk/safe_file.hpp"
 #include "recrun/error.hpp"
 
 namespace recrun::data {
@@ -76,7 +76,7 @@ SentenceEncoder::SentenceEncoder(const SentenceEncoderOptions& options)
   if (options_.batch_size < 1)
     throw ParamError(fmt::format("--batch-size must be at least 1 (got {})", options_.batch_size));
   model_->name = fmt::format("TorchScript model '{}'", options_.model.string());
-  core::check_regular_file(options_.model, "TorchScript model (--model)");
+  util::check_regular_file(options_.model, "TorchScript model (--model)");
   try {
     model_->module = torch::jit::load(options_.model.string(), torch::Device(torch::kCPU));
   } catch (const std::exception& e) {

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "core/safe_file.hpp"
+#include "sdk/safe_file.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
 
@@ -149,7 +149,7 @@ WordPiece::WordPiece(std::vector<std::string> vocab, CaseMode mode, std::string 
 
 WordPiece WordPiece::from_file(const std::filesystem::path& path, CaseMode mode) {
   const std::string bytes =
-      core::read_regular_file(path, std::uintmax_t{64} << 20, "vocabulary file (--vocab)");
+      util::read_regular_file(path, std::uintmax_t{64} << 20, "vocabulary file (--vocab)");
   std::vector<std::string> vocab;
   text::LineReader lines(bytes, path);
   std::string_view line;

@@ -7,7 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "core/safe_file.hpp"
+#include "sdk/safe_file.hpp"
 #include "tensorboard/crc32c.hpp"
 #include "tensorboard/proto/event.pb.h"
 #include "tensorboard/proto_error.hpp"
@@ -28,7 +28,7 @@ std::uint64_t load_le(std::string_view bytes, std::size_t offset, std::size_t wi
 
 // Event files are named by users (and tools); a FIFO or /dev/zero must not hang or exhaust memory.
 std::string read_whole_file(const std::filesystem::path& path) {
-  return core::read_regular_file(path, std::uintmax_t{16} << 30, "event file");
+  return util::read_regular_file(path, std::uintmax_t{16} << 30, "event file");
 }
 
 Tensor convert_tensor(const pb::TensorProto& proto) {

@@ -1,4 +1,4 @@
-#include "core/distributed.hpp"
+#include "distributed/distributed.hpp"
 
 #include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
@@ -12,7 +12,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::core {
+namespace recrun::distributed {
 namespace {
 
 namespace fs = std::filesystem;
@@ -176,4 +176,4 @@ void GlooGroup::all_reduce_sum(torch::Tensor& tensor) {
   impl_->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-}  // namespace recrun::core
+}  // namespace recrun::distributed

@@ -11,7 +11,7 @@
 
 #include "recrun/distributed.hpp"
 
-namespace recrun::core {
+namespace recrun::distributed {
 
 /// One rank's place in a data-parallel run.
 struct DistributedConfig {
@@ -63,4 +63,4 @@ class GlooGroup final : public Collective {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace recrun::core
+}  // namespace recrun::distributed

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace recrun::core {
+namespace recrun::util {
 
 /// The size of `path` if it is a regular file (after following symlinks); otherwise throws
 /// recrun::Error naming `what` and the file: "experiment file 'x.toml' is not a regular file
@@ -21,4 +21,4 @@ std::uintmax_t check_regular_file(const std::filesystem::path& path, std::string
 std::string read_regular_file(const std::filesystem::path& path, std::uintmax_t max_bytes,
                               std::string_view what);
 
-}  // namespace recrun::core
+}  // namespace recrun::util

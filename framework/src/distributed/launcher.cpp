@@ -1,4 +1,4 @@
-#include "core/launcher.hpp"
+#include "distributed/launcher.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -11,12 +11,12 @@
 #include <cstring>
 #include <thread>
 
-#include "core/distributed.hpp"
+#include "distributed/distributed.hpp"
 #include "recrun/error.hpp"
 
 extern char** environ;
 
-namespace recrun::core {
+namespace recrun::distributed {
 namespace {
 
 namespace fs = std::filesystem;
@@ -162,4 +162,4 @@ int launch_ranks(const LaunchOptions& o) {
   return code_of(status[0]) != 0 ? code_of(status[0]) : code_of(status[first_failed]);
 }
 
-}  // namespace recrun::core
+}  // namespace recrun::distributed

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace recrun::core {
+namespace recrun::distributed {
 
 /// How to start the ranks.
 struct LaunchOptions {
@@ -28,4 +28,4 @@ struct LaunchOptions {
 /// failed first and which ended after it.
 int launch_ranks(const LaunchOptions& options);
 
-}  // namespace recrun::core
+}  // namespace recrun::distributed

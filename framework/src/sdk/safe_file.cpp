@@ -1,4 +1,4 @@
-#include "core/safe_file.hpp"
+#include "sdk/safe_file.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -10,7 +10,7 @@
 
 #include "recrun/error.hpp"
 
-namespace recrun::core {
+namespace recrun::util {
 namespace {
 
 // An open descriptor that closes itself.
@@ -76,4 +76,4 @@ std::string read_regular_file(const std::filesystem::path& path, std::uintmax_t 
   return out;
 }
 
-}  // namespace recrun::core
+}  // namespace recrun::util
