@@ -59,13 +59,16 @@ namespace memory {
 inline std::int64_t optimizer_state_bytes(std::int64_t num_params) { return 3 * num_params * 4; }
 
 /// Training activations of recrun's TransformerEncoder (recrun/seq.hpp) for a batch of `batch`
-/// sequences of `length` tokens: what the forward pass keeps for backward, plus one block's
-/// gradients in flight. Per position and block that is about 24 hidden-wide float32 tensors
-/// (LayerNorms, projections, the 4x feed-forward, residuals) and per head 4 attention rows of
-/// `length`; bf16 autocast adds half-size copies of the matrix products' inputs.
+/// sequences of `length` tokens, with `blocks` blocks computed at every position (a model that
+/// runs its last block for a few read-out positions only counts it as the share it computes):
+/// what the forward pass keeps for backward, plus half a block's gradients in flight. Per
+/// position and block that is about 16 hidden-wide float32 tensors (LayerNorms, projections,
+/// the 4x feed-forward, residuals) and per head 4 attention rows of `length`; bf16 autocast adds
+/// half-size copies of the matrix products' inputs. Calibrated against measured peaks
+/// (bench/bench_memory.cpp, tests/e2e/test_memory_e2e.cpp).
 std::int64_t transformer_activation_bytes(std::int64_t batch, std::int64_t length,
-                                          std::int64_t hidden, std::int64_t heads,
-                                          std::int64_t layers, bool bf16);
+                                          std::int64_t hidden, std::int64_t heads, double blocks,
+                                          bool bf16);
 
 }  // namespace memory
 

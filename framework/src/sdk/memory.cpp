@@ -11,13 +11,15 @@ MemoryEstimator::~MemoryEstimator() = default;
 namespace memory {
 
 std::int64_t transformer_activation_bytes(std::int64_t batch, std::int64_t length,
-                                          std::int64_t hidden, std::int64_t heads,
-                                          std::int64_t layers, bool bf16) {
+                                          std::int64_t hidden, std::int64_t heads, double blocks,
+                                          bool bf16) {
   const std::int64_t positions = batch * length;
-  const std::int64_t per_block = positions * hidden * 4 * 24 + positions * heads * length * 4 * 4;
-  // The blocks' saved tensors, one block's gradients in flight, the embedding stage.
-  const std::int64_t fp32 = per_block * (layers + 1) + positions * hidden * 4 * 6;
-  return bf16 ? fp32 + fp32 / 4 : fp32;
+  const double per_block = static_cast<double>(positions * hidden * 4 * 16 +
+                                               positions * heads * length * 4 * 4);
+  // The blocks' saved tensors, half a block's gradients in flight, the embedding stage.
+  const double fp32 =
+      per_block * (blocks + 0.5) + static_cast<double>(positions * hidden * 4 * 6);
+  return static_cast<std::int64_t>(bf16 ? fp32 * 1.25 : fp32);
 }
 
 }  // namespace memory

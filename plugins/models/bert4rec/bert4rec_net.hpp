@@ -108,11 +108,14 @@ inline std::int64_t estimate_memory(const NetOptions& o, std::int64_t num_params
                                     std::int64_t score_batch, std::string* detail = nullptr) {
   const std::int64_t n = o.num_items, h = o.hidden;
   const std::int64_t state = memory::optimizer_state_bytes(num_params) + (n + 2) * h * 4;
-  const std::int64_t activations =
-      memory::transformer_activation_bytes(batch, length, h, o.heads, o.layers, bf16);
   const auto masked = static_cast<std::int64_t>(
       static_cast<double>(batch * length) * std::min(1.0, mask_prob * 1.5) +
       static_cast<double>(batch) * last_item_mask_ratio + 1);
+  // The last block runs at the masked positions only (hidden_at).
+  const double blocks = static_cast<double>(o.layers - 1) +
+                        static_cast<double>(masked) / static_cast<double>(batch * length);
+  const std::int64_t activations =
+      memory::transformer_activation_bytes(batch, length, h, o.heads, blocks, bf16);
   const std::int64_t loss = ce_working_bytes(masked, n, h, ce_chunk);
   const std::int64_t scoring = score_batch * n * 4 + std::min(batch, score_batch) * n * (bf16 ? 6 : 4);
   if (detail)

@@ -312,7 +312,8 @@ inline MemoryParts estimate_memory(const NetOptions& o, std::int64_t num_params,
   MemoryParts m;
   const std::int64_t n = o.num_items, h = o.hidden, positions = batch * length;
   m.state = memory::optimizer_state_bytes(num_params) + (n + 1) * h * 4;
-  m.activations = memory::transformer_activation_bytes(batch, length, h, o.heads, o.layers, bf16);
+  m.activations = memory::transformer_activation_bytes(batch, length, h, o.heads,
+                                                       static_cast<double>(o.layers), bf16);
   const std::int64_t k = spec.negatives;
   if (spec.loss == Loss::ce)
     m.loss = ce_working_bytes(positions, n, h, spec.ce_chunk);
