@@ -12,6 +12,7 @@
 // continues exactly; in a data-parallel run every rank draws the same global batch and trains on
 // its part. Scoring is w_u . H^T + b for the user's id: users are embedded, not folded in.
 #include <fmt/format.h>
+#include <recrun/memory.hpp>
 #include <recrun/plugin.hpp>
 
 #include <cmath>
@@ -53,7 +54,7 @@ void declare(recrun::Fields<BprOptions>& f) {
   f.nest(&BprOptions::optimizer, recrun::declare_optimizer_fields);
 }
 
-class Bpr final : public recrun::Model {
+class Bpr final : public recrun::Model, public recrun::MemoryEstimator {
  public:
   Bpr(BprOptions o, const recrun::ModelEnv& env) : o_(o) {
     const std::int64_t m = env.dataset.num_users(), n = env.dataset.num_items();
@@ -72,9 +73,6 @@ class Bpr final : public recrun::Model {
     if (positives_.offsets.size() != static_cast<std::size_t>(train.num_users()) + 1) {
       positives_ = recrun::bpr::Positives::of(train.num_users(),
                                               [&](std::int64_t u) { return train.items(u); });
-      const std::int64_t bytes = (users_.numel() + items_.numel()) * 4 * 4 +
-                                 positives_.pairs() * 12 + o_.batch_size * o_.dim * 4 * 8;
-      ctx.log("estimated_fit_mb", static_cast<double>(bytes) / (1 << 20));
     }
     std::vector<std::int64_t> order(static_cast<std::size_t>(positives_.pairs()));
     std::iota(order.begin(), order.end(), 0);
@@ -107,6 +105,23 @@ class Bpr final : public recrun::Model {
     torch::Tensor s = users_.index_select(0, ids).mm(items_.t());
     if (o_.item_bias) s += bias_.unsqueeze(0);
     return s;
+  }
+
+  // Gradients and Adam's moments of every parameter, the pair lists and order, one batch's
+  // gathered embeddings (forward and backward), or a batch of scores.
+  std::optional<recrun::MemoryEstimate> estimate_memory(
+      const recrun::MemoryQuery& q) const override {
+    const std::int64_t params = users_.numel() + items_.numel() + bias_.numel();
+    const std::int64_t state = recrun::memory::optimizer_state_bytes(params);
+    const std::int64_t lists = q.train->size() * (4 + 8) + (q.train->num_users() + 1) * 8;
+    const std::int64_t batch = o_.batch_size * (2 + o_.num_negatives) * o_.dim * 4 * 4;
+    const std::int64_t scoring = q.score_batch * q.train->num_items() * 4;
+    return recrun::MemoryEstimate{
+        .bytes = state + lists + std::max(batch, scoring),
+        .lowered_by = "dim, batch_size or num_negatives",
+        .detail = fmt::format("gradients and Adam state {}, pair lists {}, batch {}, scoring {}",
+                              recrun::format_bytes(state), recrun::format_bytes(lists),
+                              recrun::format_bytes(batch), recrun::format_bytes(scoring))};
   }
 
   void save(recrun::Archive& out) const override {

@@ -24,6 +24,7 @@
 // validation item): w_u is solved from the item factors and the history, so a user's scores
 // depend on nothing but H and their own history.
 #include <fmt/format.h>
+#include <recrun/memory.hpp>
 #include <recrun/plugin.hpp>
 
 #include <ATen/Parallel.h>
@@ -241,7 +242,7 @@ void solve_cg(const SideSystem& s, std::span<const std::int32_t> entries, std::i
   }
 }
 
-class Ials final : public recrun::Model {
+class Ials final : public recrun::Model, public recrun::MemoryEstimator {
  public:
   explicit Ials(IalsOptions options) : o_(options) {}
 
@@ -249,7 +250,6 @@ class Ials final : public recrun::Model {
     const recrun::Interactions& train = ctx.train();
     const std::int64_t m = train.num_users(), n = train.num_items(), d = o_.dim;
     if (!h_.defined()) {
-      ctx.log("estimated_fit_mb", static_cast<double>(fit_bytes(train)) / (1 << 20));
       h_ = torch::randn({n, d}) * (o_.init_std / std::sqrt(static_cast<double>(d)));
       w_ = torch::zeros({m, d});
     }
@@ -295,6 +295,17 @@ class Ials final : public recrun::Model {
       }
     });
     return x.mm(h_.t());
+  }
+
+  std::optional<recrun::MemoryEstimate> estimate_memory(
+      const recrun::MemoryQuery& q) const override {
+    const std::int64_t fit = fit_bytes(*q.train);
+    const std::int64_t scoring = q.score_batch * (q.train->num_items() + o_.dim) * 4;
+    return recrun::MemoryEstimate{
+        .bytes = fit + scoring,
+        .lowered_by = "dim (factors are (users + items) x dim floats)",
+        .detail = fmt::format("factors, lists and solver scratch {}, scoring {}",
+                              recrun::format_bytes(fit), recrun::format_bytes(scoring))};
   }
 
   void save(recrun::Archive& out) const override {

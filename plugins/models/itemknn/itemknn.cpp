@@ -18,6 +18,7 @@
 // items x k x 8 bytes for the model, plus items x 4 bytes of counters per thread. No users x items
 // or items x items matrix is ever formed.
 #include <fmt/format.h>
+#include <recrun/memory.hpp>
 #include <recrun/plugin.hpp>
 
 #include <ATen/Parallel.h>
@@ -155,23 +156,19 @@ Neighbours nearest(const recrun::Interactions& train, const ItemKnnOptions& o) {
 }
 
 /// Bytes the fit holds at its peak: the incidence lists (both ways), the neighbour table, and
-/// one counter array per thread.
+/// per thread a counter array and the candidate list of one row.
 std::int64_t fit_bytes(const recrun::Interactions& train, std::int64_t k) {
   const std::int64_t n = train.num_items(), m = train.num_users();
   const std::int64_t threads = std::max<std::int64_t>(1, at::get_num_threads());
-  return 2 * train.size() * 4 + (m + n + 2) * 8 + n * k * 8 + threads * n * 4;
+  return 2 * train.size() * 4 + (m + n + 2) * 8 + n * k * 8 + threads * n * (4 + 4 + 8);
 }
 
-class ItemKnn final : public recrun::Model {
+class ItemKnn final : public recrun::Model, public recrun::MemoryEstimator {
  public:
   explicit ItemKnn(ItemKnnOptions options) : options_(options) {}
 
   recrun::EpochResult fit_epoch(recrun::TrainContext& ctx) override {
-    const recrun::Interactions& train = ctx.train();
-    ctx.log("estimated_fit_mb",
-            static_cast<double>(fit_bytes(train, std::min(options_.neighbors,
-                                                          train.num_items()))) / (1 << 20));
-    Neighbours nb = nearest(train, options_);
+    Neighbours nb = nearest(ctx.train(), options_);
     index_ = std::move(nb.index);
     value_ = std::move(nb.value);
     return recrun::EpochResult::done();
@@ -202,6 +199,19 @@ class ItemKnn final : public recrun::Model {
       }
     });
     return out;
+  }
+
+  // The fit's lists and table, or a batch of scores, whichever is larger.
+  std::optional<recrun::MemoryEstimate> estimate_memory(
+      const recrun::MemoryQuery& q) const override {
+    const std::int64_t n = q.train->num_items();
+    const std::int64_t fit = fit_bytes(*q.train, std::min(options_.neighbors, n));
+    const std::int64_t scoring = q.score_batch * n * 4;
+    return recrun::MemoryEstimate{
+        .bytes = std::max(fit, scoring),
+        .lowered_by = "neighbors (the table is items x neighbors x 8 bytes)",
+        .detail = fmt::format("fit {}, scoring {}", recrun::format_bytes(fit),
+                              recrun::format_bytes(scoring))};
   }
 
   void save(recrun::Archive& out) const override {
