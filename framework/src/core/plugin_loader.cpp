@@ -111,9 +111,13 @@ std::vector<std::string> load_plugin(const fs::path& file, Registry& registry) {
     sdk_internal::open_plugin_library(file, scratch);
   } catch (const std::exception& e) {
     // Remembered in the registry, so that `recrun run --model NAME` says why NAME is missing.
+    // The reason without the path that starts it: the lookup's message names the path itself.
+    std::string reason = e.what();
+    if (const std::string head = file.string() + ": "; reason.starts_with(head))
+      reason.erase(0, head.size());
     sdk_internal::RegistryAccess::add_refused(
         registry, RefusedLibrary{.path = file.string(),
-                                 .reason = e.what(),
+                                 .reason = std::move(reason),
                                  .components = sdk_internal::RegistryAccess::attempted(scratch)});
     throw;
   }
