@@ -320,7 +320,8 @@ TEST_F(SasrecPlugin, CeChunkChangesTheMemoryNotTheTraining) {
       losses.push_back(model->fit_epoch(ctx).loss);
       scores.push_back(score(*model, split_.eval_users));
     }
-    const double tol = precision == "fp32" ? 1e-4 : 2e-2;
+    // bf16 logits carry 8 bits: one unit in the last place is 0.03 at scores of 4 to 8.
+    const double tol = precision == "fp32" ? 1e-4 : 6e-2;
     EXPECT_NEAR(losses[0], losses[1], tol * losses[0]) << precision;
     EXPECT_TRUE(torch::allclose(scores[0], scores[1], tol, tol))
         << precision << ": scores differ by " << (scores[0] - scores[1]).abs().max().item<double>();
