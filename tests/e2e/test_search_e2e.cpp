@@ -383,7 +383,7 @@ lr = { log_uniform = [1e-5, 1e-1] }
   const auto counts = store.status_counts("shown");
   EXPECT_GE(counts.pruned, 1);
   EXPECT_EQ(counts.pruned + counts.finished, 8);
-  const Outcome list = run(args({"results", "list", "--results", results_.string()}));
+  const Outcome list = run({"results", "list", "--results", results_.string()});
   ASSERT_EQ(list.code, 0) << list.output;
   EXPECT_NE(list.output.find("pruned"), std::string::npos) << list.output;
   recrun::results::Database d(db(), std::chrono::milliseconds(10'000));
