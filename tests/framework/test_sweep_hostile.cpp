@@ -344,9 +344,10 @@ TEST(ProgressEta, EstimatedPerModelFromFinishedTrialsAndNeverEpochsOfAClosedForm
     d.plan({{"ease", 2}, {"bert4rec", 2}});
     EXPECT_EQ(d.eta().substr(0, 1), "?");
     d.started(0, "k1", "ease lambda=1", false, "ease");
-    d.event(0, {'S', -1, 100});
-    d.event(0, {'E', 0, std::nan(""), 1.0, 0});
-    d.event(0, {'C', 0});
+    using trial::ProgressKind;
+    d.event(0, {.kind = ProgressKind::start, .epoch = -1, .max_epochs = 100});
+    d.event(0, {.kind = ProgressKind::epoch, .epoch = 0, .loss = std::nan(""), .seconds = 1.0});
+    d.event(0, {.kind = ProgressKind::converged, .epoch = 0});
     d.log("draw");
     const std::string drawn = read_all(f);
     EXPECT_FALSE(has(drawn, "ep 1/100")) << drawn;
