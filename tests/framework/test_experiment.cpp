@@ -17,6 +17,20 @@ using namespace recrun::sweep;
 
 namespace {
 
+// As the SDK's feature fields declare them: the host knows them only by these declarations.
+ParamSpec features_param() {
+  ParamSpec s = list_param("features", {}, "item features");
+  s.refers_to = ParamReference{.kind = ComponentKind::feature, .member_refs = false, .reserved = {}};
+  return s;
+}
+ParamSpec fusion_param() {
+  ParamSpec s = string_param("fusion", "none", "fusion");
+  s.refers_to = ParamReference{.kind = ComponentKind::fusion, .member_refs = false,
+                               .reserved = {"none", ""}};
+  s.only_when = ParamRelevance{.other = "features", .why = "fusion has no effect without features"};
+  return s;
+}
+
 Registry fake_registry() {
   Registry r;
   const auto no_model = [](const Params&, const ModelEnv&) -> std::unique_ptr<Model> {
@@ -30,8 +44,7 @@ Registry fake_registry() {
   r.add_model({.name = "popularity", .summary = "floor", .params = {}, .make = no_model});
   r.add_model({.name = "seq",
                .summary = "sequential",
-               .params = {list_param("features", {}, "item features"),
-                          string_param("fusion", "none", "fusion"),
+               .params = {features_param(), fusion_param(),
                           int_param("hidden", 64, "width").range(8, 1024),
                           real_param("lr", 1e-3, "learning rate").at_least(0),
                           string_param("optimizer", "adam", "opt").one_of({"adam", "sgd"})},

@@ -206,7 +206,10 @@ TEST(PluginLoader, GarbageAndEmptyLibrariesAreWarningsNotCrashes) {
   const auto report = load_plugins({dir, test::plugin_dir()}, r);
   for (const auto* name : {"librecrun_empty.so", "librecrun_garbage.so", "librecrun_truncated.so"}) {
     const std::string w = warning_about(report, name);
-    EXPECT_NE(w.find("cannot load"), std::string::npos) << name << ": " << w;
+    // Refused before dlopen when there is no ELF header (the candidate check), by dlopen else.
+    EXPECT_TRUE(w.find("cannot load") != std::string::npos ||
+                w.find("not loaded: not a shared library") != std::string::npos)
+        << name << ": " << w;
   }
   EXPECT_NO_THROW(r.model("ease"));
 }
