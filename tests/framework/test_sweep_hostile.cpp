@@ -310,7 +310,9 @@ TEST(Canonical, FusionWithoutFeaturesCollapsesIntoOneTrial) {
   EXPECT_TRUE(has(warnings[0], "3 trials collapse into 1: fusion has no effect without features"))
       << warnings[0];
   for (const auto& t : trials)
-    if (t.params.get_list("features").empty()) EXPECT_EQ(t.params.get_string("fusion"), "none");
+    if (t.params.get_list("features").empty()) {
+      EXPECT_EQ(t.params.get_string("fusion"), "none");
+    }
   // Features make fusion matter: nothing is rewritten.
   const std::vector<ParamSpec> schema = {features_spec(), fusion_spec()};
   Params p;

@@ -77,7 +77,9 @@ TEST(TrialKey, StoredParamsReadBackToTheSameKey) {
   const auto stored = store_params(p, s);
   ASSERT_EQ(stored.size(), 5u);
   for (const auto& sp : stored)
-    if (sp.name == "features") EXPECT_EQ(sp.value, "[\"genre\",\"title\"]");
+    if (sp.name == "features") {
+      EXPECT_EQ(sp.value, "[\"genre\",\"title\"]");
+    }
   const Params back = params_from_store(stored, s, "model 'm'");
   EXPECT_EQ(make_key("m", back, "fp", {}, 3), make_key("m", p, "fp", {}, 3));
   EXPECT_EQ(back.get_list("features"), (std::vector<std::string>{"genre", "title"}));
@@ -127,22 +129,33 @@ TEST(TrialKey, OlderKeyFormatsAreRecognisedAndExplained) {
 
 TEST(TrialProtocol, JsonEscapesDecode) {
   // \u escapes (a BMP character and a surrogate pair), \b, \f and \/ as any JSON writer may
-  // emit them; the hand-written parser recrun had before decoded these wrongly.
+  // emit them; the hand-written parser recrun had before decoded these wrongly. from_json
+  // validates what it reads, so the escaped names must decode to real metrics.
   const Protocol p = Protocol::from_json(
-      R"({"monitor":"caf\u00e9 \ud83d\ude00 \b\f\/","metrics":["A\u0042","\u00c9t\u00e9"],)"
-      R"("data_source":"x\u0041\b"})");
-  EXPECT_EQ(p.monitor, "caf\xC3\xA9 \xF0\x9F\x98\x80 \b\f/");
-  EXPECT_EQ(p.metrics, (std::vector<std::string>{"AB", "\xC3\x89t\xC3\xA9"}));
-  EXPECT_EQ(Protocol::data_source_from_json(R"({"data_source":"x\u0041\b"})"), "xA\b");
+      R"({"monitor":"\u004eDCG\u004010","metrics":["H\u0069t","\u004eDCG"],)"
+      R"("data_source":"caf\u00e9 \ud83d\ude00 \b\f\/"})");
+  EXPECT_EQ(p.monitor, "NDCG@10");
+  EXPECT_EQ(p.metrics, (std::vector<std::string>{"Hit", "NDCG"}));
+  EXPECT_EQ(Protocol::data_source_from_json(R"({"data_source":"caf\u00e9 \ud83d\ude00 \b\f\/"})"),
+            "caf\xC3\xA9 \xF0\x9F\x98\x80 \b\f/");
 
   // What to_json writes reads back byte for byte, control characters included.
   Protocol q;
-  q.monitor = std::string("a\b\f\x01\"\\z\xC3\xA9", 9);
-  q.metrics = {"\t", "\n"};
-  const Protocol r = Protocol::from_json(q.to_json("src\b"));
+  q.metrics = {"Recall", "MRR"};
+  q.monitor = "MRR@10";
+  const std::string source("a\b\f\x01\"\\z\xC3\xA9\t\n", 11);
+  const Protocol r = Protocol::from_json(q.to_json(source));
   EXPECT_EQ(r.monitor, q.monitor);
   EXPECT_EQ(r.metrics, q.metrics);
-  EXPECT_EQ(Protocol::data_source_from_json(q.to_json("src\b")), "src\b");
+  EXPECT_EQ(Protocol::data_source_from_json(q.to_json(source)), source);
   EXPECT_THROW(Protocol::from_json(R"({"monitor": 5})"), Error);
   EXPECT_THROW(Protocol::from_json("[1]"), Error);
+  // A stored protocol that decodes to an unknown metric is refused, naming the field.
+  try {
+    (void)Protocol::from_json(R"({"metrics":["A\u0042"]})");
+    ADD_FAILURE() << "an unknown metric was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("protocol.metrics: unknown metric 'AB'"), std::string::npos)
+        << e.what();
+  }
 }
