@@ -13,6 +13,7 @@
 // The SciPy side runs Debian's /usr/bin/python3 with python3-scipy when it is installed (the
 // bench says so when it is not): scipy.sparse X^T X, then LAPACK spotrf + spotri through
 // scipy.linalg.lapack on the same OpenBLAS, with OMP_NUM_THREADS set to --threads.
+#include <torch/torch.h>
 #include <fmt/format.h>
 
 #include <chrono>

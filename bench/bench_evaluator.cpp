@@ -3,6 +3,7 @@
 // chosen) against sorting each user's whole row, on the same random scores in the same run.
 //
 //   build/bin/bench_evaluator [--users 4000] [--items 6800] [--k 20] [--reps 3]
+#include <torch/torch.h>
 #include <fmt/format.h>
 
 #include <algorithm>

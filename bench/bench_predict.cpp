@@ -4,6 +4,7 @@
 //
 //   build/bin/bench_predict [--users 31000] [--items 6800] [--per-user 30] [--topk 10]
 //                           [--threads 2] [--batch 512]
+#include <torch/torch.h>
 #include <fmt/format.h>
 
 #include <chrono>

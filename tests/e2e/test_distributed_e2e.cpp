@@ -4,6 +4,7 @@
 // metrics of one process (EASE, every metric family), records one row, one event file and the
 // checkpoints once (rank 0); srun's variables and a TCPStore work; a killed rank fails the run
 // instead of hanging it; bad settings are refused naming the flag or variable.
+#include <torch/torch.h>
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>

@@ -1,6 +1,7 @@
 // A plugin built outside the recrun tree, against the SDK exported by this build, loads and runs;
 // it gets the tree's build quality (Release by default, the same warnings, hidden visibility,
 // PIC) and its own test runs the SDK's conformance check.
+#include <torch/torch.h>
 #include <gtest/gtest.h>
 
 #include <fstream>

@@ -1,5 +1,6 @@
 // The SDK's model conformance check (recrun/conformance.hpp): a correct model passes every
 // check, and each deliberately broken model fails the check that is about its defect.
+#include <torch/torch.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>

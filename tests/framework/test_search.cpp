@@ -5,6 +5,8 @@
 // schema 3 -> 4 migration). The registry is built here: no plugin library is needed.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>

@@ -1,7 +1,7 @@
 // recrun/archive.hpp — named tensors a model saves to, and loads from, a checkpoint.
 #pragma once
 
-#include <torch/torch.h>
+#include "recrun/tensor.hpp"
 
 #include <filesystem>
 #include <map>

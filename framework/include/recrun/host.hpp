@@ -10,7 +10,7 @@
 #include <string>
 
 #include "recrun/archive.hpp"
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 
 namespace recrun {
 

@@ -18,7 +18,7 @@
 #include <optional>
 #include <string>
 
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 
 namespace recrun {
 

@@ -9,13 +9,19 @@
 #include <vector>
 
 #include "recrun/data_source.hpp"
-#include "recrun/feature.hpp"
 #include "recrun/fields.hpp"
 #include "recrun/host.hpp"
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 #include "recrun/params.hpp"
 
 namespace recrun {
+
+// Feature encoders and fusions are LibTorch modules (recrun/feature.hpp, which recrun/plugin.hpp
+// includes); the registry only stores their factories, so it names them without their bodies.
+struct FeatureEnv;
+class FeatureEncoderImpl;
+struct FusionEnv;
+class FusionImpl;
 
 class Registry;
 namespace sdk_internal {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 
 namespace recrun::core {
 

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "recrun/memory.hpp"
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 
 namespace recrun::core {
 

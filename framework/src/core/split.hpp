@@ -7,7 +7,7 @@
 
 #include "core/protocol.hpp"
 #include "recrun/dataset.hpp"
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 
 namespace recrun::core {
 

@@ -11,7 +11,7 @@
 
 #include "core/evaluator.hpp"
 #include "core/split.hpp"
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 #include "recrun/params.hpp"
 
 namespace recrun::core {

@@ -1,5 +1,6 @@
 #include "predict/topk.hpp"
 
+#include <torch/torch.h>
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "recrun/dataset.hpp"
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 
 namespace recrun::predict {
 

@@ -1,5 +1,6 @@
 #include "recrun/archive.hpp"
 
+#include <torch/torch.h>
 #include <fmt/format.h>
 
 #include <algorithm>

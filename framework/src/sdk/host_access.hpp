@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "recrun/distributed.hpp"
-#include "recrun/model.hpp"
+#include "recrun/model_interface.hpp"
 #include "recrun/registry.hpp"
 
 namespace recrun::sdk_internal {

@@ -1,3 +1,4 @@
+#include <torch/torch.h>
 #include <gtest/gtest.h>
 
 #include <numeric>

@@ -1,6 +1,7 @@
 // The ensemble plugin against a fake host whose members score with fixed tables: normalisation
 // and fusion against hand-computed values, a single member keeps its ranking exactly, refused
 // members name themselves, parameters are checked, and inline members survive save/load.
+#include <torch/torch.h>
 #include <gtest/gtest.h>
 
 #include <cmath>

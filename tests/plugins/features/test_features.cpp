@@ -1,7 +1,9 @@
 // Feature encoder plugins: genre, director, writer, title, year.
+#include <torch/torch.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "recrun/feature.hpp"
 #include "recrun/error.hpp"
 #include "recrun/registry.hpp"
 #include "support/plugins.hpp"

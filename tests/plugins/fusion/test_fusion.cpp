@@ -1,6 +1,8 @@
 // Fusion plugins: concat, add, gate.
+#include <torch/torch.h>
 #include <gtest/gtest.h>
 
+#include "recrun/feature.hpp"
 #include "recrun/registry.hpp"
 #include "support/plugins.hpp"
 
