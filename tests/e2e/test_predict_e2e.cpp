@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <algorithm>
+#include <cctype>
 
 #include "core/split.hpp"
 #include "data/dataset_loader.hpp"
@@ -222,11 +224,67 @@ TEST_F(PredictE2E, UsersFileJsonlAndFullSplit) {
   EXPECT_FALSE(fs::exists(out2));
 }
 
+// A run is named as `results compare` and `results curve` name it: the full key, a unique
+// prefix, or id:N; an ambiguous prefix lists its matches.
+TEST_F(PredictE2E, ARunIsNamedByKeyPrefixOrId) {
+  const std::string key = train("popularity", "--seed 2101");
+  ASSERT_EQ(key.size(), 32u);
+  const auto id = run_command(fmt::format("sqlite3 {} \"select id from runs where trial_key='{}'\"",
+                                          shell_quote((res() / "results.db").string()), key));
+  ASSERT_EQ(id.exit_code, 0) << id.output;
+  std::string id_text = id.output;
+  while (!id_text.empty() && std::isspace(static_cast<unsigned char>(id_text.back()))) id_text.pop_back();
+  // The lists (the summary line after them says how fast, which varies).
+  const auto lists = [](const std::string& out) { return out.substr(0, out.find("predict: run")); };
+  auto full = predict(fmt::format("--run {} --topk 3 --out -", key));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  // Every form predicts the same lists as the full key.
+  std::string unique_prefix;
+  const auto keys = run_command(fmt::format("sqlite3 {} 'select trial_key from runs'",
+                                            shell_quote((res() / "results.db").string())));
+  std::vector<std::string> all;
+  std::istringstream lines(keys.output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.size() == 32) all.push_back(line);
+  for (std::size_t n = 4; n <= 32 && unique_prefix.empty(); ++n) {
+    const std::string p = key.substr(0, n);
+    if (std::count_if(all.begin(), all.end(), [&](const std::string& k) { return k.starts_with(p); }) == 1)
+      unique_prefix = p;
+  }
+  for (const std::string& form : {unique_prefix, "id:" + id_text}) {
+    const auto r = predict(fmt::format("--run {} --topk 3 --out -", form));
+    ASSERT_EQ(r.exit_code, 0) << form << ": " << r.output;
+    EXPECT_EQ(lists(r.output), lists(full.output)) << form;
+    EXPECT_GT(lists(r.output).size(), 100u) << r.output;
+  }
+  // Train popularity runs until two keys share a first hex digit (at most 17 by pigeonhole).
+  std::string ambiguous;
+  for (int seed = 2200; ambiguous.empty() && seed < 2220; ++seed) {
+    all.push_back(train("popularity", fmt::format("--seed {}", seed)));
+    for (std::size_t i = 0; i < all.size() && ambiguous.empty(); ++i)
+      for (std::size_t j = i + 1; j < all.size(); ++j)
+        if (all[i][0] == all[j][0]) {
+          ambiguous = all[i].substr(0, 1);
+          break;
+        }
+  }
+  ASSERT_FALSE(ambiguous.empty());
+  const auto r = predict(fmt::format("--run {} --topk 3 --out -", ambiguous));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find(fmt::format("'{}' starts ", ambiguous)), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("give more of the key"), std::string::npos) << r.output;
+  const auto bad = predict("--run id:99999 --topk 3 --out -");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("no run has id 99999"), std::string::npos) << bad.output;
+}
+
 TEST_F(PredictE2E, ClearErrors) {
   const std::string key = train("popularity", "--seed 9");
   auto r = predict("--run 0123456789abcdef0123456789abcdef");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("no such run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no run has the key '0123456789abcdef0123456789abcdef'"),
+            std::string::npos)
+      << r.output;
   r = predict(fmt::format("--run {} --best x", key));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("exactly one of --run KEY and --best"), std::string::npos) << r.output;

@@ -125,6 +125,27 @@ TEST_F(ResultsE2E, ListFiltersSortsAndFormats) {
     EXPECT_EQ(j[i]["key"], expected[i].second);
     EXPECT_EQ(j[i]["test_NDCG@20"].get<double>(), expected[i].first);
   }
+  // JSON types: integers for ids and seeds, the parameters as an object of typed values, null
+  // for an absent error.
+  r = results_cmd("list --model ease --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto typed = nlohmann::json::parse(r.output);
+  ASSERT_EQ(typed.size(), 2u) << r.output;
+  EXPECT_TRUE(typed[0]["id"].is_number_integer()) << r.output;
+  EXPECT_EQ(typed[0]["id"].get<std::int64_t>(), 1);
+  EXPECT_TRUE(typed[0]["seed"].is_number_integer()) << r.output;
+  ASSERT_TRUE(typed[0]["params"].is_object()) << r.output;
+  EXPECT_TRUE(typed[0]["params"]["lambda"].is_number_float()) << r.output;
+  EXPECT_EQ(typed[1]["params"]["lambda"].get<double>(), 200.0);
+  EXPECT_TRUE(typed[0]["error"].is_null()) << r.output;
+  EXPECT_TRUE(typed[0]["experiment"].is_null()) << r.output;
+  // A --where that matches nothing says so, with the values there are.
+  r = results_cmd("list --model ease --where lambda=20");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--where lambda=20: no run has this value; values present: 10, 200"),
+            std::string::npos)
+      << r.output;
+
   r = results_cmd("list --format md --status finished");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.rfind("| id | key |", 0), 0u) << r.output;

@@ -153,6 +153,33 @@ TEST_F(SweepHostileE2E, FusionWithoutFeaturesCollapsesInTheDryRun) {
   EXPECT_TRUE(has(r.output, "1 trials; dry run")) << r.output;
 }
 
+// --only reads list values whole (the old comma split selected 7 of gate_fusion's 13 trials for
+// this pattern) and says how many trials each alternative selected.
+TEST_F(SweepHostileE2E, OnlyReadsListValuesWholeAndCountsEachAlternative) {
+  const auto only = [&](const std::string& pattern) {
+    return run_command(fmt::format(
+        "cd {} && timeout 120 {} sweep experiments/gate_fusion.toml --dry-run --results {} "
+        "--only {}",
+        shell_quote(RECRUN_SOURCE_DIR), recrun::test::recrun_bin(),
+        shell_quote(results_.string()), shell_quote(pattern)));
+  };
+  auto r = only("features=[genre,year,title] fusion=gate");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "--only: 1 of 13 trials selected ('features=[genre,year,title] "
+                            "fusion=gate' 1)"))
+      << r.output;
+  EXPECT_TRUE(has(r.output, "1 trials (of 13,")) << r.output;
+  r = only("features=[\"genre\", \"year\", \"title\"] fusion=gate, no_metadata");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "2 of 13 trials selected")) << r.output;
+  EXPECT_TRUE(has(r.output, "fusion=gate' 1, 'no_metadata' 1)")) << r.output;
+  r = only("featurs=[genre]");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(has(r.output, "no trial has a parameter 'featurs' (did you mean 'features'?)"))
+      << r.output;
+  EXPECT_FALSE(fs::exists(results_ / "results.db"));
+}
+
 TEST_F(SweepHostileE2E, DryRunWorksWhereNothingCanBeWrittenAndARealRunSaysWhy) {
   const auto file = experiment("[[group]]\nmodel = \"popularity\"\n");
   // A results.db that SQLite cannot open (here: a directory, which stops root too).

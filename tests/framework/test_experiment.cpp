@@ -3,6 +3,8 @@
 // tests need no plugin libraries.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <string>
 
@@ -326,7 +328,13 @@ model = "popularity"
   msg = error_of([&] { expand(body, {"e.lambda=abc"}); });
   EXPECT_NE(msg.find("must be a number"), std::string::npos) << msg;
   msg = error_of([&] { expand(body, {"*.lamdba=1"}); });
-  EXPECT_NE(msg.find("no group's model has a parameter 'lamdba'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no group's model has a parameter 'lamdba' (did you mean 'lambda'?)"),
+            std::string::npos)
+      << msg;
+  msg = error_of([&] { expand(body, {"*.epoch=5"}); });  // the first-hour report's case
+  EXPECT_NE(msg.find("no group's model has a parameter 'epoch' (did you mean 'epochs'?)"),
+            std::string::npos)
+      << msg;
   msg = error_of([&] { expand(body, {"lambda=1"}); });
   EXPECT_NE(msg.find("GROUP.KEY=VALUE"), std::string::npos) << msg;
   msg = error_of([&] { expand(body, {"protocol.monitor=Hit@50"}); });

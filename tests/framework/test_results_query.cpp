@@ -75,6 +75,39 @@ TEST(ResultsQuery, FiltersByExperimentModelStatusAndParams) {
   EXPECT_THROW(filter_runs(all, f), Error);
 }
 
+// A list parameter matches in the form the dry run and the labels print (features=[genre]) as
+// well as the stored JSON; a --where that matches nothing says which values there are.
+TEST(ResultsQuery, WhereReadsValuesAsTheirTypeAndExplainsAnEmptyResult) {
+  auto all = rows();
+  all[0].params.push_back(Param::of_list("features", R"(["genre"])"));
+  all[1].params.push_back(Param::of_list("features", R"(["genre","year"])"));
+  RunFilter f;
+  for (const std::string w : {"features=[genre]", R"(features=["genre"])", "features=genre",
+                              "features=[ genre ]"}) {
+    f.where = {w};
+    const auto one = filter_runs(all, f);
+    ASSERT_EQ(one.size(), 1u) << w;
+    EXPECT_EQ(one[0]->trial_key, all[0].trial_key) << w;
+  }
+  f.where = {"features=[genre,year]"};
+  ASSERT_EQ(filter_runs(all, f).size(), 1u);
+  EXPECT_EQ(filter_runs(all, f)[0]->trial_key, all[1].trial_key);
+  f.where = {"features=[year]"};
+  EXPECT_TRUE(filter_runs(all, f).empty());
+  EXPECT_EQ(explain_no_match(all, f),
+            R"(--where features=[year]: no run has this value; values present: ["genre"], ["genre","year"])");
+  f.where = {"lambda=50"};
+  f.model = "ease";
+  EXPECT_TRUE(filter_runs(all, f).empty());
+  // Nearest first by edit distance: 500 is one edit from 50, 100 two, 1000 three.
+  EXPECT_EQ(explain_no_match(all, f),
+            "--where lambda=50: no run has this value; values present: 500, 100, 1000");
+  f.model = "popularity";
+  f.where = {"features=[genre]"};
+  EXPECT_EQ(explain_no_match(all, f),
+            "--where features=[genre]: no run passing the other filters has this parameter");
+}
+
 TEST(ResultsQuery, SortsByAMetricWithMissingValuesLast) {
   const auto all = rows();
   auto runs = filter_runs(all, {});

@@ -2,6 +2,11 @@
 // --only patterns, and progress lines. Keys themselves are tested in test_trial.cpp.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <tuple>
+
+#include "recrun/error.hpp"
 #include "recrun/registry.hpp"
 #include "trial/recorder.hpp"
 #include "sweep/experiment.hpp"
@@ -79,6 +84,60 @@ TEST(TrialKey, OnlyPatternsMatchGroupModelKeyAndParams) {
   EXPECT_TRUE(matches(t, "nope,seed=3"));
   EXPECT_FALSE(matches(t, "ease"));
   EXPECT_FALSE(matches(t, "bert"  "_concat*"));
+}
+
+// --only reads KEY=VALUE terms with the --set value grammar: commas inside a list belong to the
+// value, the printed and the quoted forms agree, and each alternative's count is kept.
+TEST(TrialKey, OnlyTermsAreValuesNotSubstrings) {
+  std::vector<Trial> trials;
+  const std::vector<std::vector<std::string>> feature_sets = {
+      {}, {"genre"}, {"genre", "year"}, {"genre", "year", "title"}};
+  for (const auto& fs : feature_sets)
+    for (const std::string fusion : {"gate", "concat"}) {
+      Trial t;
+      t.group = "seq";
+      t.model = "m";
+      t.params = resolved({{"features", fs}, {"fusion", fusion}, {"lambda", 500}});
+      t.varying = {"features", "fusion"};
+      t.seed = 1;
+      t.key = fmt::format("k{}", trials.size());
+      trials.push_back(std::move(t));
+    }
+  const auto select = [&](const std::string& pattern) {
+    OnlyFilter f(pattern);
+    std::vector<std::string> keys;
+    for (const auto& t : trials)
+      if (f.matches(t)) keys.push_back(t.key);
+    f.check(trials);
+    return std::pair{keys, f.counts()};
+  };
+  // The case: the old comma split selected 7 of these 8.
+  auto [keys, counts] = select("features=[genre,year,title] fusion=gate");
+  EXPECT_EQ(keys, (std::vector<std::string>{"k6"}));
+  EXPECT_EQ(select("features=[\"genre\", \"year\", \"title\"] fusion=gate").first, keys);
+  EXPECT_EQ(select("features=[genre, year, title] fusion=gate").first, keys);
+  // A list value matches the whole list, not a prefix of it.
+  EXPECT_EQ(select("features=[genre]").first, (std::vector<std::string>{"k2", "k3"}));
+  // Alternatives are still joined by top-level commas, and each one is counted.
+  std::tie(keys, counts) = select("features=[genre] fusion=gate, features=[] ,seed=1 fusion=concat");
+  EXPECT_EQ(keys, (std::vector<std::string>{"k0", "k1", "k2", "k3", "k5", "k7"}));
+  EXPECT_EQ(counts, (std::vector<std::size_t>{1, 2, 3}));
+  // Numbers compare as values of the parameter's type.
+  EXPECT_EQ(select("lambda=500.0 fusion=gate").first.size(), 4u);
+  EXPECT_EQ(select("lambda=5e2 model=m group=seq fusion=gate").first.size(), 4u);
+  EXPECT_TRUE(select("lambda=50").first.empty());
+  // Mistakes are refused, naming --only and what is wrong.
+  try {
+    select("fusoin=gate");
+    ADD_FAILURE() << "an unknown key was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no trial has a parameter 'fusoin' (did you mean 'fusion'?)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(OnlyFilter("features=[genre"), Error);
+  EXPECT_THROW(OnlyFilter("features=genre]"), Error);
+  EXPECT_THROW(select("lambda=abc"), Error);
 }
 
 TEST(Progress, LinesRoundTrip) {

@@ -238,6 +238,11 @@ int data_stats(const Args& args) {
     return 0;
   }
   fmt::print("{}", data::format_stats(loaded.dataset, stats));
+  // The reader's warnings, which loads from the cache do not repeat.
+  fmt::print("\nwarnings when the files were read: {}\n",
+             loaded.warnings.empty() ? std::string("none") : std::to_string(loaded.warnings.size()));
+  for (const auto& [w, n] : loaded.warnings)
+    fmt::print("  {}{}\n", text::terminal_safe(w), n > 1 ? fmt::format(" ({} times)", n) : "");
   fmt::print("\nloaded by '{}' in {:.2f}s{}\n", loaded.source, load_s,
              loaded.from_cache ? " (from the cache)" : "");
   return 0;

@@ -18,6 +18,7 @@
 #include "predict/topk.hpp"
 #include "recrun/error.hpp"
 #include "recrun/text.hpp"
+#include "results/query.hpp"
 #include "results/results_store.hpp"
 #include "sdk/shared_util.hpp"
 #include "trial/layout.hpp"
@@ -93,7 +94,7 @@ int cmd_predict(const Args& args) {
   std::int64_t topk = 10, batch_size = 512;
   bool exclude_future = false, no_exclude_future = false, force = false;
   auto desc = host_options(host);
-  desc.add_options()("run", po::value(&run_key), "trial key of a finished run")(
+  desc.add_options()("run", po::value(&run_key), "a finished run: its trial key, a unique prefix of it, or id:N")(
       "best", po::value(&best),
       "EXPERIMENT[/GROUP]: its finished run with the best validation monitor")(
       "topk", po::value(&topk)->default_value(10), "items per user")(
@@ -137,12 +138,13 @@ int cmd_predict(const Args& args) {
   const results::ResultsStore store(layout.db(), read_only);
   results::RunRow row;
   if (!run_key.empty()) {
-    const auto found = run_key.find('~') == std::string::npos ? store.find(run_key) : std::nullopt;
-    if (!found)
-      throw Error(fmt::format("--run {}: no such run in {} (`sqlite3 {} 'select trial_key, model "
-                              "from v_runs'` lists them)",
-                              run_key, layout.db().string(), layout.db().string()));
-    row = *found;
+    // The same forms as `results compare` and `results curve`: a full key, a unique prefix, id:N.
+    const auto all = store.runs();
+    try {
+      row = results::resolve_run(run_key, all);
+    } catch (const Error& e) {
+      throw Error(fmt::format("--run {}: {} (in {})", run_key, e.what(), layout.db().string()));
+    }
   } else {
     row = best_of(store, best);
   }

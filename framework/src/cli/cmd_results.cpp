@@ -119,6 +119,8 @@ int results_list(const Args& args) {
   const auto store = open_store(dir);
   const auto all = store->runs();
   auto runs = filter_runs(all, filter);
+  if (runs.empty() && !filter.where.empty())
+    fmt::print(stderr, "{}\n", explain_no_match(all, filter));
   std::optional<MetricRef> sort_ref;
   if (!sort.empty()) {
     sort_ref = parse_metric_ref(sort);
@@ -157,7 +159,8 @@ int results_list(const Args& args) {
                              Cell::of(r->model),
                              Cell::of_int(r->seed),
                              Cell::of(std::string(to_string(r->status))),
-                             Cell::of(varying.empty() ? "-" : params_label(*r, varying))};
+                             Cell::of_json(varying.empty() ? "-" : params_label(*r, varying),
+                                           params_json(*r, varying))};
     for (const auto& c : valid_cols) row.push_back(Cell::of(find_metric(r->valid_metrics, c)));
     for (const auto& c : test_cols) row.push_back(Cell::of(find_metric(r->test_metrics, c)));
     if (fmt_ != Format::table && fmt_ != Format::md) row.push_back(Cell::of(r->error));
@@ -223,7 +226,8 @@ int results_best(const Args& args) {
         group.push_back(r);
     auto varying = varying_params(group);
     std::vector<Cell> row = {Cell::of(group_key(c)), Cell::of(c.model),
-                             Cell::of(varying.empty() ? "-" : params_label(*c.runs.front(), varying)),
+                             Cell::of_json(varying.empty() ? "-" : params_label(*c.runs.front(), varying),
+                                           params_json(*c.runs.front(), varying)),
                              Cell::of_int(static_cast<long long>(c.runs.size()))};
     for (const auto& m : monitor_names)
       add_summary(nullptr, &row, m, m == c.monitor_name ? c.monitor : Summary{0, 0, 0}, machine);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <csignal>
 #include <fstream>
 #include <thread>
@@ -140,8 +141,9 @@ int cmd_sweep(const Args& args) {
       "max-trials", po::value(&max_trials)->default_value(max_trials),
       "refuse an experiment that expands into more trials than this")(
       "only", po::value(&only),
-      "run only trials whose group, model, key or params match (glob with * or substring; "
-      "comma-separated alternatives)")(
+      "run only the trials that match: KEY=VALUE terms (values as in --set, e.g. "
+      "'features=[genre,year] fusion=gate'), or a glob (*, ?) or substring of the group, model, "
+      "key or label; alternatives joined by ','")(
       "retry-failed", po::bool_switch(&retry_failed), "run trials that failed before again")(
       "results", po::value(&results_dir)->default_value("results"),
       "results directory (results.db, tensorboard/, checkpoints/, logs/)")(
@@ -255,8 +257,15 @@ int cmd_sweep(const Args& args) {
              std::chrono::duration<double>(Clock::now() - t_data).count());
 
   std::vector<sweep::Trial> selected;
+  std::optional<sweep::OnlyFilter> only_filter;
+  if (!only.empty()) only_filter.emplace(only);
   for (const auto& t : trials)
-    if (only.empty() || sweep::matches(t, only)) selected.push_back(t);
+    if (!only_filter || only_filter->matches(t)) selected.push_back(t);
+  if (only_filter) {
+    only_filter->check(trials);
+    fmt::print("--only: {} of {} trials selected ({})\n", selected.size(), trials.size(),
+               only_filter->summary());
+  }
   // Searches ([group.search]): TPE's trials are suggested while the sweep runs.
   std::vector<sweep::SearchPlan> searches;
   bool adaptive = false;
@@ -264,7 +273,7 @@ int cmd_sweep(const Args& args) {
     sweep::Trial probe;
     probe.group = plan.group;
     probe.model = plan.model;
-    if (!only.empty() && !sweep::matches(probe, only)) continue;
+    if (only_filter && !sweep::OnlyFilter(only).matches(probe)) continue;
     sweep::finalize_search(plan, x, dataset.fingerprint);
     adaptive |= plan.spec.method == sweep::SearchMethod::tpe;
     if (on_slurm && (plan.spec.method == sweep::SearchMethod::tpe || plan.pruned()))

@@ -149,7 +149,9 @@ LoadResult load_dataset(const Registry& registry, const std::filesystem::path& d
                    primary.parent_path().string(), fallback.parent_path().string());
     }
   }
-  if (options.print_warnings)
+  // Said once per data set: when its files are read. A load from the cache keeps them in its
+  // record without repeating them (`recrun data stats` lists them).
+  if (options.print_warnings && !result.from_cache)
     for (const auto& [w, n] : result.warnings)
       fmt::print(stderr, "warning: {}{}\n", text::terminal_safe(w), n > 1 ? fmt::format(" ({} times)", n) : "");
   return result;

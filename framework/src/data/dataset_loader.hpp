@@ -16,7 +16,8 @@ struct LoadOptions {
   bool use_cache = true;
   /// Where caches go when the data directory is not writable.
   std::filesystem::path fallback_cache_dir = "results/cache";
-  /// Print the skipped-row warnings to stderr (one line per kind, with its count).
+  /// Print the skipped-row warnings to stderr (one line per kind, with its count) when the files
+  /// are read; a load from the cache, which keeps them, does not repeat them.
   bool print_warnings = true;
   /// Give a data set with titles but no title vectors vectors computed from the titles' text
   /// (cached with it). Off for converters, which write the source's own features; the cache is

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -86,17 +87,94 @@ std::optional<double> metric_of(const RunRow& run, const MetricRef& ref) {
   return std::nullopt;
 }
 
-std::vector<const RunRow*> filter_runs(const std::vector<RunRow>& runs, const RunFilter& f) {
-  struct Where {
-    std::string name, value;
-  };
+namespace {
+
+struct Where {
+  std::string name, value;
+};
+
+std::vector<Where> parse_where(const std::vector<std::string>& items) {
   std::vector<Where> where;
-  for (const auto& w : f.where) {
+  for (const auto& w : items) {
     const auto eq = w.find('=');
     if (eq == std::string::npos || eq == 0)
       throw Error(fmt::format("--where '{}': expected param=value, e.g. --where lambda=500", w));
     where.push_back({w.substr(0, eq), w.substr(eq + 1)});
   }
+  return where;
+}
+
+// `text` as canonical text of a value of `type` (as --set reads it); nothing if it is not one.
+std::optional<std::string> canonical(ParamType type, const std::string& name,
+                                     const std::string& text) {
+  try {
+    ParamSpec spec;
+    spec.name = name;
+    spec.type = type;
+    return recrun::to_string(parse_param_text(spec, text, "--where"));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool where_matches(const Param& p, const Where& w) {
+  const auto a = p.num_value, b = as_number(w.value);
+  if (a && b) return *a == *b;
+  if (p.value == w.value) return true;
+  if (p.type == ParamType::string) return false;
+  const auto stored = canonical(p.type, p.name, p.value), asked = canonical(p.type, w.name, w.value);
+  return stored && asked && *stored == *asked;
+}
+
+bool passes_other_filters(const RunRow& r, const RunFilter& f) {
+  if (!f.experiment.empty() && r.experiment != f.experiment) return false;
+  if (!f.model.empty() && r.model != f.model) return false;
+  return !f.status || r.status == *f.status;
+}
+
+}  // namespace
+
+std::string explain_no_match(const std::vector<RunRow>& runs, const RunFilter& f) {
+  std::vector<std::string> lines;
+  for (const auto& w : parse_where(f.where)) {
+    std::map<std::string, std::size_t> present;  // value text -> runs
+    for (const auto& r : runs) {
+      if (!passes_other_filters(r, f)) continue;
+      if (const Param* p = find_param(r, w.name)) ++present[p->value];
+    }
+    std::vector<std::string> values;
+    for (const auto& [v, n] : present) values.push_back(v);
+    // Nearest first: by edit distance to what was asked (ties keep the stored order).
+    const auto distance = [&](const std::string& v) {
+      const std::string& a = w.value;
+      std::vector<std::size_t> row(v.size() + 1);
+      for (std::size_t j = 0; j <= v.size(); ++j) row[j] = j;
+      for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= v.size(); ++j) {
+          const std::size_t up = row[j];
+          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != v[j - 1])});
+          diagonal = up;
+        }
+      }
+      return row[v.size()];
+    };
+    std::stable_sort(values.begin(), values.end(), [&](const std::string& a, const std::string& b) {
+      return distance(a) < distance(b);
+    });
+    if (values.size() > 8) values.resize(8), values.push_back("...");
+    lines.push_back(fmt::format("--where {}={}: {}", w.name, w.value,
+                                values.empty() ? std::string("no run passing the other filters has "
+                                                             "this parameter")
+                                               : fmt::format("no run has this value; values present: {}",
+                                                             fmt::join(values, ", "))));
+  }
+  return fmt::format("{}", fmt::join(lines, "\n"));
+}
+
+std::vector<const RunRow*> filter_runs(const std::vector<RunRow>& runs, const RunFilter& f) {
+  const std::vector<Where> where = parse_where(f.where);
   for (const auto& w : where) {
     std::set<std::string> names;
     bool found = false;
@@ -115,19 +193,14 @@ std::vector<const RunRow*> filter_runs(const std::vector<RunRow>& runs, const Ru
   }
   std::vector<const RunRow*> out;
   for (const auto& r : runs) {
-    if (!f.experiment.empty() && r.experiment != f.experiment) continue;
-    if (!f.model.empty() && r.model != f.model) continue;
-    if (f.status && r.status != *f.status) continue;
+    if (!passes_other_filters(r, f)) continue;
     bool ok = true;
     for (const auto& w : where) {
       const Param* p = find_param(r, w.name);
-      if (!p) {
+      if (!p || !where_matches(*p, w)) {
         ok = false;
         break;
       }
-      const auto a = p->num_value, b = as_number(w.value);
-      ok = (a && b) ? *a == *b : p->value == w.value;
-      if (!ok) break;
     }
     if (ok) out.push_back(&r);
   }
@@ -170,6 +243,25 @@ std::string params_label(const RunRow& run, const std::vector<std::string>& name
   for (const auto& n : names)
     if (const Param* p = find_param(run, n)) parts.push_back(fmt::format("{}={}", n, p->value));
   return fmt::format("{}", fmt::join(parts, " "));
+}
+
+std::string params_json(const RunRow& run, const std::vector<std::string>& names) {
+  nlohmann::json o = nlohmann::json::object();
+  for (const auto& n : names) {
+    const Param* p = find_param(run, n);
+    if (!p) continue;
+    try {
+      switch (p->type) {
+        case ParamType::string: o[n] = p->value; break;
+        case ParamType::real: o[n] = nlohmann::json::parse(p->value).get<double>(); break;
+        case ParamType::real_list: o[n] = nlohmann::json::parse(p->value).get<std::vector<double>>(); break;
+        default: o[n] = nlohmann::json::parse(p->value); break;  // integers, true/false, string lists
+      }
+    } catch (const nlohmann::json::exception&) {
+      o[n] = p->value;  // a value stored by an older recrun in another form: keep its text
+    }
+  }
+  return o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::vector<Configuration> configurations(const std::vector<const RunRow*>& runs) {

@@ -37,9 +37,15 @@ struct RunFilter {
   std::string experiment;
   std::string model;
   std::optional<RunStatus> status;
-  /// "param=value": the run's parameter has this value (numbers compared as numbers).
+  /// "param=value": the run's parameter has this value, read as a value of the parameter's type
+  /// (numbers compare as numbers; `features=[genre]`, the printed form, equals the stored
+  /// `["genre"]`).
   std::vector<std::string> where;
 };
+/// Why no run passed `filter`: for each --where item, the values that the runs passing the other
+/// filters have (nearest first), e.g. "--where lambda=50: no run has it; values present: 500,
+/// 100". Empty when there are no --where items.
+std::string explain_no_match(const std::vector<RunRow>& runs, const RunFilter& filter);
 /// The runs that pass, in the order given. Throws recrun::Error for a malformed --where item or
 /// a parameter that no run has (naming the parameters there are).
 std::vector<const RunRow*> filter_runs(const std::vector<RunRow>& runs, const RunFilter& filter);
@@ -53,6 +59,9 @@ void sort_runs(std::vector<const RunRow*>& runs, const MetricRef& ref, bool asce
 std::vector<std::string> varying_params(const std::vector<const RunRow*>& runs);
 /// "name=value" of the given parameters of a run, space-separated.
 std::string params_label(const RunRow& run, const std::vector<std::string>& names);
+/// The same parameters as a JSON object with typed values ({"lambda": 500.0, "features":
+/// ["genre"]}).
+std::string params_json(const RunRow& run, const std::vector<std::string>& names);
 
 /// Finished runs that differ only in their seed: same experiment, group, model, data, protocol
 /// and parameters.

@@ -18,7 +18,7 @@ Cell Cell::of(std::optional<double> value, int digits) {
 }
 
 Cell Cell::of_int(long long value) {
-  return {fmt::format("{}", value), static_cast<double>(value)};
+  return {fmt::format("{}", value), static_cast<double>(value), true};
 }
 
 Format parse_format(std::string_view text, std::string_view flag) {
@@ -81,9 +81,13 @@ std::string render(const Table& t, Format format) {
         nlohmann::json o = nlohmann::json::object();
         for (std::size_t i = 0; i < row.size() && i < t.header.size(); ++i) {
           const Cell& c = row[i];
-          if (c.number)
+          if (!c.json.empty())
+            o[t.header[i]] = nlohmann::json::parse(c.json);
+          else if (c.number && c.integer)
+            o[t.header[i]] = static_cast<std::int64_t>(*c.number);
+          else if (c.number)
             o[t.header[i]] = std::isfinite(*c.number) ? nlohmann::json(*c.number) : nlohmann::json();
-          else if (c.text == "-")
+          else if (c.text == "-" || c.text.empty())
             o[t.header[i]] = nullptr;
           else
             o[t.header[i]] = c.text;

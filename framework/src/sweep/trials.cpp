@@ -4,8 +4,11 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <set>
 
+#include "recrun/feature.hpp"
 #include "sweep/search.hpp"
 
 #include "trial/param_input.hpp"
@@ -244,11 +247,19 @@ std::vector<Trial> expand_trials(const Experiment& experiment, const Registry& r
       for (auto& [k, u] : used) u |= t.params.contains(k);
   for (const auto& [k, u] : used) {
     if (u) continue;
+    // The nearest parameter name of any group's model, as a single group's key would get.
+    std::set<std::string> names;
+    for (const auto* list : {&out, &probes})
+      for (const auto& t : *list)
+        for (const auto& [name, value] : t.params.values()) names.insert(name);
+    const auto hint = did_you_mean(k, {names.begin(), names.end()});
     for (const auto& g : experiment.groups) {
       const auto it = g.fixed.find(k);
       if (it != g.fixed.end())
         throw ExperimentError(it->second.origin,
-                              fmt::format("no group's model has a parameter '{}'", k));
+                              fmt::format("no group's model has a parameter '{}'{}", k,
+                                          hint ? fmt::format(" (did you mean '{}'?)", *hint)
+                                               : std::string()));
     }
   }
   return out;
@@ -339,22 +350,180 @@ std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experimen
   return warnings;
 }
 
-bool matches(const Trial& trial, const std::string& pattern) {
-  std::size_t pos = 0;
-  while (pos <= pattern.size()) {
-    const auto comma = pattern.find(',', pos);
-    const std::string p = pattern.substr(pos, comma == std::string::npos ? comma : comma - pos);
-    pos = comma == std::string::npos ? pattern.size() + 1 : comma + 1;
-    if (p.empty()) continue;
-    const std::string full = fmt::format("{} {} {}", trial.group, trial.model, trial.label());
-    const bool glob = p.find_first_of("*?[") != std::string::npos;
-    for (const std::string& subject : {trial.group, trial.model, trial.key, full, trial.label()}) {
-      if (glob ? ::fnmatch(p.c_str(), subject.c_str(), 0) == 0
-               : subject.find(p) != std::string::npos)
-        return true;
+namespace {
+
+// Splits `text` at `sep` outside brackets, braces and quotes; throws for an unbalanced one.
+std::vector<std::string> split_top_level(std::string_view text, char sep, std::string_view what) {
+  std::vector<std::string> out;
+  std::string current;
+  int depth = 0;
+  char quote = 0;
+  for (const char c : text) {
+    if (quote) {
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ']' || c == '}') {
+      if (--depth < 0)
+        throw Error(fmt::format("{}: '{}' closes a bracket that was never opened", what, text));
+    } else if (depth == 0 && (sep == ' ' ? (c == ' ' || c == '\t') : c == sep)) {
+      out.push_back(std::move(current));
+      current.clear();
+      continue;
+    }
+    current += c;
+  }
+  if (quote) throw Error(fmt::format("{}: '{}' has an unclosed quote", what, text));
+  if (depth > 0) throw Error(fmt::format("{}: '{}' has an unclosed bracket", what, text));
+  out.push_back(std::move(current));
+  return out;
+}
+
+bool is_key(std::string_view k) {
+  if (k.empty()) return false;
+  for (const char c : k)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.') return false;
+  return true;
+}
+
+std::string trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// The trial's value of `key` as canonical text, and its type; nothing when it has no such key.
+std::optional<std::pair<std::string, ParamType>> value_of(const Trial& t, const std::string& key) {
+  if (key == "group") return std::pair{t.group, ParamType::string};
+  if (key == "model") return std::pair{t.model, ParamType::string};
+  if (key == "seed") return std::pair{std::to_string(t.seed), ParamType::integer};
+  if (!t.params.contains(key)) return std::nullopt;
+  const ParamValue& v = t.params.at(key);
+  return std::pair{recrun::to_string(v), type_of(v)};
+}
+
+// `text` read as a value of `type`, in canonical text (as --set reads it).
+std::string canonical_as(ParamType type, const std::string& key, const std::string& text) {
+  if (type == ParamType::string) {
+    std::string v = text;
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
+      v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  ParamSpec spec;
+  spec.name = key;
+  spec.type = type;
+  return recrun::to_string(parse_param_text(spec, text, "--only"));
+}
+
+}  // namespace
+
+OnlyFilter::OnlyFilter(std::string_view pattern) {
+  for (const auto& part : split_top_level(pattern, ',', "--only")) {
+    Alternative alt;
+    alt.text = trimmed(part);
+    if (alt.text.empty()) continue;
+    const bool glob = alt.text.find_first_of("*?") != std::string::npos;
+    std::vector<Term> terms;
+    bool all_terms = !glob;
+    for (const auto& word : split_top_level(alt.text, ' ', "--only")) {
+      if (word.empty()) continue;
+      const auto eq = word.find('=');
+      if (eq == std::string::npos || !is_key(word.substr(0, eq)) || eq + 1 == word.size()) {
+        all_terms = false;
+        break;
+      }
+      terms.push_back({word.substr(0, eq), word.substr(eq + 1)});
+    }
+    if (all_terms) alt.terms = std::move(terms);
+    alternatives_.push_back(std::move(alt));
+  }
+  counts_.assign(alternatives_.size(), 0);
+}
+
+bool OnlyFilter::term_matches(const Term& term, const Trial& trial) {
+  const auto have = value_of(trial, term.key);
+  if (!have) return false;
+  try {
+    return canonical_as(have->second, term.key, term.value) == have->first;
+  } catch (const std::exception&) {
+    return false;  // a value this trial's type cannot hold (check() reports it if none can)
+  }
+}
+
+bool OnlyFilter::matches(const Trial& trial) {
+  for (std::size_t i = 0; i < alternatives_.size(); ++i) {
+    const Alternative& alt = alternatives_[i];
+    bool hit = false;
+    if (!alt.terms.empty()) {
+      hit = std::all_of(alt.terms.begin(), alt.terms.end(),
+                        [&](const Term& term) { return term_matches(term, trial); });
+    } else {
+      const std::string& p = alt.text;
+      const std::string full = fmt::format("{} {} {}", trial.group, trial.model, trial.label());
+      const bool glob = p.find_first_of("*?[") != std::string::npos;
+      for (const std::string& subject : {trial.group, trial.model, trial.key, full, trial.label()})
+        if (glob ? ::fnmatch(p.c_str(), subject.c_str(), 0) == 0
+                 : subject.find(p) != std::string::npos) {
+          hit = true;
+          break;
+        }
+    }
+    if (hit) {
+      ++counts_[i];
+      return true;
     }
   }
   return false;
+}
+
+void OnlyFilter::check(const std::vector<Trial>& trials) const {
+  std::set<std::string> names{"group", "model", "seed"};
+  for (const auto& t : trials)
+    for (const auto& [name, value] : t.params.values()) names.insert(name);
+  for (const auto& alt : alternatives_)
+    for (const auto& term : alt.terms) {
+      if (!names.count(term.key)) {
+        const auto hint = did_you_mean(term.key, {names.begin(), names.end()});
+        throw Error(fmt::format("--only '{}': no trial has a parameter '{}'{}", alt.text, term.key,
+                                hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+      }
+      // A value no trial's type can hold is a mistake, not a selection of nothing.
+      std::string why;
+      bool readable = false;
+      for (const auto& t : trials) {
+        const auto have = value_of(t, term.key);
+        if (!have) continue;
+        try {
+          (void)canonical_as(have->second, term.key, term.value);
+          readable = true;
+          break;
+        } catch (const std::exception& e) {
+          why = e.what();
+        }
+      }
+      if (!readable && !why.empty())
+        throw Error(fmt::format("--only '{}': {}", alt.text, why));
+    }
+}
+
+std::string OnlyFilter::summary() const {
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < alternatives_.size(); ++i)
+    parts.push_back(fmt::format("'{}' {}", alternatives_[i].text, counts_[i]));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+std::vector<std::string> OnlyFilter::alternatives() const {
+  std::vector<std::string> out;
+  for (const auto& a : alternatives_) out.push_back(a.text);
+  return out;
+}
+
+bool matches(const Trial& trial, const std::string& pattern) {
+  return OnlyFilter(pattern).matches(trial);
 }
 
 results::TrialSpec trial_spec(const Trial& trial, const Experiment& experiment,

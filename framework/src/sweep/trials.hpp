@@ -70,8 +70,43 @@ void check_against_data(const std::vector<Trial>& trials, const Dataset& dataset
 std::vector<std::string> assign_keys(std::vector<Trial>& trials, const Experiment& experiment,
                                      const std::string& data_fingerprint);
 
-/// Trials whose group, key (prefix), model or label match `pattern`: a glob with * and ?, or a
-/// plain substring when it has neither. Several patterns may be joined with ','.
+/// `--only`: alternatives joined by commas outside brackets and quotes. An alternative made only
+/// of KEY=VALUE terms (separated by blanks) selects the trials whose parameter KEY (or `group`,
+/// `model`, `seed`) equals VALUE, read as `--set` reads a value of that parameter's type, so
+/// `features=[genre,year]`, `features=["genre", "year"]` and the labels' own text all agree. Any
+/// other alternative is a glob (with *, ? or [) or a substring of the group, the model, the key
+/// or the label. Counts the trials each alternative matched.
+class OnlyFilter {
+ public:
+  /// Throws Error naming --only and the alternative for unbalanced brackets or quotes.
+  explicit OnlyFilter(std::string_view pattern);
+  /// Whether the trial is selected; counts it for the first alternative that matches.
+  bool matches(const Trial& trial);
+  /// After matching every trial: throws Error when a KEY=VALUE term names a key that no trial
+  /// has (with a did-you-mean over the trials' parameters), or when a value cannot be read as
+  /// that parameter's type.
+  void check(const std::vector<Trial>& trials) const;
+  /// "'fusion=gate' 4, 'ease' 3": each alternative with the trials it matched.
+  std::string summary() const;
+  /// The alternatives, as written (trimmed).
+  std::vector<std::string> alternatives() const;
+  /// Trials matched by each alternative, in order.
+  const std::vector<std::size_t>& counts() const { return counts_; }
+
+ private:
+  struct Term {
+    std::string key, value;
+  };
+  struct Alternative {
+    std::string text;
+    std::vector<Term> terms;  // empty: a glob or substring
+  };
+  static bool term_matches(const Term& term, const Trial& trial);
+  std::vector<Alternative> alternatives_;
+  std::vector<std::size_t> counts_;
+};
+
+/// OnlyFilter(pattern).matches(trial), for one trial.
 bool matches(const Trial& trial, const std::string& pattern);
 
 /// The row a trial gets in the results store. `data_source` is the resolved source name.
