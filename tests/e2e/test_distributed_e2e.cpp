@@ -116,7 +116,9 @@ class DataParallelE2E : public ::testing::Test {
     // The same validation metrics (identical parameters rank the same items).
     const auto va = metrics(a[0].valid_metrics), vb = metrics(b[0].valid_metrics);
     for (const auto& [name, value] : va)
-      if (!name.starts_with("val_")) EXPECT_NEAR(vb.at(name), value, 1e-3) << name;
+      if (!name.starts_with("val_")) {
+        EXPECT_NEAR(vb.at(name), value, 1e-3) << name;
+      }
     // One event file, written by rank 0.
     int events = 0;
     for (const auto& e : fs::recursive_directory_iterator(two / "tensorboard"))

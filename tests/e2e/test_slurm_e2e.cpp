@@ -310,7 +310,9 @@ TEST(SlurmE2E, SweepCancelCollectResubmit) {
     EXPECT_EQ(ra[0].trial_key, rb[0].trial_key);
     for (const auto& m : rb[0].valid_metrics)
       for (const auto& n : ra[0].valid_metrics)
-        if (m.name == n.name) EXPECT_NEAR(n.value, m.value, 1e-3) << m.name;
+        if (m.name == n.name) {
+          EXPECT_NEAR(n.value, m.value, 1e-3) << m.name;
+        }
     // The rendezvous file went with the run.
     EXPECT_TRUE(!fs::exists(exp_dir / "dp/.rendezvous") || fs::is_empty(exp_dir / "dp/.rendezvous"));
   }

@@ -271,7 +271,9 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
     EXPECT_TRUE(has_tag(events, "valid/NDCG@10")) << row.tensorboard_path;
     EXPECT_TRUE(has_tag(events, std::string(recrun::tensorboard::hparams_session_start_tag)));
     EXPECT_TRUE(has_tag(events, std::string(recrun::tensorboard::hparams_session_end_tag)));
-    if (row.group_name == "slow") EXPECT_TRUE(has_tag(events, "train/loss"));
+    if (row.group_name == "slow") {
+      EXPECT_TRUE(has_tag(events, "train/loss"));
+    }
   }
   EXPECT_EQ(keys.size(), 12u);
   EXPECT_GE(resumed, 1) << "no trial was interrupted and resumed";
@@ -351,7 +353,9 @@ lambda = [10, 100]
   EXPECT_NE(retry.output.find("1 to run"), std::string::npos) << retry.output;
   for (const auto& row : ResultsStore(results_ / "results.db").runs("crashes"))
     for (const auto& p : row.params)
-      if (p.name == "mode" && p.value == "throw") EXPECT_EQ(row.attempts, 2);
+      if (p.name == "mode" && p.value == "throw") {
+        EXPECT_EQ(row.attempts, 2);
+      }
 }
 
 TEST_F(SweepE2E, RunawayTrialsAreKilledAtTheirTimeAndMemoryLimits) {
@@ -373,8 +377,12 @@ mode = ["hang", "oom"]
     std::string mode;
     for (const auto& p : row.params)
       if (p.name == "mode") mode = p.value;
-    if (mode == "hang") EXPECT_NE(row.error.find("time limit"), std::string::npos) << row.error;
-    if (mode == "oom") EXPECT_NE(row.error.find("memory limit"), std::string::npos) << row.error;
+    if (mode == "hang") {
+      EXPECT_NE(row.error.find("time limit"), std::string::npos) << row.error;
+    }
+    if (mode == "oom") {
+      EXPECT_NE(row.error.find("memory limit"), std::string::npos) << row.error;
+    }
   }
 }
 

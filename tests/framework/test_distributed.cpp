@@ -151,7 +151,7 @@ void with_two_ranks(const std::string& rendezvous,
 
 TEST(GlooGroup, TwoRanksSumFloatDoubleAndIntegerTensors) {
   const auto dir = recrun::test::temp_dir("gloo");
-  for (const std::string rendezvous :
+  for (const std::string& rendezvous :
        {"file:" + (dir / "store").string(),
         "tcp:127.0.0.1:" + std::to_string(30000 + getpid() % 20000)}) {
     with_two_ranks(rendezvous, [](GlooGroup& g) {
