@@ -639,6 +639,32 @@ pid_t spawn(const int (&start)[2], const std::function<void()>& body) {
   ::_exit(code);  // skip gtest's and static destructors in the child
 }
 
+// Processes that open a new results.db together: one creates the schema, and none may take the
+// half-seen result for another program's database (a data-parallel run's two ranks did, between
+// reading the version stamp and the table list).
+TEST_F(ResultsStoreTest, ProcessesOpeningANewDatabaseTogetherAllSucceed) {
+  constexpr int kRounds = 25;
+  constexpr int kProcesses = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    const auto path = db_path_.parent_path() / fmt::format("race-{}.db", round);
+    int start[2];
+    ASSERT_EQ(::pipe(start), 0);
+    std::vector<pid_t> children;
+    for (int p = 0; p < kProcesses; ++p)
+      children.push_back(spawn(start, [&] {
+        ResultsStore store(path);
+        (void)store.runs();
+      }));
+    ::close(start[0]);
+    ::close(start[1]);
+    for (const pid_t pid : children) {
+      int status = 0;
+      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "round " << round;
+    }
+  }
+}
+
 TEST_F(ResultsStoreTest, ManyProcessesWriteOneDatabase) {
   constexpr int kProcesses = 8;
   constexpr int kSharedTrials = 40;

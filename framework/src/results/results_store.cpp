@@ -208,10 +208,14 @@ void ResultsStore::State::throw_misuse(std::string message) const {
 namespace {
 
 // Tables of a database that recrun never stamped (user_version 0): another program's file.
+// The stamp and the tables are read by one statement, so from one snapshot: read apart, a
+// process that is creating recrun's schema right now (a data-parallel run's ranks, two sweeps
+// starting together) can commit between the two reads, and its fresh tables looked foreign.
 std::string foreign_tables(Database& db) {
   auto stmt = db.prepare(
-      "SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' "
-      "ORDER BY name LIMIT 8)");
+      "SELECT CASE WHEN (SELECT user_version FROM pragma_user_version) = 0 THEN "
+      "(SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' "
+      "ORDER BY name LIMIT 8)) END");
   return stmt.step() && !stmt.is_null(0) ? stmt.text(0) : std::string();
 }
 
