@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -33,26 +35,18 @@ struct Args {
   std::vector<std::string> sets;
 };
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, sep);)
-    if (!part.empty()) out.push_back(part);
-  return out;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
     if (i + 1 >= argc) throw std::runtime_error("option " + k + " needs a value");
     const std::string v = argv[i + 1];
-    if (k == "--models") a.models = split(v, ',');
+    if (k == "--models") a.models = recrun::bench::split_list(v, ',');
     else if (k == "--epochs") a.epochs = std::stoi(v);
     else if (k == "--nproc") a.nproc = std::stoi(v);
     else if (k == "--cores") a.cores = std::stoi(v);
     else if (k == "--data") a.data = v;
-    else if (k == "--sets") a.sets = split(v, ' ');
+    else if (k == "--sets") a.sets = recrun::bench::split_list(v, ' ');
     else throw std::runtime_error("unknown option " + k);
   }
   if (a.epochs < 1 || a.nproc < 2 || a.cores < 1)

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "../plugins/models/bert4rec/bert4rec_net.hpp"
 #include "../plugins/models/sasrec/sasrec_net.hpp"
 #include "recrun/memory.hpp"
@@ -175,14 +176,6 @@ Measured measure(const std::string& model, const std::string& loss, std::int64_t
   return m;
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string part;
-  while (std::getline(ss, part, ',')) out.push_back(part);
-  return out;
-}
-
 // Runs one configuration in a child (this executable with --one) and parses its line.
 bool run_child(const std::string& self, const std::vector<std::string>& args, Measured& m) {
   std::string cmd = self;
@@ -218,7 +211,7 @@ int main(int argc, char** argv) {
     else if (args[i] == "--bf16") bf16 = args[i + 1] == "1";
     else if (args[i] == "--sizes") sizes = args[i + 1];
     else if (args[i] == "--models") models = args[i + 1];
-    else if (args[i] == "--one") one = split(args[i + 1]);
+    else if (args[i] == "--one") one = recrun::bench::split_list(args[i + 1]);
     else {
       fmt::print(stderr, "bench_memory: unknown option {}\n", args[i]);
       return 2;
@@ -238,8 +231,8 @@ int main(int argc, char** argv) {
              kBatch, kMaxLen, kScoreBatch, steps, threads, bf16 ? "bf16" : "fp32", load);
   fmt::print("{:<9} {:<16} {:>9} {:>11} {:>11} {:>9} {:>11} {:>8}\n", "model", "loss", "items",
              "estimate", "measured", "ratio", "peak RSS", "seconds");
-  for (const auto& model : split(models))
-    for (const auto& size : split(sizes)) {
+  for (const auto& model : recrun::bench::split_list(models))
+    for (const auto& size : recrun::bench::split_list(sizes)) {
       const std::int64_t items = std::stoll(size);
       std::vector<std::string> losses;
       if (model == "sasrec")

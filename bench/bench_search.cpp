@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "results/results_store.hpp"
 
 namespace fs = std::filesystem;
@@ -44,14 +45,6 @@ struct Args {
   std::string keep;
 };
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(item);
-  return out;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -64,7 +57,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--jobs") a.jobs = std::stoi(next());
     else if (k == "--trials") a.trials = std::stoi(next());
     else if (k == "--epochs") a.epochs = std::stoi(next());
-    else if (k == "--methods") a.methods = split_list(next());
+    else if (k == "--methods") a.methods = recrun::bench::split_list(next());
     else if (k == "--keep") a.keep = next();
     else throw std::runtime_error("unknown option " + k);
   }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "accuracy_run.hpp"
 #include "core/plugin_loader.hpp"
 #include "recrun/seq.hpp"
@@ -35,14 +36,6 @@ struct Args {
   std::string bf16 = "auto";
 };
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, ',');)
-    if (!part.empty()) out.push_back(part);
-  return out;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; i += 2) {
@@ -53,7 +46,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--hidden") a.hidden = std::stoll(v);
     else if (k == "--seed") a.seed = std::stoull(v);
-    else if (k == "--models") a.models = split_list(v);
+    else if (k == "--models") a.models = recrun::bench::split_list(v);
     else if (k == "--bf16") a.bf16 = v;
     else if (k == "--users") a.users = std::stoll(v);
     else if (k == "--items") a.items = std::stoll(v);

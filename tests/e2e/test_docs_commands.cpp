@@ -14,12 +14,15 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "support/plugins.hpp"
+#include "tensorboard/event_reader.hpp"
 #include "support/process.hpp"
 
 namespace fs = std::filesystem;
@@ -225,19 +228,42 @@ TEST(DocsCommands, EveryCommandNotRunHereIsStillInTheDocs) {
         << "`" << cmd << "` is listed as not run here (" << why << ") but no doc has it any more";
 }
 
-TEST(DocsCommands, EveryCompleteExperimentExampleValidates) {
+// A ```toml block as an experiment file: a whole file as it stands; a fragment inside a minimal
+// experiment (its [experiment] and [data] tables, and a popularity group when the fragment has
+// no group). A fragment without any table header cannot be placed: the doc must say its table.
+std::optional<std::string> as_experiment(const std::string& text, int n) {
+  const bool has_group = text.find("[[group]]") != std::string::npos ||
+                         text.find("[groups.") != std::string::npos;
+  const bool has_data = text.find("[data]") != std::string::npos;
+  if (has_group && has_data) return text;
+  if (!std::regex_search(text, std::regex(R"(^\s*\[)", std::regex::multiline)))
+    return std::nullopt;
+  std::string out;
+  if (text.find("[experiment]") == std::string::npos)
+    out += fmt::format("[experiment]\nname = \"doc_fragment_{}\"\n", n);
+  if (!has_data) out += "[data]\npath = \"data/ml-latest-small\"\n";
+  out += text;
+  if (!has_group) out += "\n[[group]]\nmodel = \"popularity\"\n";
+  return out;
+}
+
+TEST(DocsCommands, EveryExperimentExampleAndFragmentValidates) {
   int checked = 0;
   for (const auto& doc : doc_files()) {
     const fs::path tree = scratch_tree(doc.stem().string() + "-toml");
     int n = 0;
     for (const auto& b : blocks_of(doc, shown_name(doc))) {
       if (b.lang != "toml") continue;
-      std::string text;
-      for (const auto& [no, l] : b.lines) text += l + "\n";
-      if (text.find("[[group]]") == std::string::npos || text.find("[data]") == std::string::npos)
-        continue;  // a fragment, not a whole file
+      std::string raw;
+      for (const auto& [no, l] : b.lines) raw += l + "\n";
+      const auto text = as_experiment(raw, n);
+      if (!text) {
+        ADD_FAILURE() << where(b.file, b.line) << ": a TOML block without a table header; show "
+                      << "the table it belongs in ([[group]], [group.params], [protocol], ...)";
+        continue;
+      }
       const fs::path file = tree / "experiments" / fmt::format("doc_example_{}.toml", n++);
-      std::ofstream(file) << text;
+      std::ofstream(file) << *text;
       const auto r = recrun::test::run_command(
           fmt::format("cd {} && build/bin/recrun sweep {} --dry-run",
                       recrun::test::shell_quote(tree.string()),
@@ -248,6 +274,71 @@ TEST(DocsCommands, EveryCompleteExperimentExampleValidates) {
     }
   }
   EXPECT_GE(checked, 1);
+}
+
+// Every file of the tree a doc names exists: `experiments/x.toml`, `tests/.../test_y.cpp`,
+// `docs/z.md`, ... Names with placeholders (<name>, NAME, *, {a,b}) and outputs (results/,
+// build/, /tmp) are not files of the tree.
+TEST(DocsCommands, EveryPathADocNamesExists) {
+  const fs::path root = RECRUN_SOURCE_DIR;
+  const std::regex path_re(
+      R"((?:^|[\s`(\["'])((?:experiments|docs|framework|plugins|tests|bench|scripts|cmake|examples)/[A-Za-z0-9_.+/-]*[A-Za-z0-9_])(?=$|[\s`)\]"',:;]))");
+  int checked = 0;
+  for (const auto& doc : doc_files()) {
+    std::ifstream in(doc);
+    std::string line;
+    int no = 0;
+    while (std::getline(in, line)) {
+      ++no;
+      for (std::sregex_iterator it(line.begin(), line.end(), path_re), end; it != end; ++it) {
+        std::string p = (*it)[1];
+        while (!p.empty() && p.back() == '.') p.pop_back();  // the end of a sentence
+        if (p.find_first_of("<>*{}") != std::string::npos) continue;
+        if (std::any_of(p.begin(), p.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); }) &&
+            p.find("README") == std::string::npos && p.find("CMakeLists") == std::string::npos &&
+            p.find("SHA256SUMS") == std::string::npos)
+          continue;  // EXPERIMENT, NAME, DIR: placeholders
+        ++checked;
+        EXPECT_TRUE(fs::exists(root / p)) << where(shown_name(doc), no) << ": names " << p
+                                          << ", which is not in the tree";
+      }
+    }
+  }
+  EXPECT_GE(checked, 20);
+}
+
+// Every tag of docs/tensorboard.md's table is one that a real run writes (<metric>, <name> and
+// <feature> stand for any text). The gate's tags need a gate-fusion run, which the BERT4Rec
+// fusion tests check; they are left out here.
+TEST(DocsCommands, EveryTagTheTensorBoardDocNamesIsWritten) {
+  const fs::path tree = scratch_tree("tags");
+  const auto made = recrun::test::run_command(fmt::format(
+      "cd {} && build/bin/recrun run --model multivae --data experiments/data/ml-latest-small "
+      "--set epochs=2 --set hidden=32 --set latent=8 --threads 1",
+      recrun::test::shell_quote(tree.string())));
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  std::set<std::string> written;
+  for (const auto& entry : fs::recursive_directory_iterator(tree / "results" / "tensorboard"))
+    if (entry.path().filename().string().rfind("events.out.tfevents", 0) == 0)
+      for (const auto& e : recrun::tensorboard::read_event_file(entry.path()))
+        for (const auto& v : e.values) written.insert(v.tag);
+  ASSERT_FALSE(written.empty());
+  std::ifstream in(fs::path(RECRUN_SOURCE_DIR) / "docs" / "tensorboard.md");
+  std::string line;
+  bool in_tags = false;
+  int checked = 0;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (line.rfind("## ", 0) == 0) in_tags = line == "## Tags";
+    if (!in_tags || line.rfind("| `", 0) != 0) continue;
+    const std::string tag = line.substr(3, line.find('`', 3) - 3);
+    if (tag.find("gate") != std::string::npos) continue;
+    const std::regex pattern(std::regex_replace(tag, std::regex("<[a-z]+>"), ".+"));
+    ++checked;
+    EXPECT_TRUE(std::any_of(written.begin(), written.end(),
+                            [&](const std::string& t) { return std::regex_match(t, pattern); }))
+        << "docs/tensorboard.md:" << no << ": no run writes a tag like " << tag;
+  }
+  EXPECT_GE(checked, 6);
 }
 
 TEST(DocsCommands, EverySqlExampleRunsAgainstARealResultsDb) {

@@ -25,14 +25,9 @@ namespace fs = std::filesystem;
 using recrun::results::ResultsStore;
 using recrun::results::RunStatus;
 
-namespace {
+using recrun::test::read_file;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+namespace {
 
 struct Finished {
   int code = -1;

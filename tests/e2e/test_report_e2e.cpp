@@ -25,14 +25,9 @@ namespace fs = std::filesystem;
 using recrun::test::run_command;
 using recrun::test::shell_quote;
 
-namespace {
+using recrun::test::read_file;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+namespace {
 
 void write_file(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 

@@ -26,6 +26,7 @@
 #include "results/search_store.hpp"
 #include "results/sqlite_db.hpp"
 #include "support/plugins.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -33,14 +34,12 @@ using recrun::results::ResultsStore;
 using recrun::results::RunStatus;
 using recrun::results::SearchStore;
 
-namespace {
+using recrun::test::Outcome;
+using recrun::test::read_file;
+using recrun::test::spawn_recrun;
+using recrun::test::wait_exit;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+namespace {
 
 void write_file(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -62,36 +61,6 @@ void write_data(const fs::path& dir) {
   }
   write_file(dir / "train_ratings.csv", csv.str());
 }
-
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log, const fs::path& cwd) {
-  std::vector<std::string> all = {RECRUN_BIN};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
-}
-
-struct Outcome {
-  int code;
-  std::string output;
-};
 
 class SearchE2E : public ::testing::Test {
  protected:
@@ -133,11 +102,11 @@ monitor = "NDCG@10"
   }
   Outcome run(const std::vector<std::string>& a) {
     const fs::path log = dir_ / fmt::format("recrun-{}.log", counter_++);
-    const int code = wait_exit(spawn(a, log, dir_));
+    const int code = wait_exit(spawn_recrun(a, log, dir_));
     return {code, read_file(log)};
   }
   pid_t start(const std::vector<std::string>& a) {
-    return spawn(a, dir_ / fmt::format("recrun-{}.log", counter_++), dir_);
+    return spawn_recrun(a, dir_ / fmt::format("recrun-{}.log", counter_++), dir_);
   }
   fs::path db() const { return results_ / "results.db"; }
 

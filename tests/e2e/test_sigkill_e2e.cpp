@@ -26,40 +26,18 @@ using namespace std::chrono_literals;
 using recrun::results::ResultsStore;
 using recrun::results::RunStatus;
 
+using recrun::test::read_file;
+using recrun::test::wait_exit;
+using recrun::test::wait_until;
+
 namespace {
 
 constexpr std::string_view kReason = "killed by the kernel (SIGKILL: out of memory?)";
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Starts the real binary with `env` added, output to `log`; returns its pid.
 pid_t spawn(const std::vector<std::string>& args, const std::string& env, const fs::path& log) {
-  std::vector<std::string> all = {RECRUN_BIN};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    if (!env.empty()) ::putenv(const_cast<char*>(env.c_str()));
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  return recrun::test::spawn_recrun(args, log, {},
+                                    env.empty() ? std::vector<std::string>{} : std::vector{env});
 }
 
 // A field of /proc/PID/status ("PPid", ...), or -1.
@@ -87,16 +65,6 @@ std::vector<pid_t> children(pid_t parent) {
     if (status_field(pid, "PPid") == parent) out.push_back(pid);
   }
   return out;
-}
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::seconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return pred();
 }
 
 std::size_t running(const fs::path& db) {

@@ -23,6 +23,7 @@
 
 #include "results/results_store.hpp"
 #include "support/plugins.hpp"
+#include "support/process.hpp"
 #include "tensorboard/event_reader.hpp"
 #include "tensorboard/hparams.hpp"
 
@@ -32,14 +33,15 @@ using recrun::results::ResultsStore;
 using recrun::results::RunRow;
 using recrun::results::RunStatus;
 
-namespace {
+using recrun::test::Outcome;
+using recrun::test::processes_mentioning;
+using recrun::test::read_file;
+using recrun::test::run_recrun;
+using recrun::test::spawn_recrun;
+using recrun::test::wait_exit;
+using recrun::test::wait_until;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+namespace {
 
 void write_file(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -69,68 +71,6 @@ std::vector<std::string> with_plugins(std::vector<std::string> args) {
   args.push_back("--plugin-dir");
   args.push_back(recrun::test::fixture_plugin_dir().string());
   return args;
-}
-
-pid_t spawn_recrun(const std::vector<std::string>& args, const fs::path& log,
-                   const fs::path& cwd) {
-  std::vector<std::string> all = {RECRUN_BIN};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Exit code, or 128 + signal.
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
-}
-
-struct Outcome {
-  int code;
-  std::string output;
-};
-
-Outcome run_recrun(const std::vector<std::string>& args, const fs::path& cwd) {
-  static int counter = 0;
-  const fs::path log = cwd / fmt::format("recrun-{}.log", counter++);
-  const int code = wait_exit(spawn_recrun(args, log, cwd));
-  return {code, read_file(log)};
-}
-
-// Processes whose command line mentions `needle` (the test's unique results directory).
-std::vector<pid_t> processes_mentioning(const std::string& needle) {
-  std::vector<pid_t> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = read_file(entry.path() / "cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(needle) != std::string::npos) out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::seconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return pred();
 }
 
 recrun::results::StatusCounts counts(const fs::path& db) {
@@ -474,6 +414,40 @@ alpha = [0.0, 1.0, 2.0]
   const Outcome again = run_recrun(sweep_args(file, {"--jobs", "2"}), dir_);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_EQ(counts(db).finished, 3);
+}
+
+// The HParams table reads a run's last value of each metric tag: best/valid/<metric> holds the
+// best epoch's value, at the best epoch's step, equal to what results.db records (valid/<metric>
+// goes on to the last evaluated epoch).
+TEST_F(SweepE2E, TheHParamsValidationColumnsAreTheBestEpochsValues) {
+  const Outcome run = run_recrun(
+      with_plugins({"run", "--model", "multidae", "--data", (dir_ / "data").string(), "--source",
+                    "tiny_csv", "--set", "epochs=12", "--set", "patience=3", "--results",
+                    results_.string(), "--threads", "1"}),
+      dir_);
+  ASSERT_EQ(run.code, 0) << run.output;
+  const auto rows = ResultsStore(results_ / "results.db").runs();
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_TRUE(rows[0].best_epoch);
+  double recorded = -1;
+  for (const auto& m : rows[0].valid_metrics)
+    if (m.name == "NDCG@10") recorded = m.value;
+  ASSERT_GE(recorded, 0);
+  std::vector<std::pair<std::int64_t, float>> best, curve;
+  for (const auto& e : run_events(rows[0].tensorboard_path))
+    for (const auto& v : e.values) {
+      if (v.tag == "best/valid/NDCG@10" && v.simple_value) best.push_back({e.step, *v.simple_value});
+      if (v.tag == "valid/NDCG@10" && v.simple_value) curve.push_back({e.step, *v.simple_value});
+    }
+  ASSERT_EQ(best.size(), 1u);
+  EXPECT_EQ(best[0].first, *rows[0].best_epoch);
+  EXPECT_FLOAT_EQ(best[0].second, static_cast<float>(recorded));
+  ASSERT_FALSE(curve.empty());
+  // The curve's point at the best epoch is the same value; its last point is a later epoch's
+  // whenever early stopping trained past the best.
+  for (const auto& [step, value] : curve)
+    if (step == *rows[0].best_epoch) EXPECT_FLOAT_EQ(value, best[0].second);
+  EXPECT_GE(curve.back().first, best[0].first);
 }
 
 TEST_F(SweepE2E, RecrunRunRecordsItsRunAndEvents) {

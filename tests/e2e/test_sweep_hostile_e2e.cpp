@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <string>
 
 #include <fmt/format.h>
@@ -178,6 +179,45 @@ TEST_F(SweepHostileE2E, OnlyReadsListValuesWholeAndCountsEachAlternative) {
   EXPECT_TRUE(has(r.output, "no trial has a parameter 'featurs' (did you mean 'features'?)"))
       << r.output;
   EXPECT_FALSE(fs::exists(results_ / "results.db"));
+}
+
+// An ensemble's members are other experiments' runs: the dry run says which each reference
+// names now and which file makes the missing ones; a sweep with missing members stops before any
+// trial (the first-hour report saw all 8 trials fail one by one), and runs once they exist.
+TEST_F(SweepHostileE2E, EnsembleMembersAreResolvedBeforeAnyTrialRuns) {
+  const auto in_tree = [&](const std::string& args) {
+    return run_command(fmt::format("cd {} && timeout 300 {} sweep {} --results {} --threads 2",
+                                   shell_quote(RECRUN_SOURCE_DIR), recrun::test::recrun_bin(),
+                                   args, shell_quote(results_.string())));
+  };
+  auto r = in_tree("experiments/ensemble.toml --dry-run");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "member 'best:ease@baselines' (groups rrf, zscore): missing: "
+                            "there is no results.db yet; made by experiment 'baselines' in "
+                            "experiments/baselines.toml: `recrun sweep experiments/baselines.toml "
+                            "--only ease`"))
+      << r.output;
+  r = in_tree("experiments/ensemble.toml");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(has(r.output, "2 member reference(s) name no finished run yet")) << r.output;
+  EXPECT_TRUE(has(r.output, "nothing was run or recorded")) << r.output;
+  EXPECT_FALSE(fs::exists(results_ / "results.db")) << r.output;
+  // EASE's trials of the baselines experiment (three closed-form fits on the bundled data).
+  r = in_tree("experiments/baselines.toml --only 'model=ease' --no-live");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = in_tree("experiments/ensemble.toml --dry-run");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("member 'best:ease@baselines' \\(groups "
+                                                     "rrf, zscore\\): run [0-9a-f]{32} \\(ease, "
+                                                     "valid NDCG@10 0\\.[0-9]{4}\\)")))
+      << r.output;
+  EXPECT_TRUE(has(r.output, "member 'best:sasrec@baselines' (groups rrf, zscore): missing: "
+                            "'best:sasrec@baselines': no finished sasrec run in experiment "
+                            "baselines"))
+      << r.output;
+  r = in_tree("experiments/ensemble.toml");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(has(r.output, "1 member reference(s) name no finished run yet")) << r.output;
 }
 
 TEST_F(SweepHostileE2E, DryRunWorksWhereNothingCanBeWrittenAndARealRunSaysWhy) {

@@ -4,6 +4,8 @@
 // tests/e2e/test_report_e2e.cpp.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <cmath>
 #include <ctime>
 #include <regex>
@@ -15,6 +17,7 @@
 #include "report/experiment_report.hpp"
 #include "report/html.hpp"
 #include "results/results_store.hpp"
+#include "results/search_store.hpp"
 #include "support/plugins.hpp"
 
 namespace {
@@ -144,7 +147,7 @@ class ReportGather : public ::testing::Test {
 };
 
 TEST_F(ReportGather, ConfigurationsAverageTheirSeedsAndTheBestIsPickedByValidation) {
-  const ResultsStore store(db_);
+  ResultsStore store(db_);
   const auto d = recrun::report::gather_experiment(store, "exp");
   EXPECT_EQ(d.monitor, "NDCG@10");
   EXPECT_EQ(d.test_columns, (std::vector<std::string>{"Hit@10", "NDCG@10"}));
@@ -167,7 +170,7 @@ TEST_F(ReportGather, ConfigurationsAverageTheirSeedsAndTheBestIsPickedByValidati
 }
 
 TEST_F(ReportGather, ThePageEscapesEverythingItShows) {
-  const ResultsStore store(db_);
+  ResultsStore store(db_);
   const auto d = recrun::report::gather_experiment(store, "exp");
   const std::string page = recrun::report::render_experiment_report(d, "db & <x>", "now");
   EXPECT_NE(page.find("boom &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot;"), std::string::npos);
@@ -185,8 +188,78 @@ TEST_F(ReportGather, ThePageEscapesEverythingItShows) {
   EXPECT_NE(page.find("fp123"), std::string::npos);
 }
 
+// A TPE + ASHA search of three trials, one of them pruned at its first rung: the report's search
+// section draws the best finished value against trials and seconds, and every trial's curve
+// with the pruning point marked.
+TEST(ReportSearch, BestAgainstTrialsAndSecondsAndCurvesWithPruningPoints) {
+  const auto db = recrun::test::temp_dir("report-search") / "results.db";
+  ResultsStore store(db);
+  const auto id = store.upsert_experiment("srch", "[experiment]\n", "h");
+  recrun::results::SearchStore searches(store);
+  searches.register_search({.search_key = "s1", .experiment = "srch", .group_name = "seq",
+                            .method = "tpe",
+                            .spec_json = R"({"method":"tpe","pruner":"asha","min_epochs":1,)"
+                                         R"("reduction_factor":3,"max_epochs":9})"});
+  // (key, curve of validation NDCG@10 by epoch 1.., pruned, seconds)
+  const std::vector<std::tuple<std::string, std::vector<double>, bool, double>> trials = {
+      {"t0", {0.10, 0.20, 0.25}, false, 30},
+      {"t1", {0.05}, true, 10},
+      {"t2", {0.15, 0.30, 0.28}, false, 40}};
+  std::vector<recrun::results::SearchLink> links;
+  std::int64_t index = 0;
+  for (const auto& [key, curve, pruned, seconds] : trials) {
+    CompletedRun run;
+    run.spec = {.trial_key = key, .group_name = "seq", .model = "sasrec", .data_path = "data",
+                .data_fingerprint = "fp",
+                .protocol_json = R"({"metrics":["NDCG"],"ks":[10],"monitor":"NDCG@10"})",
+                .seed = 1, .params = {Param::of_float("lr", 0.001 * (index + 1))},
+                .experiment_id = id};
+    const auto best = std::max_element(curve.begin(), curve.end());
+    run.finish.valid_metrics = {{"NDCG@10", *best}};
+    if (!pruned) run.finish.test_metrics = {{"NDCG@10", *best / 2}};
+    run.finish.best_epoch = best - curve.begin() + 1;
+    run.finish.epochs_run = static_cast<std::int64_t>(curve.size());
+    run.finish.total_seconds = seconds;
+    run.finish.pruned = pruned;
+    for (std::size_t e = 0; e < curve.size(); ++e)
+      run.epochs.push_back({.epoch = static_cast<std::int64_t>(e) + 1, .split = SplitName::valid,
+                            .metrics = {{"NDCG@10", curve[e]}}, .wall_time = 1.0 + e});
+    ASSERT_TRUE(store.record_run(run));
+    links.push_back({.index = index++, .trial_key = key, .point_json = "{}"});
+  }
+  searches.link("s1", links);
+
+  const auto d = recrun::report::gather_experiment(store, "srch");
+  ASSERT_EQ(d.searches.size(), 1u);
+  EXPECT_EQ(d.searches[0].trials.size(), 3u);
+  const std::string page = recrun::report::render_experiment_report(d, "db", "now");
+  EXPECT_NE(page.find("<section id=\"search\">"), std::string::npos);
+  EXPECT_NE(page.find("<a href=\"#search\">"), std::string::npos);
+  EXPECT_NE(page.find("group seq: tpe search with asha pruning"), std::string::npos) << page;
+  // 3 + 1 + 3 epochs where unpruned trials would train 3 x 9; seconds 30 + 10 + 40.
+  EXPECT_NE(page.find("3 trials ended: 2 finished, 1 pruned; 80 trial seconds; 7 epochs trained "
+                      "where the same trials unpruned would train 27 (26%); best 0.3000 (trial t2)"),
+            std::string::npos)
+      << page;
+  EXPECT_EQ(count_of(page, "data-kind=\"search-trials\""), 1);
+  EXPECT_EQ(count_of(page, "data-kind=\"search-seconds\""), 1);
+  EXPECT_NE(page.find("data-kind=\"search-curves\" data-pruned=\"1\" data-search=\"s1\" "
+                      "data-trials=\"3\""),
+            std::string::npos)
+      << page;
+  // A pruned trial never counts as a best: the best-so-far line stays at 0.25 after it.
+  EXPECT_NE(page.find("pruned here"), std::string::npos);
+  // A report of an experiment without searches has no such section.
+  ResultsStore plain(recrun::test::temp_dir("report-plain") / "results.db");
+  plain.upsert_experiment("p", "[experiment]\n", "h");
+  const std::string none = recrun::report::render_experiment_report(
+      recrun::report::gather_experiment(plain, "p"), "db", "now");
+  EXPECT_EQ(none.find("id=\"search\""), std::string::npos);
+  EXPECT_EQ(none.find("#search"), std::string::npos);
+}
+
 TEST_F(ReportGather, AnUnknownExperimentNamesTheOnesThere) {
-  const ResultsStore store(db_);
+  ResultsStore store(db_);
   try {
     recrun::report::gather_experiment(store, "nope");
     FAIL() << "no error";

@@ -16,14 +16,9 @@
 namespace fs = std::filesystem;
 using namespace recrun::sweep;
 
-namespace {
+using recrun::test::read_file;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+namespace {
 
 TEST(SlurmOptions, TimeFormats) {
   for (const char* ok : {"30", "0", "90:30", "2:00:00", "1-0", "1-12", "1-12:30", "2-00:00:00",

@@ -157,10 +157,16 @@ TEST(Recorder, ExperimentConfigListsEveryHyperparameterAndReplacesTheOldOne) {
       std::set<std::string> names;
       for (const auto& h : x.hparams) names.insert(h.name);
       EXPECT_EQ(names, (std::set<std::string>{"fusion", "lambda", "model"}));
-      std::set<std::string> metric_tags;
-      for (const auto& m : x.metrics) metric_tags.insert(m.tag);
-      EXPECT_TRUE(metric_tags.count("test/NDCG@10"));
-      EXPECT_TRUE(metric_tags.count("valid/Hit@10"));
+      std::map<std::string, tensorboard::MetricSpec> metric_tags;
+      for (const auto& m : x.metrics) metric_tags[m.tag] = m;
+      ASSERT_TRUE(metric_tags.count("test/NDCG@10"));
+      // Test metrics are not typed as validation (TensorBoard has no test type: unknown).
+      EXPECT_EQ(metric_tags["test/NDCG@10"].dataset_type, tensorboard::DatasetType::unknown);
+      EXPECT_EQ(metric_tags["test/NDCG@10"].display_name, "test NDCG@10");
+      // Validation columns read the best epoch's values, not the last epoch's.
+      ASSERT_TRUE(metric_tags.count("best/valid/Hit@10"));
+      EXPECT_EQ(metric_tags["best/valid/Hit@10"].dataset_type, tensorboard::DatasetType::validation);
+      EXPECT_FALSE(metric_tags.count("valid/Hit@10"));
     }
   EXPECT_TRUE(found);
 }

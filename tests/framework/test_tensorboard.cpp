@@ -22,9 +22,12 @@
 #include "tensorboard/event_reader.hpp"
 #include "tensorboard/event_writer.hpp"
 #include "tensorboard/hparams.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 using namespace recrun::tensorboard;
+
+using recrun::test::read_file;
 
 namespace {
 
@@ -32,13 +35,6 @@ std::string bytes_of(std::initializer_list<int> values) {
   std::string out;
   for (int v : values) out.push_back(static_cast<char>(v));
   return out;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
 }
 
 void write_file(const fs::path& path, const std::string& bytes) {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -110,4 +111,34 @@ TEST(Zygote, AnExecutableThatIsNoZygoteIsReportedNotWaitedForForever) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("the zygote exited"), std::string::npos) << e.what();
   }
+}
+
+// "ready" is awaited by the zygote's state: one that is slow but busy (here 3 s of CPU before it
+// starts, three times the allowed stall) is waited for; one that sleeps is given up after the
+// stall, with a reason that says so, instead of after a fixed time whatever the machine's load.
+TEST(Zygote, ABusyZygoteIsWaitedForAndAStuckOneIsNot) {
+  const fs::path dir = recrun::test::temp_dir("zygote-state");
+  const auto script = [&](const std::string& name, const std::string& before) {
+    const fs::path p = dir / name;
+    std::ofstream(p) << "#!/bin/sh\n" << before << "\nexec " << RECRUN_BIN << " \"$@\"\n";
+    fs::permissions(p, fs::perms::owner_all);
+    return p;
+  };
+  auto o = zygote_options(dir);
+  o.ready_timeout = std::chrono::milliseconds(1000);
+  o.executable = script("busy.sh", "end=$(( $(date +%s) + 3 )); while [ $(date +%s) -lt $end ]; do :; done");
+  {
+    ZygoteClient zygote(o);  // throws if it was given up
+    EXPECT_TRUE(zygote.alive());
+    EXPECT_EQ(slurp(fs::path("/proc") / std::to_string(zygote.pid()) / "comm"), "recrun-zygote\n");
+  }
+  o.executable = script("stuck.sh", "sleep 30");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    ZygoteClient zygote(o);
+    FAIL() << "a zygote that sleeps was waited for";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("used no CPU for 1000 ms"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
 }

@@ -1,9 +1,16 @@
 #include "support/process.hpp"
 
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 namespace recrun::test {
 
@@ -30,5 +37,59 @@ std::string shell_quote(const std::string& s) {
 }
 
 std::string recrun_bin() { return shell_quote(RECRUN_BIN); }
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+pid_t spawn_recrun(const std::vector<std::string>& args, const std::filesystem::path& log,
+                   const std::filesystem::path& cwd, const std::vector<std::string>& env) {
+  std::vector<std::string> all = {RECRUN_BIN};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> vars = env;  // putenv keeps the pointers: they outlive the exec
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    for (auto& v : vars) ::putenv(v.data());
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+Outcome run_recrun(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
+  static int counter = 0;
+  const std::filesystem::path log = cwd / fmt::format("recrun-{}.log", counter++);
+  const int code = wait_exit(spawn_recrun(args, log, cwd));
+  return {code, read_file(log)};
+}
+
+std::vector<pid_t> processes_mentioning(const std::string& needle) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = read_file(entry.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) out.push_back(std::stoi(name));
+  }
+  return out;
+}
 
 }  // namespace recrun::test

@@ -1,7 +1,13 @@
 // Runs commands for end-to-end tests.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace recrun::test {
 
@@ -19,5 +25,40 @@ std::string recrun_bin();
 
 /// Quotes a string for /bin/sh.
 std::string shell_quote(const std::string& s);
+
+/// The whole file, as bytes ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
+/// Starts the real recrun binary with `args` in `cwd` (empty: the current directory), its
+/// stdout and stderr appended to `log`, with `env` ("NAME=value") added to its environment;
+/// returns its pid without waiting, so that a test can kill it.
+pid_t spawn_recrun(const std::vector<std::string>& args, const std::filesystem::path& log,
+                   const std::filesystem::path& cwd = {}, const std::vector<std::string>& env = {});
+
+/// Waits for `pid`: its exit code, or 128 + the signal that ended it.
+int wait_exit(pid_t pid);
+
+/// Exit code and output of one spawned command.
+struct Outcome {
+  int code = -1;
+  std::string output;
+};
+
+/// spawn_recrun() and wait_exit(), the output through a numbered log file in `cwd`.
+Outcome run_recrun(const std::vector<std::string>& args, const std::filesystem::path& cwd);
+
+/// Live processes whose command line mentions `needle` (e.g. a test's unique results directory).
+std::vector<pid_t> processes_mentioning(const std::string& needle);
+
+/// Polls `pred` every 100 ms until it holds or `timeout` passes; returns its last value.
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
 
 }  // namespace recrun::test

@@ -56,7 +56,7 @@ int cmd_report(const Args& args) {
                            core::results_directory_paths(layout.root)});
   results::StoreOptions read_only;
   read_only.read_only = true;  // it only reads: a read-only archive is fine
-  const results::ResultsStore store(layout.db(), read_only);
+  results::ResultsStore store(layout.db(), read_only);
   const report::ExperimentData data = report::gather_experiment(store, experiment);
   const std::string page = report::render_experiment_report(data, layout.db().string(), utc_now());
   report::html::write_file_atomically(path, page);

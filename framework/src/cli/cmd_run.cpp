@@ -25,6 +25,7 @@
 #include "trial/layout.hpp"
 #include "trial/param_input.hpp"
 #include "trial/runner.hpp"
+#include "trial/single_run.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -327,40 +328,15 @@ int cmd_run(const Args& args) {
   spec.params = trial::store_params(params, schema);
   // Every rank opens the store (an ensemble's members are read from it); only rank 0 writes.
   results::ResultsStore store(layout.db());
-  std::optional<results::RunRow> existing;
-  if (leader) {
-    if (const auto reaped = store.reap_dead_owners(); reaped > 0)
-      fmt::print("note: {} run(s) in {} whose process had died are now marked interrupted\n",
-                 reaped, layout.db().string());
-    store.register_trials({spec});
-    existing = store.find(key);
-  }
-  const bool finished_before = existing && existing->status == results::RunStatus::finished;
+  trial::SingleRun run;
+  if (leader) run = trial::prepare_single_run(store, spec, layout);
   if (!leader)
     return run_peer(registry, dataset, split, layout, key, ckpt_dir, params, protocol, model_name,
                     seed, host.threads, agree, store);
-  if (finished_before && !force) {
+  if (run.finished_before && !force) {
     agree(true, 0);
     // A finished result is immutable: asking for it again reports it.
-    const auto& row = *existing;
-    fmt::print("\nrun {} is already finished in {} (attempt {}, finished {}); not running it "
-               "again (--force re-runs it and replaces the result only once the new attempt "
-               "finishes)\n",
-               key, layout.db().string(), row.attempts, row.finished_at);
-    if (!row.valid_metrics.empty() || !row.test_metrics.empty()) {
-      fmt::print("  {:<12} {:>10} {:>10}\n", "metric", "valid", "test");
-      std::map<std::string, std::pair<std::optional<double>, std::optional<double>>> table;
-      for (const auto& m : row.valid_metrics) table[m.name].first = m.value;
-      for (const auto& m : row.test_metrics) table[m.name].second = m.value;
-      const auto cell = [](const std::optional<double>& v) {
-        return v ? fmt::format("{:.4f}", *v) : std::string("-");
-      };
-      for (const auto& [name, v] : table)
-        fmt::print("  {:<12} {:>10} {:>10}\n", name, cell(v.first), cell(v.second));
-    }
-    fmt::print("  checkpoint: {}\n  events: {}\n",
-               row.checkpoint_path.empty() ? "(none kept)" : row.checkpoint_path,
-               row.tensorboard_path.empty() ? "(none)" : row.tensorboard_path);
+    trial::print_finished_run(*run.existing, layout);
     return 0;
   }
 
@@ -369,34 +345,9 @@ int cmd_run(const Args& args) {
   job.tensorboard_dir = layout.tensorboard(trial::kSingleRunExperiment, key);
   job.checkpoint_dir =
       ckpt_dir.empty() ? layout.checkpoints(trial::kSingleRunExperiment, key) : fs::path(ckpt_dir);
-  std::int64_t attempt = 0;
-  if (finished_before) {
-    // --force: the new attempt runs under a hidden staging row with its own files, and replaces
-    // the finished one (one transaction) only when it finishes.
-    const auto rep = store.begin_replacement(key);
-    if (rep.result != results::ClaimResult::claimed)
-      throw Error(fmt::format("run {} is being re-run by another process right now; wait for it",
-                              key));
-    attempt = rep.attempt;
-    job.key = rep.staging_key;
-    const std::string sub = fmt::format("attempt-{}", attempt);
-    job.tensorboard_dir /= sub;
-    job.checkpoint_dir /= sub;
-    std::error_code ec;
-    fs::remove_all(job.tensorboard_dir, ec);
-    fs::remove_all(job.checkpoint_dir, ec);
-  } else {
-    const auto claim = store.claim(key, /*retry_failed=*/true);
-    if (claim != results::ClaimResult::claimed)
-      throw Error(fmt::format("run {} is being run by another process right now ({}); wait for "
-                              "it or pick another seed",
-                              key, results::to_string(claim)));
-    if (ckpt_dir.empty()) {
-      // A fresh run; resuming is what `recrun trial` and sweeps do.
-      std::error_code ec;
-      fs::remove_all(job.checkpoint_dir, ec);
-    }
-  }
+  trial::claim_single_run(store, run, job, /*fresh_checkpoints=*/ckpt_dir.empty());
+  const bool finished_before = run.finished_before;
+  const std::int64_t attempt = run.attempt;
 
   core::announce(fmt::format("{} {}", finished_before ? "staging" : "run", job.key));
   agree(false, attempt);
@@ -410,37 +361,8 @@ int cmd_run(const Args& args) {
   job.threads = host.threads;
   job.console = true;
   const double collective_before = group ? group->seconds_in_collectives() : 0.0;
-  const trial::JobResult result = trial::execute(registry, dataset, split, job, store);
-  if (!result.finished) {
-    if (finished_before) {
-      store.discard_replacement(job.key);
-      std::error_code ec;
-      fs::remove_all(job.checkpoint_dir, ec);
-      throw Error(fmt::format("run {} (attempt {}, --force) failed: {}; the earlier finished "
-                              "result in {} is kept unchanged",
-                              key, attempt, result.error, layout.db().string()));
-    }
-    throw Error(fmt::format("run {} failed: {} (recorded in {})", key, result.error,
-                            layout.db().string()));
-  }
-  if (finished_before) {
-    // The new attempt is in place: remove the files of the one it replaced.
-    std::error_code ec;
-    if (!existing->checkpoint_path.empty()) {
-      const fs::path old_ckpt = existing->checkpoint_path;
-      fs::remove(old_ckpt, ec);
-      fs::remove(old_ckpt.parent_path() / "last.ckpt", ec);
-      fs::remove(old_ckpt.parent_path(), ec);  // only if empty
-    }
-    if (!existing->tensorboard_path.empty()) {
-      const fs::path old_tb = existing->tensorboard_path;
-      for (const auto& entry : fs::directory_iterator(old_tb, ec))
-        if (entry.is_regular_file(ec) &&
-            entry.path().filename().string().rfind("events.out.tfevents", 0) == 0)
-          fs::remove(entry.path(), ec);
-      fs::remove(old_tb, ec);  // only if empty
-    }
-  }
+  const trial::JobResult result =
+      trial::finish_single_run(registry, dataset, split, job, key, run, store, layout);
   const core::RunOutcome& out = result.outcome;
 
   fmt::print("\n{} (best epoch {}, {} epochs, stop: {}, fit {:.2f}s, eval {:.2f}s)\n", model_name,

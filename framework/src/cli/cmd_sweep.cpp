@@ -18,6 +18,7 @@
 #include "results/results_store.hpp"
 #include "results/shards.hpp"
 #include "sweep/experiment.hpp"
+#include "sweep/members.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/scheduler.hpp"
 #include "sweep/search.hpp"
@@ -289,7 +290,27 @@ int cmd_sweep(const Args& args) {
                             "group, model, key and params; `--dry-run` lists them)",
                             only, trials.size()));
 
+  // Models built from other runs (an ensemble's members): what each reference names now. A
+  // missing member that another experiment makes stops the sweep before any trial, saying which
+  // file makes it; one this experiment makes is left to its own groups.
+  std::vector<sweep::MemberCheck> members;
+  {
+    std::optional<results::ResultsStore> reader;
+    std::error_code exists_ec;
+    if (fs::exists(layout.db(), exists_ec)) {
+      try {
+        results::StoreOptions ro;
+        ro.read_only = true;
+        reader.emplace(layout.db(), ro);
+      } catch (const std::exception&) {
+        // Unreadable: every member is reported missing, with the reason the real run gives.
+      }
+    }
+    members = sweep::check_members(selected, x, registry, reader ? &*reader : nullptr);
+  }
+
   if (dry_run) {
+    for (const auto& m : members) fmt::print("{}\n", sweep::describe(m, x.protocol.monitor));
     std::map<std::string, results::RunRow> rows;
     // A dry run writes nothing; a results.db it cannot open (a read-only directory) only costs
     // the status column.
@@ -336,6 +357,16 @@ int cmd_sweep(const Args& args) {
                  to_run, sweep::sbatch_script(spec));
     }
     return 0;
+  }
+
+  {
+    std::vector<std::string> missing;
+    for (const auto& m : members)
+      if (!m.run && !m.from_this_experiment) missing.push_back(sweep::describe(m, x.protocol.monitor));
+    if (!missing.empty())
+      throw Error(fmt::format("{} member reference(s) name no finished run yet, so their trials "
+                              "cannot run; nothing was run or recorded:\n  {}",
+                              missing.size(), fmt::join(missing, "\n  ")));
   }
 
   // 3. Register, recover what a dead sweep left running, decide what to run.
@@ -519,6 +550,16 @@ int cmd_sweep(const Args& args) {
       if (plan.spec.method == sweep::SearchMethod::tpe)
         per_model[plan.model] += static_cast<std::size_t>(plan.spec.trials) * plan.seeds.size();
     display.plan(per_model);
+    // Every finished trial of these models in results.db, whatever its experiment, times a
+    // model until this sweep's own trials of it finish.
+    {
+      std::map<std::string, std::vector<double>> earlier;
+      for (const auto& row : store.runs())
+        if (row.status == results::RunStatus::finished && per_model.count(row.model) &&
+            row.total_seconds)
+          earlier[row.model].push_back(*row.total_seconds);
+      for (const auto& [model, seconds] : earlier) display.history(model, seconds);
+    }
     schedule = sweep::run_trials(store, queue, so, display);
     display.close();
   }

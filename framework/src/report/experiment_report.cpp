@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
@@ -81,7 +82,7 @@ MeanStd mean_std(const std::vector<double>& values) {
   return m;
 }
 
-ExperimentData gather_experiment(const results::ResultsStore& store, std::string_view name) {
+ExperimentData gather_experiment(results::ResultsStore& store, std::string_view name) {
   ExperimentData d;
   d.name = std::string(name);
   d.versions = store.experiments(name);
@@ -96,6 +97,14 @@ ExperimentData gather_experiment(const results::ResultsStore& store, std::string
   d.runs = store.runs(name);
   d.counts = store.status_counts(name);
   for (const auto& r : d.runs) d.curves[r.trial_key] = store.epoch_metrics(r.trial_key);
+  const results::SearchStore searches(store);
+  for (auto& record : searches.searches(name)) {
+    SearchData s;
+    s.trials = searches.trials(record.search_key);
+    s.promotions = searches.promotions(record.search_key);
+    s.record = std::move(record);
+    d.searches.push_back(std::move(s));
+  }
 
   // The protocol (every trial of an experiment shares one; an edited file may differ: take the
   // latest run's).
@@ -434,6 +443,112 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
   return {curves + "</section>\n", gates + "</section>\n"};
 }
 
+// The searches ([group.search]): how the best finished value grew with the trials and with the
+// seconds they took, and each trial's validation curve, a pruned one ending at its pruning point.
+std::string search_section(const ExperimentData& d) {
+  if (d.searches.empty()) return {};
+  std::string out = "<section id=\"search\">\n<h2>Searches</h2>\n";
+  out += fmt::format(
+      "<p class=\"note\">For each random or TPE search: the best validation {} among its "
+      "finished trials after each trial, against the number of trials and against the trials' "
+      "summed wall seconds (fit and evaluation, each trial on its own worker; pruned trials "
+      "count their seconds and never count as a best); then every trial's validation curve, "
+      "where a pruned trial's curve ends at the rung that stopped it (marked).</p>\n",
+      html::escape(d.monitor));
+  std::map<std::string, const RunRow*> row_of;
+  for (const auto& r : d.runs) row_of[r.trial_key] = &r;
+  for (const auto& s : d.searches) {
+    const auto pruner = results::pruner_of_spec(s.record.spec_json);
+    // The trials in the order they were registered (the order TPE suggested them in).
+    std::vector<const RunRow*> rows;
+    std::map<std::string, std::int64_t> index_of;
+    for (const auto& t : s.trials) {
+      const auto it = row_of.find(t.trial_key);
+      if (it == row_of.end()) continue;
+      rows.push_back(it->second);
+      index_of[t.trial_key] = t.index;
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const RunRow* a, const RunRow* b) { return a->id < b->id; });
+    html::Series by_trial{.name = "best finished " + d.monitor},
+        by_seconds{.name = "best finished " + d.monitor};
+    std::int64_t done = 0, finished = 0, pruned = 0, epochs = 0;
+    double seconds = 0, best = -std::numeric_limits<double>::infinity();
+    std::string best_key;
+    for (const auto* r : rows) {
+      const bool is_finished = r->status == results::RunStatus::finished;
+      if (!is_finished && r->status != results::RunStatus::pruned) continue;
+      ++done;
+      is_finished ? ++finished : ++pruned;
+      epochs += r->epochs_run.value_or(0);
+      seconds += r->total_seconds.value_or(0);
+      if (const auto v = metric(r->valid_metrics, d.monitor); is_finished && v && *v > best) {
+        best = *v;
+        best_key = r->trial_key;
+      }
+      if (std::isfinite(best)) {
+        by_trial.points.emplace_back(static_cast<double>(done), best);
+        by_seconds.points.emplace_back(seconds, best);
+      }
+    }
+    out += fmt::format("<div class=\"card search\" data-search=\"{}\" data-group=\"{}\">"
+                       "<h3>group {}: {} search{}</h3>\n",
+                       html::escape(s.record.search_key), html::escape(s.record.group_name),
+                       html::escape(s.record.group_name), html::escape(s.record.method),
+                       pruner ? fmt::format(" with {} pruning", html::escape(pruner->kind))
+                              : std::string());
+    std::string budget;
+    if (pruner && pruner->max_epochs > 0 && done > 0)
+      budget = fmt::format("; {} epochs trained where the same trials unpruned would train {} "
+                           "({:.0f}%)",
+                           epochs, done * pruner->max_epochs,
+                           100.0 * static_cast<double>(epochs) /
+                               static_cast<double>(done * pruner->max_epochs));
+    out += fmt::format("<p class=\"meta\">{} trials ended: {} finished, {} pruned; {:.0f} "
+                       "trial seconds{}{}</p>\n",
+                       done, finished, pruned, seconds, budget,
+                       best_key.empty() ? std::string()
+                                        : fmt::format("; best {:.4f} (trial {})", best,
+                                                      html::escape(best_key.substr(0, 12))));
+    out += "<div class=\"charts\">\n";
+    html::ChartOptions o;
+    o.title = fmt::format("best validation {} by trial", d.monitor);
+    o.x_label = "trials ended";
+    o.y_label = d.monitor;
+    o.kind = "search-trials";
+    o.data = {{"search", s.record.search_key}};
+    out += html::line_chart({by_trial}, o) + "\n";
+    o.title = fmt::format("best validation {} by trial seconds", d.monitor);
+    o.x_label = "trial seconds (summed)";
+    o.kind = "search-seconds";
+    out += html::line_chart({by_seconds}, o) + "\n";
+    // Every trial's curve; the pruning points as marks.
+    std::vector<html::Series> curves;
+    html::Series marks{.name = "pruned here", .line = false};
+    for (const auto* r : rows) {
+      html::Series c;
+      const auto idx = index_of[r->trial_key];
+      c.name = fmt::format("#{}{}", idx, r->status == results::RunStatus::pruned ? " (pruned)" : "");
+      for (const auto& p : d.curves.at(r->trial_key))
+        if (p.split == results::SplitName::valid && p.name == d.monitor)
+          c.points.emplace_back(static_cast<double>(p.epoch), p.value);
+      if (c.points.empty()) continue;
+      if (r->status == results::RunStatus::pruned) marks.points.push_back(c.points.back());
+      curves.push_back(std::move(c));
+    }
+    if (!marks.points.empty()) curves.push_back(marks);
+    o.title = fmt::format("validation {} of every trial", d.monitor);
+    o.x_label = "epoch";
+    o.kind = "search-curves";
+    o.data = {{"search", s.record.search_key},
+              {"trials", std::to_string(curves.size() - (marks.points.empty() ? 0 : 1))},
+              {"pruned", std::to_string(marks.points.size())}};
+    o.width = 560;
+    out += html::line_chart(curves, o) + "\n</div></div>\n";
+  }
+  return out + "</section>\n";
+}
+
 std::string failures_section(const ExperimentData& d) {
   std::string out = "<section id=\"failures\">\n<h2>Failed and interrupted trials</h2>\n";
   std::vector<std::vector<html::Cell>> rows;
@@ -535,13 +650,16 @@ std::string render_experiment_report(const ExperimentData& d, std::string_view s
     body += "<p class=\"note\">The sweep has not finished: this page shows the runs recorded so "
             "far.</p>\n";
   body += "<nav class=\"meta\"><a href=\"#sweep\">sweep</a> · <a href=\"#params\">parameters</a> · "
-          "<a href=\"#curves\">curves</a> · <a href=\"#gates\">gate weights</a> · "
+          "<a href=\"#curves\">curves</a> · " +
+          std::string(d.searches.empty() ? "" : "<a href=\"#search\">searches</a> · ") +
+          "<a href=\"#gates\">gate weights</a> · "
           "<a href=\"#failures\">failures</a> · <a href=\"#runs\">runs</a> · "
           "<a href=\"#experiment\">experiment file</a></nav>\n";
   body += sweep_section(d, best);
   body += params_section(d);
   const auto [curves, gates] = curve_sections(d);
   body += curves;
+  body += search_section(d);
   body += gates;
   body += failures_section(d);
   body += runs_section(d);

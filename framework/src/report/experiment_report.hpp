@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "results/results_store.hpp"
+#include "results/search_store.hpp"
 
 namespace recrun::report {
 
@@ -39,6 +40,13 @@ struct Configuration {
   std::size_t finished = 0;
 };
 
+/// A search of the experiment ([group.search]): its trials and the pruner's decisions.
+struct SearchData {
+  results::SearchRecord record;
+  std::vector<results::SearchTrialState> trials;
+  std::vector<results::PromotionRow> promotions;
+};
+
 /// Everything the page shows, gathered from the store.
 struct ExperimentData {
   std::string name;
@@ -54,11 +62,14 @@ struct ExperimentData {
   std::string monitor = "NDCG@10";
   std::vector<std::string> test_columns;
   results::StatusCounts counts;
+  /// Its random and TPE searches, in the order they were registered.
+  std::vector<SearchData> searches;
 };
 
-/// Reads the experiment named `experiment` from `store`. Throws recrun::Error when the store
-/// has no experiment of that name, listing the names it has.
-ExperimentData gather_experiment(const results::ResultsStore& store, std::string_view experiment);
+/// Reads the experiment named `experiment` from `store` (it only reads; a read-only store is
+/// fine). Throws recrun::Error when the store has no experiment of that name, listing the names
+/// it has.
+ExperimentData gather_experiment(results::ResultsStore& store, std::string_view experiment);
 
 /// The best configuration of each group (highest mean validation monitor over finished seeds);
 /// indices into data.configurations, in group order. Groups with nothing finished are left out.

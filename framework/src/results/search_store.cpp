@@ -110,6 +110,18 @@ std::optional<SearchRecord> SearchStore::search(std::string_view search_key) con
   return read_search(q);
 }
 
+std::vector<SearchRecord> SearchStore::searches(std::string_view experiment) const {
+  auto& s = *store_.state_;
+  std::lock_guard lock(s.mutex);
+  auto q = s.db.prepare(
+      "SELECT search_key, experiment, group_name, method, spec FROM searches "
+      "WHERE experiment = ?1 ORDER BY created_at, search_key");
+  q.bind_all(experiment);
+  std::vector<SearchRecord> out;
+  while (q.step()) out.push_back(read_search(q));
+  return out;
+}
+
 std::optional<SearchRecord> SearchStore::pruning_search_of(std::string_view trial_key) const {
   auto& s = *store_.state_;
   std::lock_guard lock(s.mutex);

@@ -113,6 +113,8 @@ class SearchStore {
   void link(std::string_view search_key, const std::vector<SearchLink>& links);
   /// The search, by key.
   std::optional<SearchRecord> search(std::string_view search_key) const;
+  /// The searches of an experiment, in the order they were registered.
+  std::vector<SearchRecord> searches(std::string_view experiment) const;
   /// The search a trial is linked to that has a pruner, if any.
   std::optional<SearchRecord> pruning_search_of(std::string_view trial_key) const;
   /// The linked trials, by index then key.

@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace recrun::sweep {
@@ -113,34 +114,73 @@ void ProgressDisplay::log(const std::string& line) {
   std::fflush(out_);
 }
 
+void ProgressDisplay::history(const std::string& model, const std::vector<double>& seconds) {
+  ModelTimes& m = models_[model];
+  for (const double s : seconds)
+    if (std::isfinite(s) && s > 0) {
+      ++m.earlier;
+      m.earlier_seconds += s;
+    }
+}
+
+std::optional<double> ProgressDisplay::ModelTimes::mean() const {
+  if (finished > 0) return finished_seconds / static_cast<double>(finished);
+  if (earlier > 0) return earlier_seconds / static_cast<double>(earlier);
+  return std::nullopt;
+}
+
+std::optional<double> ProgressDisplay::remaining(const Slot& s, Clock::time_point now) const {
+  // The worker line's bound: epochs left times the mean epoch so far.
+  if (!s.converged && s.epochs_timed > 0 && s.max_epochs > s.epoch + 1)
+    return s.epoch_seconds_sum / static_cast<double>(s.epochs_timed) *
+           static_cast<double>(s.max_epochs - s.epoch - 1);
+  const auto it = models_.find(s.model);
+  if (it == models_.end()) return std::nullopt;
+  const auto mean = it->second.mean();
+  if (!mean) return std::nullopt;
+  return std::max(0.0, *mean - std::chrono::duration<double>(now - s.start).count());
+}
+
 std::string ProgressDisplay::eta() const {
-  // Work left, per model: its trials not yet ended times the mean wall time of its finished
-  // ones (a 1-second EASE fit says nothing about a BERT4Rec trial), less what the running ones
-  // have already spent; spread over the workers.
-  double work = 0;
+  // Work left, per model: its trials neither ended nor running times the mean wall time of its
+  // finished ones (this sweep's, else those results.db holds from before: a 1-second EASE fit
+  // says nothing about a BERT4Rec trial), plus what each running trial has left (its worker
+  // line's bound); spread over the workers, and never less than the longest running trial's
+  // rest, so that the header agrees with the worker lines.
+  if (models_.empty()) return "?";
+  const auto now = Clock::now();
+  std::map<std::string, std::size_t> running;
+  double work = 0, longest = 0;
   std::vector<std::string> unknown;
+  for (const auto& s : slots_) {
+    if (!s.busy) continue;
+    ++running[s.model];
+    const auto rest = remaining(s, now);
+    if (!rest) {
+      unknown.push_back(s.model.empty() ? std::string("trials") : s.model);
+      continue;
+    }
+    work += *rest;
+    longest = std::max(longest, *rest);
+  }
   for (const auto& [model, m] : models_) {
-    const std::size_t left = m.planned > m.ended ? m.planned - m.ended : 0;
+    const std::size_t busy = running.count(model) ? running.at(model) : 0;
+    const std::size_t left = m.planned > m.ended + busy ? m.planned - m.ended - busy : 0;
     if (left == 0) continue;
-    if (m.finished == 0) {
+    const auto mean = m.mean();
+    if (!mean) {
       unknown.push_back(model.empty() ? std::string("trials") : model);
       continue;
     }
-    work += m.finished_seconds / static_cast<double>(m.finished) * static_cast<double>(left);
+    work += *mean * static_cast<double>(left);
   }
-  if (models_.empty()) return "?";
-  if (!unknown.empty())
+  if (!unknown.empty()) {
+    std::sort(unknown.begin(), unknown.end());
+    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
     return fmt::format("? (no {} trial finished yet)", fmt::join(unknown, ", "));
-  const auto now = Clock::now();
-  for (const auto& s : slots_) {
-    if (!s.busy) continue;
-    const auto it = models_.find(s.model);
-    if (it == models_.end() || it->second.finished == 0) continue;
-    const double mean = it->second.finished_seconds / static_cast<double>(it->second.finished);
-    work -= std::min(mean, std::chrono::duration<double>(now - s.start).count());
   }
-  return format_duration(std::max(0.0, work) /
-                         static_cast<double>(std::max<std::size_t>(1, slots_.size())));
+  return format_duration(
+      std::max(longest, work / static_cast<double>(std::max<std::size_t>(1, slots_.size()))));
 }
 
 std::string ProgressDisplay::header_line() const {

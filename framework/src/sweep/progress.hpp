@@ -26,6 +26,9 @@ class ProgressDisplay {
   /// The trials this sweep runs, per model: the ETA is estimated per model, from the wall time of
   /// its finished trials, and shows "?" while a model with trials left has finished none.
   void plan(const std::map<std::string, std::size_t>& trials_per_model);
+  /// Wall seconds of trials of `model` that finished before this sweep (any experiment in
+  /// results.db): the ETA uses them until this sweep's own trials of the model finish.
+  void history(const std::string& model, const std::vector<double>& seconds);
   /// A worker slot started a trial of `model`.
   void started(int slot, const std::string& key, const std::string& title, bool resuming,
                const std::string& model = "");
@@ -65,7 +68,15 @@ class ProgressDisplay {
     std::size_t ended = 0;
     std::size_t finished = 0;
     double finished_seconds = 0;
+    /// Finished before this sweep (results.db).
+    std::size_t earlier = 0;
+    double earlier_seconds = 0;
+    /// The mean wall seconds of a trial: this sweep's finished ones, else the earlier ones.
+    std::optional<double> mean() const;
   };
+  /// What is left of a running trial: its own epoch bound when it has one (the worker line's),
+  /// else the model's mean less what it has run (0 when over); nothing when neither is known.
+  std::optional<double> remaining(const Slot& s, std::chrono::steady_clock::time_point now) const;
   std::string header_line() const;
   std::string slot_line(int index, const Slot& s) const;
   void erase_block();

@@ -10,11 +10,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -192,7 +196,7 @@ ZygoteClient::ZygoteClient(const Options& options) : log_(options.log) {
   pid_ = pid;
   socket_ = sv[0];
   alive_ = true;
-  const std::string hello = receive(options.ready_timeout);
+  const std::string hello = await_ready(options.ready_timeout, options.ready_limit);
   if (hello != "ready") {
     // No destructor runs for a constructor that throws: stop and reap it here.
     alive_ = false;
@@ -227,6 +231,58 @@ ZygoteClient::~ZygoteClient() {
 void ZygoteClient::exited(const std::string& how) {
   alive_ = false;
   exit_reason_ = how.empty() ? "exited" : how;
+}
+
+namespace {
+
+// The CPU time (user + system, clock ticks) a process has used, from /proc/PID/stat; nothing
+// when it is gone or a zombie.
+std::optional<long long> cpu_ticks(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  const auto close = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string state;
+  fields >> state;
+  if (state == "Z" || state == "X") return std::nullopt;
+  std::string skip;
+  for (int i = 0; i < 10; ++i) fields >> skip;  // ppid .. cmajflt (fields 4 to 13)
+  long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  return utime + stime;
+}
+
+}  // namespace
+
+std::string ZygoteClient::await_ready(std::chrono::milliseconds stall,
+                                      std::chrono::milliseconds limit) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto last_progress = start;
+  auto last_cpu = cpu_ticks(pid_);
+  const auto slice = std::chrono::milliseconds(
+      std::max<std::int64_t>(1, std::min<std::int64_t>(200, stall.count())));
+  for (;;) {
+    pollfd p{socket_, POLLIN, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, static_cast<int>(slice.count()));
+    } while (r < 0 && errno == EINTR);
+    if (r != 0) return receive(std::chrono::milliseconds(0));  // a message, or its end
+    const auto now = Clock::now();
+    const auto cpu = cpu_ticks(pid_);
+    if (!cpu) return "the zygote exited";
+    if (cpu != last_cpu) {
+      last_cpu = cpu;
+      last_progress = now;
+    } else if (now - last_progress >= stall) {
+      return fmt::format("the zygote used no CPU for {} ms without saying ready", stall.count());
+    }
+    if (now - start >= limit)
+      return fmt::format("no answer from the zygote in {} ms, though it was busy", limit.count());
+  }
 }
 
 std::string ZygoteClient::receive(std::chrono::milliseconds timeout) {

@@ -43,8 +43,12 @@ class ZygoteClient {
     std::vector<std::string> env;
     /// The zygote's own stdout and stderr (plugin warnings) go here.
     std::filesystem::path log;
-    /// How long to wait for "ready".
+    /// "ready" is awaited by the zygote's state, not for a fixed time: while it runs and uses
+    /// CPU (loading plugins on a loaded machine is slow but busy) it is waited for; it is given
+    /// up when it exits, when it uses no CPU for this long (stuck), or after `ready_limit`.
     std::chrono::milliseconds ready_timeout{60000};
+    /// The most a busy zygote is waited for.
+    std::chrono::milliseconds ready_limit{600000};
   };
 
   /// Starts the zygote and waits for it to be ready. Throws std::runtime_error with the reason
@@ -71,6 +75,8 @@ class ZygoteClient {
 
  private:
   std::string receive(std::chrono::milliseconds timeout);
+  /// The zygote's first message, waited for while it runs and uses CPU (see Options).
+  std::string await_ready(std::chrono::milliseconds stall, std::chrono::milliseconds limit);
   pid_t pid_ = -1;
   int socket_ = -1;
   bool alive_ = false;

@@ -140,7 +140,9 @@ std::vector<fs::path> earlier_event_files(const fs::path& dir, const fs::path& o
 bool keep_on_resume(const tensorboard::Event& e, std::int64_t epoch) {
   if (!e.has_summary || e.values.empty() || e.step > epoch) return false;
   for (const auto& v : e.values)
-    if (v.tag.rfind("_hparams_/", 0) == 0 || v.tag.rfind("test/", 0) == 0) return false;
+    if (v.tag.rfind("_hparams_/", 0) == 0 || v.tag.rfind("test/", 0) == 0 ||
+        v.tag.rfind("best/", 0) == 0)
+      return false;
   return true;
 }
 
@@ -284,6 +286,13 @@ void Recorder::on_test(const core::EvalResult& r) {
 
 void Recorder::end(const core::RunOutcome* outcome) {
   if (!writer_) return;
+  // The HParams table shows the last value of each metric tag in a run. valid/<metric> ends at
+  // the last evaluated epoch, which is not the one whose checkpoint was kept, so the values of
+  // the best epoch (what results.db records) get their own tags, written once.
+  if (outcome && outcome->best_epoch >= 0) {
+    for (const auto& [k, v] : outcome->valid) scalar("best/valid/" + k, v, outcome->best_epoch);
+    for (const auto& [k, v] : outcome->diagnostics) scalar("best/val_" + k, v, outcome->best_epoch);
+  }
   tensorboard::write_session_end(*writer_,
                         outcome ? tensorboard::SessionStatus::success : tensorboard::SessionStatus::failure);
   // Survives a machine crash too: the run is over, and a sweep may be killed any moment now.
@@ -335,12 +344,21 @@ void write_experiment_config(const fs::path& dir,
     }
     hparams.push_back(std::move(spec));
   }
+  // Test metrics: TensorBoard's DatasetType has no test value (unknown, training, validation),
+  // so they are typed unknown and named as test. Validation columns read the best epoch's
+  // values (best/valid/<metric>, written when the run ends), as results.db records them.
   std::vector<tensorboard::MetricSpec> metrics;
   for (const auto& m : metric_names) {
-    metrics.push_back({.tag = "test/" + m, .dataset_type = tensorboard::DatasetType::validation});
+    metrics.push_back({.tag = "test/" + m,
+                       .display_name = "test " + m,
+                       .description = "test " + m + " of the checkpoint of the best validation epoch",
+                       .dataset_type = tensorboard::DatasetType::unknown});
   }
   for (const auto& m : metric_names) {
-    metrics.push_back({.tag = "valid/" + m, .dataset_type = tensorboard::DatasetType::validation});
+    metrics.push_back({.tag = "best/valid/" + m,
+                       .display_name = "valid " + m,
+                       .description = "validation " + m + " at the best epoch (the kept checkpoint)",
+                       .dataset_type = tensorboard::DatasetType::validation});
   }
   // Replace rather than add: TensorBoard takes the first config it finds, and the grid may
   // have changed since an earlier sweep wrote one. Only files directly in the experiment

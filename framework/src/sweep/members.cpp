@@ -1,0 +1,132 @@
+#include "sweep/members.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <map>
+#include <system_error>
+
+#include "recrun/error.hpp"
+#include "recrun/member_ref.hpp"
+#include "trial/key.hpp"
+#include "trial/members.hpp"
+
+namespace recrun::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The experiment file beside `file` whose [experiment] name is `name`, if one is.
+std::optional<fs::path> experiment_file_named(const fs::path& file, const std::string& name) {
+  std::error_code ec;
+  std::vector<fs::path> candidates;
+  for (const auto& entry : fs::directory_iterator(file.parent_path(), ec))
+    if (entry.path().extension() == ".toml" && entry.is_regular_file(ec))
+      candidates.push_back(entry.path());
+  std::sort(candidates.begin(), candidates.end());
+  for (const auto& p : candidates) {
+    if (fs::file_size(p, ec) > (1u << 20)) continue;  // experiment files are small
+    try {
+      const toml::table t = toml::parse_file(p.string());
+      if (t["experiment"]["name"].value_or(std::string()) == name) return p;
+    } catch (const std::exception&) {
+      // Not an experiment file, or a broken one: not the producer.
+    }
+  }
+  return std::nullopt;
+}
+
+// Where the run `ref` names comes from.
+std::pair<std::string, bool> producer(const MemberRef& ref, const Experiment& x) {
+  if (ref.kind == MemberRef::Kind::run)
+    return {fmt::format("the run with this key (`recrun results list` lists the keys)"), false};
+  if (ref.experiment.empty())
+    return {fmt::format("any finished {} run (e.g. `recrun run --model {}` on the same data)",
+                        ref.model, ref.model),
+            false};
+  if (ref.experiment == x.name)
+    return {fmt::format("the {} trials of this experiment{}", ref.model,
+                        ref.group.empty() ? "" : fmt::format(" (group {})", ref.group)),
+            true};
+  if (const auto file = experiment_file_named(x.file, ref.experiment)) {
+    std::error_code ec;
+    auto shown = fs::relative(*file, fs::current_path(), ec);
+    if (ec || shown.empty() || shown.string().starts_with("..")) shown = *file;
+    return {fmt::format("experiment '{}' in {}: `recrun sweep {} --only {}`", ref.experiment,
+                        shown.string(), shown.string(), ref.group.empty() ? ref.model : ref.group),
+            false};
+  }
+  return {fmt::format("experiment '{}', which no .toml file beside {} names", ref.experiment,
+                      x.file.filename().string()),
+          false};
+}
+
+}  // namespace
+
+std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const Experiment& x,
+                                       const Registry& registry,
+                                       const results::ResultsStore* store) {
+  std::vector<MemberCheck> out;
+  std::map<std::string, std::size_t> index;
+  for (const auto& t : trials) {
+    for (const auto& spec : trial::full_schema(registry.model(t.model))) {
+      if (!spec.refers_to || !spec.refers_to->member_refs || !t.params.contains(spec.name))
+        continue;
+      if (spec.type != ParamType::string_list) continue;
+      for (const auto& ref : t.params.get_list(spec.name)) {
+        auto [it, inserted] = index.emplace(ref, out.size());
+        if (inserted) {
+          MemberCheck c;
+          c.ref = ref;
+          out.push_back(std::move(c));
+        }
+        auto& groups = out[it->second].groups;
+        if (std::find(groups.begin(), groups.end(), t.group) == groups.end())
+          groups.push_back(t.group);
+      }
+    }
+  }
+  for (auto& c : out) {
+    MemberRef parsed;
+    try {
+      parsed = parse_member_ref(c.ref);
+    } catch (const std::exception& e) {
+      c.problem = e.what();
+      continue;
+    }
+    if (parsed.kind == MemberRef::Kind::train) continue;  // trained inline: nothing to find
+    std::tie(c.produced_by, c.from_this_experiment) = producer(parsed, x);
+    if (!store) {
+      c.problem = "there is no results.db yet";
+      continue;
+    }
+    try {
+      c.run = trial::resolve_run_ref(*store, c.ref, x.protocol.monitor);
+    } catch (const std::exception& e) {
+      c.problem = e.what();
+    }
+  }
+  // Inline members (train:) need nothing: keep only references to finished runs.
+  out.erase(std::remove_if(out.begin(), out.end(),
+                           [](const MemberCheck& c) { return c.ref.starts_with("train:"); }),
+            out.end());
+  return out;
+}
+
+std::string describe(const MemberCheck& c, const std::string& monitor) {
+  const std::string head =
+      fmt::format("member '{}' (group{} {})", c.ref, c.groups.size() > 1 ? "s" : "",
+                  fmt::join(c.groups, ", "));
+  if (c.run) {
+    std::string value;
+    for (const auto& m : c.run->valid_metrics)
+      if (m.name == monitor) value = fmt::format(", valid {} {:.4f}", monitor, m.value);
+    return fmt::format("{}: run {} ({}{})", head, c.run->trial_key, c.run->model, value);
+  }
+  return fmt::format("{}: missing: {}{}", head, c.problem,
+                     c.produced_by.empty() ? "" : fmt::format("; made by {}", c.produced_by));
+}
+
+}  // namespace recrun::sweep

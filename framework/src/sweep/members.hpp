@@ -1,0 +1,43 @@
+// sweep/members.hpp — an experiment whose models are built from other runs (an ensemble's
+// `members`): which finished runs its references name now, and, for those that name none yet,
+// which experiment file produces them. The dry run prints it; a sweep refuses to start trials
+// whose members another experiment has not produced yet, instead of failing each of them.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "results/results_store.hpp"
+#include "sweep/experiment.hpp"
+#include "sweep/trials.hpp"
+
+namespace recrun::sweep {
+
+/// One member reference of the experiment's trials (a trial key or best:MODEL[@EXP[/GROUP]]).
+struct MemberCheck {
+  /// The reference as written.
+  std::string ref;
+  /// The groups whose trials use it.
+  std::vector<std::string> groups;
+  /// The finished run it names now, if any.
+  std::optional<results::RunRow> run;
+  /// Why it names none ("" when it does).
+  std::string problem;
+  /// Where the run comes from: an experiment file beside this one (with the command that runs
+  /// it), a group of this experiment, or "" when it cannot be told.
+  std::string produced_by;
+  /// The run comes from this experiment's own groups (this sweep may produce it).
+  bool from_this_experiment = false;
+};
+
+/// Checks the member references of `trials` against `store` (null: no results.db yet).
+std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const Experiment& x,
+                                       const Registry& registry,
+                                       const results::ResultsStore* store);
+
+/// One line per check: "member 'best:ease@baselines' (groups zscore, rrf): run 3f2a... (ease,
+/// valid NDCG@10 0.1234)" or "...: missing: <problem>; <produced_by>".
+std::string describe(const MemberCheck& check, const std::string& monitor);
+
+}  // namespace recrun::sweep
