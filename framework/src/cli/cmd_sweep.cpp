@@ -274,7 +274,7 @@ int cmd_sweep(const Args& args) {
     sweep::Trial probe;
     probe.group = plan.group;
     probe.model = plan.model;
-    if (only_filter && !sweep::OnlyFilter(only).matches(probe)) continue;
+    if (only_filter && !only_filter->selects(probe)) continue;  // not counted: no trial yet
     sweep::finalize_search(plan, x, dataset.fingerprint);
     adaptive |= plan.spec.method == sweep::SearchMethod::tpe;
     if (on_slurm && (plan.spec.method == sweep::SearchMethod::tpe || plan.pruned()))

@@ -101,7 +101,6 @@ ExperimentData gather_experiment(results::ResultsStore& store, std::string_view 
   for (auto& record : searches.searches(name)) {
     SearchData s;
     s.trials = searches.trials(record.search_key);
-    s.promotions = searches.promotions(record.search_key);
     s.record = std::move(record);
     d.searches.push_back(std::move(s));
   }

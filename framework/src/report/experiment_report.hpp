@@ -40,11 +40,10 @@ struct Configuration {
   std::size_t finished = 0;
 };
 
-/// A search of the experiment ([group.search]): its trials and the pruner's decisions.
+/// A search of the experiment ([group.search]) and its trials.
 struct SearchData {
   results::SearchRecord record;
   std::vector<results::SearchTrialState> trials;
-  std::vector<results::PromotionRow> promotions;
 };
 
 /// Everything the page shows, gathered from the store.

@@ -12,6 +12,7 @@
 
 #include "recrun/error.hpp"
 #include "recrun/params.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun::results {
 
@@ -145,21 +146,7 @@ std::string explain_no_match(const std::vector<RunRow>& runs, const RunFilter& f
     std::vector<std::string> values;
     for (const auto& [v, n] : present) values.push_back(v);
     // Nearest first: by edit distance to what was asked (ties keep the stored order).
-    const auto distance = [&](const std::string& v) {
-      const std::string& a = w.value;
-      std::vector<std::size_t> row(v.size() + 1);
-      for (std::size_t j = 0; j <= v.size(); ++j) row[j] = j;
-      for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= v.size(); ++j) {
-          const std::size_t up = row[j];
-          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != v[j - 1])});
-          diagonal = up;
-        }
-      }
-      return row[v.size()];
-    };
+    const auto distance = [&](const std::string& v) { return util::edit_distance(w.value, v); };
     std::stable_sort(values.begin(), values.end(), [&](const std::string& a, const std::string& b) {
       return distance(a) < distance(b);
     });

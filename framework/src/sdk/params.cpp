@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "recrun/error.hpp"
+#include "sdk/shared_util.hpp"
 
 namespace recrun {
 namespace {
@@ -24,22 +25,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
-}
-
-// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
-// neighbouring characters ("adma" -> "adam") each cost 1.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i)
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[a.size()][b.size()];
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -133,7 +118,7 @@ std::optional<std::string> did_you_mean(std::string_view name,
   std::optional<std::string> best;
   std::size_t best_distance = 0;
   for (const auto& c : candidates) {
-    const std::size_t d = edit_distance(name, c);
+    const std::size_t d = util::edit_distance(name, c);
     if (d >= c.size() || d >= name.size()) continue;  // shares nothing worth the name
     if (!best || d < best_distance) {
       best = c;

@@ -43,4 +43,8 @@ void advise_huge_pages(const void* data, std::size_t bytes) noexcept;
 /// line break; as it is otherwise.
 std::string csv_field(std::string_view s);
 
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+/// neighbouring characters ("adma" -> "adam") each cost 1. Behind did_you_mean().
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
 }  // namespace recrun::util

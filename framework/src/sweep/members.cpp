@@ -41,7 +41,7 @@ std::optional<fs::path> experiment_file_named(const fs::path& file, const std::s
 // Where the run `ref` names comes from.
 std::pair<std::string, bool> producer(const MemberRef& ref, const Experiment& x) {
   if (ref.kind == MemberRef::Kind::run)
-    return {fmt::format("the run with this key (`recrun results list` lists the keys)"), false};
+    return {"the run with this key (`recrun results list` lists the keys)", false};
   if (ref.experiment.empty())
     return {fmt::format("any finished {} run (e.g. `recrun run --model {}` on the same data)",
                         ref.model, ref.model),
@@ -76,6 +76,8 @@ std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const E
         continue;
       if (spec.type != ParamType::string_list) continue;
       for (const auto& ref : t.params.get_list(spec.name)) {
+        // An inline member (train:) is trained by the trial itself: nothing to find.
+        if (ref.starts_with("train:")) continue;
         auto [it, inserted] = index.emplace(ref, out.size());
         if (inserted) {
           MemberCheck c;
@@ -96,7 +98,6 @@ std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const E
       c.problem = e.what();
       continue;
     }
-    if (parsed.kind == MemberRef::Kind::train) continue;  // trained inline: nothing to find
     std::tie(c.produced_by, c.from_this_experiment) = producer(parsed, x);
     if (!store) {
       c.problem = "there is no results.db yet";
@@ -108,10 +109,6 @@ std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const E
       c.problem = e.what();
     }
   }
-  // Inline members (train:) need nothing: keep only references to finished runs.
-  out.erase(std::remove_if(out.begin(), out.end(),
-                           [](const MemberCheck& c) { return c.ref.starts_with("train:"); }),
-            out.end());
   return out;
 }
 

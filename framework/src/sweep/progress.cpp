@@ -129,11 +129,14 @@ std::optional<double> ProgressDisplay::ModelTimes::mean() const {
   return std::nullopt;
 }
 
+std::optional<double> ProgressDisplay::epoch_bound(const Slot& s) {
+  if (s.converged || s.epochs_timed == 0 || s.max_epochs <= s.epoch + 1) return std::nullopt;
+  return s.epoch_seconds_sum / static_cast<double>(s.epochs_timed) *
+         static_cast<double>(s.max_epochs - s.epoch - 1);
+}
+
 std::optional<double> ProgressDisplay::remaining(const Slot& s, Clock::time_point now) const {
-  // The worker line's bound: epochs left times the mean epoch so far.
-  if (!s.converged && s.epochs_timed > 0 && s.max_epochs > s.epoch + 1)
-    return s.epoch_seconds_sum / static_cast<double>(s.epochs_timed) *
-           static_cast<double>(s.max_epochs - s.epoch - 1);
+  if (const auto bound = epoch_bound(s)) return bound;
   const auto it = models_.find(s.model);
   if (it == models_.end()) return std::nullopt;
   const auto mean = it->second.mean();
@@ -203,10 +206,7 @@ std::string ProgressDisplay::slot_line(int index, const Slot& s) const {
   if (std::isfinite(s.best)) progress += fmt::format("  best {} {:.4f}", monitor_, s.best);
   // An upper bound: early stopping may end the trial sooner.
   std::string eta;
-  if (!s.converged && s.epochs_timed > 0 && s.max_epochs > s.epoch + 1) {
-    const double per = s.epoch_seconds_sum / static_cast<double>(s.epochs_timed);
-    eta = fmt::format("  ETA <={}", format_duration(per * static_cast<double>(s.max_epochs - s.epoch - 1)));
-  }
+  if (const auto bound = epoch_bound(s)) eta = fmt::format("  ETA <={}", format_duration(*bound));
   return fmt::format("  w{} {} {}  {}  {}{}", index + 1, s.key.substr(0, 8), s.title, progress,
                      format_duration(elapsed), eta);
 }

@@ -74,6 +74,9 @@ class ProgressDisplay {
     /// The mean wall seconds of a trial: this sweep's finished ones, else the earlier ones.
     std::optional<double> mean() const;
   };
+  /// A training trial's own bound: epochs left times its mean epoch so far (what the worker line
+  /// shows); nothing before its first timed epoch or for a closed-form fit.
+  static std::optional<double> epoch_bound(const Slot& s);
   /// What is left of a running trial: its own epoch bound when it has one (the worker line's),
   /// else the model's mean less what it has run (0 when over); nothing when neither is known.
   std::optional<double> remaining(const Slot& s, std::chrono::steady_clock::time_point now) const;

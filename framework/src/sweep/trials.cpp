@@ -453,30 +453,30 @@ bool OnlyFilter::term_matches(const Term& term, const Trial& trial) {
   }
 }
 
-bool OnlyFilter::matches(const Trial& trial) {
+std::optional<std::size_t> OnlyFilter::selects(const Trial& trial) const {
   for (std::size_t i = 0; i < alternatives_.size(); ++i) {
     const Alternative& alt = alternatives_[i];
-    bool hit = false;
     if (!alt.terms.empty()) {
-      hit = std::all_of(alt.terms.begin(), alt.terms.end(),
-                        [&](const Term& term) { return term_matches(term, trial); });
-    } else {
-      const std::string& p = alt.text;
-      const std::string full = fmt::format("{} {} {}", trial.group, trial.model, trial.label());
-      const bool glob = p.find_first_of("*?[") != std::string::npos;
-      for (const std::string& subject : {trial.group, trial.model, trial.key, full, trial.label()})
-        if (glob ? ::fnmatch(p.c_str(), subject.c_str(), 0) == 0
-                 : subject.find(p) != std::string::npos) {
-          hit = true;
-          break;
-        }
+      if (std::all_of(alt.terms.begin(), alt.terms.end(),
+                      [&](const Term& term) { return term_matches(term, trial); }))
+        return i;
+      continue;
     }
-    if (hit) {
-      ++counts_[i];
-      return true;
-    }
+    const std::string& p = alt.text;
+    const std::string full = fmt::format("{} {} {}", trial.group, trial.model, trial.label());
+    const bool glob = p.find_first_of("*?[") != std::string::npos;
+    for (const std::string& subject : {trial.group, trial.model, trial.key, full, trial.label()})
+      if (glob ? ::fnmatch(p.c_str(), subject.c_str(), 0) == 0
+               : subject.find(p) != std::string::npos)
+        return i;
   }
-  return false;
+  return std::nullopt;
+}
+
+bool OnlyFilter::matches(const Trial& trial) {
+  const auto i = selects(trial);
+  if (i) ++counts_[*i];
+  return i.has_value();
 }
 
 void OnlyFilter::check(const std::vector<Trial>& trials) const {

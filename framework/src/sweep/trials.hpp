@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,8 @@ class OnlyFilter {
  public:
   /// Throws Error naming --only and the alternative for unbalanced brackets or quotes.
   explicit OnlyFilter(std::string_view pattern);
+  /// The first alternative that matches the trial (an index into alternatives()), if any.
+  std::optional<std::size_t> selects(const Trial& trial) const;
   /// Whether the trial is selected; counts it for the first alternative that matches.
   bool matches(const Trial& trial);
   /// After matching every trial: throws Error when a KEY=VALUE term names a key that no trial
