@@ -281,19 +281,27 @@ TEST_F(SearchE2E, TpeWithAshaKilledAtSeveralMomentsRecordsEveryTrialOnceAndConsi
       final_before[row.trial_key] = {row.status, v};
     }
   };
-  int round = 0;
-  for (const auto delay : {1800ms, 3500ms, 2500ms}) {
+  const auto count = [&](bool running) {
+    if (!fs::exists(db())) return std::size_t{0};
+    ResultsStore store(db());
+    std::size_t n = 0;
+    for (const auto& row : store.runs("killed"))
+      n += running ? row.status == RunStatus::running
+                   : (row.status == RunStatus::finished || row.status == RunStatus::pruned);
+    return n;
+  };
+  // The moments are read from results.db, not from a clock, so that a fast machine cannot finish
+  // the whole search before a kill: first in the middle of the first trials, then twice just
+  // after one more result became final (the other worker is mid-trial then).
+  for (int round = 0; round < 3; ++round) {
+    const std::size_t final_at_start = count(false);
     const pid_t pid = start(sweep(file, {"--jobs", "2"}));
-    std::this_thread::sleep_for(delay);
-    // On a loaded machine the fixed moments may all come before any trial ends: the last kill
-    // waits (up to a minute) until some result is final, so that one is there to be kept.
-    const bool last = ++round == 3;
-    for (int i = 0; last && final_before.empty() && i < 300; ++i) {
-      remember();
-      if (final_before.empty()) std::this_thread::sleep_for(200ms);
-    }
+    const bool moment = recrun::test::wait_until(
+        [&] { return round == 0 ? count(true) > 0 : count(false) > final_at_start; }, 60s, 20ms);
+    ASSERT_TRUE(moment) << "round " << round << ": the sweep never reached its kill moment";
+    if (round == 0) std::this_thread::sleep_for(150ms);  // into an epoch
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
-    EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+    EXPECT_EQ(wait_exit(pid), 128 + SIGKILL) << "round " << round;
     std::this_thread::sleep_for(300ms);  // its workers die with it
     remember();
   }

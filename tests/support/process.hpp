@@ -50,13 +50,14 @@ Outcome run_recrun(const std::vector<std::string>& args, const std::filesystem::
 /// Live processes whose command line mentions `needle` (e.g. a test's unique results directory).
 std::vector<pid_t> processes_mentioning(const std::string& needle);
 
-/// Polls `pred` every 100 ms until it holds or `timeout` passes; returns its last value.
+/// Polls `pred` every `every` until it holds or `timeout` passes; returns its last value.
 template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+bool wait_until(Pred pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every = std::chrono::milliseconds(100)) {
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
     if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(every);
   }
   return pred();
 }
