@@ -184,7 +184,8 @@ TEST_F(DataParallelE2E, SrunVariablesAndATcpStoreStartARun) {
   // Two processes as srun starts them: SLURM_PROCID / SLURM_NTASKS / SLURM_STEP_ID, with the
   // rendezvous at MASTER_ADDR:MASTER_PORT (rank 0 serves the TCPStore).
   const fs::path res = *dir_ / "srun";
-  const int port = 20000 + static_cast<int>(getpid() % 20000);
+  const int port = recrun::test::free_tcp_port();
+  ASSERT_GT(port, 0);
   const std::string common = "--model multivae --threads 1 --set epochs=2 --set batch_size=25";
   const auto env = [&](int rank) {
     return fmt::format("SLURM_PROCID={} SLURM_NTASKS=2 SLURM_STEP_ID=0 SLURM_JOB_ID=77 "
@@ -203,13 +204,12 @@ TEST_F(DataParallelE2E, SrunVariablesAndATcpStoreStartARun) {
   const auto b = rows(res);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0].status, recrun::results::RunStatus::finished);
-  // Rank 1 ends right after rank 0 and prints nothing but errors.
-  for (int i = 0; i < 100; ++i) {
-    // "[r]esults" matches rank 1's command line but not this shell's own.
-    if (run_command(fmt::format("pgrep -f '[r]esults {}' > /dev/null", res.string())).exit_code != 0)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  // Rank 1 ends right after rank 0 and prints nothing but errors: its log is read once it has
+  // ended (a loaded machine may take a while to tear LibTorch down).
+  EXPECT_TRUE(recrun::test::wait_until(
+      [&] { return recrun::test::processes_mentioning(res.string()).empty(); },
+      std::chrono::seconds(120)))
+      << "rank 1 still running";
   std::ifstream in(log1);
   std::stringstream text;
   text << in.rdbuf();
@@ -227,11 +227,12 @@ TEST_F(DataParallelE2E, AKilledRankFailsTheRunInsteadOfHangingIt) {
       recrun::test::recrun_bin(), shell_quote(data().string()), shell_quote(res.string()),
       shell_quote(log.string()), shell_quote(log.string()));
   std::thread launcher([&] { std::system(cmd.c_str()); });
-  // Find rank 1 by its environment once it is training.
+  // Find rank 1 by its environment once it is training (generous limits: two processes load
+  // LibTorch and meet on a machine that ctest keeps busy with other tests).
   pid_t rank1 = -1;
-  for (int i = 0; i < 300 && rank1 < 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    for (const auto& e : fs::directory_iterator("/proc")) {
+  recrun::test::wait_until([&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc", ec)) {
       const std::string name = e.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
       std::ifstream env(e.path() / "environ", std::ios::binary);
@@ -242,22 +243,26 @@ TEST_F(DataParallelE2E, AKilledRankFailsTheRunInsteadOfHangingIt) {
           cmdline.find(res.string()) != std::string::npos)
         rank1 = std::stoi(name);
     }
+    return rank1 > 0;
+  }, std::chrono::seconds(120));
+  if (rank1 <= 0) {
+    ADD_FAILURE() << "rank 1 never started";
+    for (const pid_t p : recrun::test::processes_mentioning(res.string())) kill(p, SIGKILL);
+    launcher.join();
+    return;
   }
-  ASSERT_GT(rank1, 0) << "rank 1 never started";
-  // Let it reach training (epoch lines on rank 0's output).
-  for (int i = 0; i < 300; ++i) {
-    std::ifstream in(log);
-    std::stringstream s;
-    s << in.rdbuf();
-    if (s.str().find("valid    1") != std::string::npos) break;  // two epochs trained
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  // Let it reach training (epoch lines on rank 0's output): two epochs trained.
+  const bool training = recrun::test::wait_until(
+      [&] { return recrun::test::read_file(log).find("valid    1") != std::string::npos; },
+      std::chrono::seconds(120));
+  EXPECT_TRUE(training) << "no epoch trained: " << recrun::test::read_file(log);
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(kill(rank1, SIGKILL), 0);
+  EXPECT_EQ(kill(rank1, SIGKILL), 0);  // no ASSERT: the launcher thread must be joined
   launcher.join();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(secs, 60) << "the run did not end after a rank died";
+  // Not a speed check: a hang would last until the 30-minute collective timeout.
+  EXPECT_LT(secs, 300) << "the run did not end after a rank died";
   std::ifstream in(log);
   std::stringstream s;
   s << in.rdbuf();
@@ -280,14 +285,17 @@ TEST_F(DataParallelE2E, BadSettingsAreRefusedNamingTheFlagOrVariable) {
   auto r = run(res, "--model ease --nproc 0");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--nproc 0"), std::string::npos) << r.output;
-  r = run(res, "--model ease", "RECRUN_WORLD_SIZE=2 RECRUN_RANK=5 RECRUN_RENDEZVOUS=file:/tmp/x");
+  // Rendezvous files of this test's own (a fixed /tmp name could be another test's).
+  const std::string x = (*dir_ / "rendezvous-x").string(), y = (*dir_ / "rendezvous-y").string();
+  r = run(res, "--model ease",
+          "RECRUN_WORLD_SIZE=2 RECRUN_RANK=5 RECRUN_RENDEZVOUS=file:" + shell_quote(x));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("RECRUN_RANK=5"), std::string::npos) << r.output;
   r = run(res, "--model ease", "RECRUN_WORLD_SIZE=two RECRUN_RANK=0");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("RECRUN_WORLD_SIZE='two'"), std::string::npos) << r.output;
   r = run(res, "--model ease --nproc 2",
-          "RECRUN_WORLD_SIZE=2 RECRUN_RANK=0 RECRUN_RENDEZVOUS=file:/tmp/y");
+          "RECRUN_WORLD_SIZE=2 RECRUN_RANK=0 RECRUN_RENDEZVOUS=file:" + shell_quote(y));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("already rank 0 of 2"), std::string::npos) << r.output;
   // A rank whose peers never come gives up after the timeout, saying so, and records nothing.

@@ -12,6 +12,7 @@
 #include "recrun/distributed.hpp"
 #include "recrun/error.hpp"
 #include "support/plugins.hpp"
+#include "support/process.hpp"
 
 namespace {
 
@@ -153,7 +154,7 @@ TEST(GlooGroup, TwoRanksSumFloatDoubleAndIntegerTensors) {
   const auto dir = recrun::test::temp_dir("gloo");
   for (const std::string& rendezvous :
        {"file:" + (dir / "store").string(),
-        "tcp:127.0.0.1:" + std::to_string(30000 + getpid() % 20000)}) {
+        "tcp:127.0.0.1:" + std::to_string(recrun::test::free_tcp_port())}) {
     with_two_ranks(rendezvous, [](GlooGroup& g) {
       const double r = g.rank();
       torch::Tensor f = torch::full({1000}, static_cast<float>(r + 1));

@@ -50,6 +50,11 @@ Outcome run_recrun(const std::vector<std::string>& args, const std::filesystem::
 /// Live processes whose command line mentions `needle` (e.g. a test's unique results directory).
 std::vector<pid_t> processes_mentioning(const std::string& needle);
 
+/// A TCP port on 127.0.0.1 that no socket uses right now, chosen by the kernel (bind to port 0),
+/// for a test that must name a port before the server opens it. A port made from the pid instead
+/// can be another test's, or an ephemeral port of a connection when ctest runs tests side by side.
+int free_tcp_port();
+
 /// Polls `pred` every `every` until it holds or `timeout` passes; returns its last value.
 template <class Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds timeout,
