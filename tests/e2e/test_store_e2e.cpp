@@ -133,18 +133,23 @@ TEST_F(StoreE2E, AKilledForcedRerunLeavesTheFinishedResultWhole) {
     in >> pid;
     ASSERT_GT(pid, 0);
     // Wait until the new attempt is underway (its staging row exists), then kill it.
-    bool started = false;
-    for (int i = 0; i < 600 && !started; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      results::ResultsStore store(res_ / "results.db");
-      started = store.find(before.trial_key + fmt::format("~attempt-{}", before.attempts + 1))
-                    .has_value();
-    }
-    ASSERT_TRUE(started);
+    const bool started = recrun::test::wait_until(
+        [&] {
+          results::ResultsStore store(res_ / "results.db");
+          return store.find(before.trial_key + fmt::format("~attempt-{}", before.attempts + 1))
+              .has_value();
+        },
+        std::chrono::seconds(120));
+    ASSERT_TRUE(started) << recrun::test::read_file(log);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     ASSERT_EQ(::kill(pid, std::string(sig) == "TERM" ? SIGTERM : SIGKILL), 0);
-    for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // The result is read once the killed attempt is gone, its supervisor and the process doing
+    // the work both (SIGTERM's clean-up may take a while on a loaded machine). A zombie has an
+    // empty command line, so one that nobody reaps does not count.
+    EXPECT_TRUE(recrun::test::wait_until(
+        [&] { return recrun::test::processes_mentioning(res_.string()).empty(); },
+        std::chrono::seconds(120)))
+        << "the killed attempt is still running";
     const auto after = only_run();
     expect_same_result(before, after);
     EXPECT_EQ(epoch_rows(after.trial_key), epochs);
