@@ -175,7 +175,8 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   EXPECT_EQ(wait_exit(sweep), 128 + SIGKILL);
 
   // Its workers die with it (PR_SET_PDEATHSIG) instead of running on as orphans.
-  EXPECT_TRUE(wait_until([&] { return processes_mentioning(results_.string()).empty(); }, 15s))
+  // (Generous: dying workers are scheduled late on a loaded machine; orphans would run for good.)
+  EXPECT_TRUE(wait_until([&] { return processes_mentioning(results_.string()).empty(); }, 120s))
       << "orphaned workers still running";
   const auto after_kill = counts(db);
   EXPECT_GE(after_kill.running, 1);  // rows of the dead sweep, reaped on the next start
@@ -403,8 +404,20 @@ alpha = [0.0, 1.0, 2.0]
 )");
   const fs::path db = results_ / "results.db";
   const pid_t sweep = spawn_recrun(sweep_args(file, {"--jobs", "2"}), dir_ / "term.log", dir_);
-  ASSERT_TRUE(wait_until([&] { return counts(db).running >= 1; }, 120s));
-  std::this_thread::sleep_for(1500ms);
+  // The signal goes once a trial is mid-training (an epoch of it recorded, seven to go), a
+  // moment read from results.db rather than a clock, so that neither a fast machine (all done)
+  // nor a slow one (nothing started) changes what is stopped.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        if (counts(db).running < 1) return false;
+        ResultsStore store(db);
+        for (const auto& row : store.runs("term"))
+          if (row.status == RunStatus::running && !store.epoch_metrics(row.trial_key).empty())
+            return true;
+        return false;
+      },
+      120s))
+      << read_file(dir_ / "term.log");
   ::kill(sweep, SIGTERM);
   EXPECT_EQ(wait_exit(sweep), 128 + SIGTERM) << read_file(dir_ / "term.log");
   const auto c = counts(db);
