@@ -297,12 +297,16 @@ TEST_F(SearchE2E, TpeWithAshaKilledAtSeveralMomentsRecordsEveryTrialOnceAndConsi
     const std::size_t final_at_start = count(false);
     const pid_t pid = start(sweep(file, {"--jobs", "2"}));
     const bool moment = recrun::test::wait_until(
-        [&] { return round == 0 ? count(true) > 0 : count(false) > final_at_start; }, 60s, 20ms);
+        [&] { return round == 0 ? count(true) > 0 : count(false) > final_at_start; }, 120s, 20ms);
     ASSERT_TRUE(moment) << "round " << round << ": the sweep never reached its kill moment";
     if (round == 0) std::this_thread::sleep_for(150ms);  // into an epoch
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     EXPECT_EQ(wait_exit(pid), 128 + SIGKILL) << "round " << round;
-    std::this_thread::sleep_for(300ms);  // its workers die with it
+    // Its workers die with it; what is final is read once they are gone (not after a fixed
+    // delay, which a loaded machine can outlast while a worker still writes its result).
+    EXPECT_TRUE(recrun::test::wait_until(
+        [&] { return recrun::test::processes_mentioning(results_.string()).empty(); }, 120s))
+        << "round " << round << ": workers outlived the killed sweep";
     remember();
   }
   const Outcome last = run(sweep(file, {"--jobs", "2"}));
