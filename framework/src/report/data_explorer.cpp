@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <ctime>
 
 #include "report/html.hpp"
@@ -38,6 +40,40 @@ std::vector<html::Bar> histogram_bars(const data::Distribution& x) {
     const std::string range = hi > lo ? fmt::format("{}-{}", lo, hi) : fmt::format("{}", lo);
     bars.push_back({.label = range, .value = static_cast<double>(n),
                     .tooltip = fmt::format("{}: {}", range, n)});
+  }
+  return bars;
+}
+
+// Items by the value of a numeric feature (a release year): bins of a round width (1, 2, 5, 10,
+// 20, 50, ... units), at most 40 of them, from the smallest value present to the largest.
+std::vector<html::Bar> numeric_bars(const NumericFeature& f) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (std::size_t i = 0; i < f.values.size(); ++i)
+    if ((f.present.empty() || f.present[i]) && std::isfinite(f.values[i]))
+      lo = std::min(lo, static_cast<double>(f.values[i])), hi = std::max(hi, static_cast<double>(f.values[i]));
+  if (!std::isfinite(lo)) return {};
+  double width = 1;
+  for (double scale = 1; (hi - lo) / width >= 40; scale *= 10)
+    for (const double m : {1.0, 2.0, 5.0, 10.0})
+      if ((hi - lo) / (m * scale) < 40) {
+        width = m * scale;
+        break;
+      }
+  const double start = std::floor(lo / width) * width;
+  const auto bins = static_cast<std::size_t>(std::floor((hi - start) / width)) + 1;
+  std::vector<std::int64_t> counts(bins, 0);
+  for (std::size_t i = 0; i < f.values.size(); ++i)
+    if ((f.present.empty() || f.present[i]) && std::isfinite(f.values[i]))
+      ++counts[std::min(bins - 1, static_cast<std::size_t>(std::floor((f.values[i] - start) / width)))];
+  const bool whole = std::floor(width) == width;
+  std::vector<html::Bar> bars;
+  for (std::size_t b = 0; b < bins; ++b) {
+    const double from = start + width * static_cast<double>(b);
+    const std::string range = width == 1 && whole ? html::tick_label(from)
+                              : whole ? fmt::format("{}–{}", html::tick_label(from), html::tick_label(from + width - 1))
+                                      : fmt::format("{}–{}", html::tick_label(from), html::tick_label(from + width));
+    bars.push_back({.label = html::tick_label(from), .value = static_cast<double>(counts[b]),
+                    .tooltip = fmt::format("{}: {} items", range, counts[b])});
   }
   return bars;
 }
@@ -106,9 +142,12 @@ std::string render_data_explorer(const Dataset& d, const data::DataStats& s,
   o.kind = "lorenz";
   o.width = 360;
   o.height = 260;
-  b += html::line_chart({{.name = "items", .points = x.lorenz, .errors = {}, .line = true},
-                         {.name = "uniform popularity", .points = {{0, 0}, {1, 1}}, .errors = {}, .line = true}},
-                        o) +
+  html::Series items, uniform;
+  items.name = "items";
+  items.points = x.lorenz;
+  uniform.name = "uniform popularity";
+  uniform.points = {{0, 0}, {1, 1}};
+  b += html::line_chart({items, uniform}, o) +
        "\n</div>\n";
   std::vector<std::vector<Cell>> top;
   for (const auto& [id, title, n] : s.top_items) top.push_back({Cell(id), Cell(title), count_cell(n)});
@@ -159,12 +198,33 @@ std::string render_data_explorer(const Dataset& d, const data::DataStats& s,
     b += "<p>The data set has no item metadata.</p>\n";
   } else {
     b += html::table("coverage", {"feature", "kind", "items covered", "share of items", "values"}, rows);
+    // What varies between the features is what they miss (coverage bars all sit near 100%).
+    std::vector<html::Bar> missing;
+    for (const auto& f : s.features)
+      missing.push_back({.label = f.name, .value = static_cast<double>(s.items - f.items_covered),
+                         .tooltip = fmt::format("{}: {} of {} items have no value", f.name,
+                                                s.items - f.items_covered, s.items)});
     o = {};
-    o.title = "items with a value, per feature (%)";
-    o.y_label = "% of items";
+    o.title = "items without a value, per feature";
+    o.y_label = "items";
     o.kind = "coverage";
-    o.width = std::max(300, 70 * static_cast<int>(coverage.size()) + 80);
-    b += html::bar_chart(coverage, o) + "\n";
+    o.data = {{"measure", "missing"}};
+    o.width = std::max(300, 70 * static_cast<int>(missing.size()) + 80);
+    b += html::bar_chart(missing, o) + "\n";
+  }
+  for (const auto& [name, feature] : d.numeric) {
+    const auto bars = numeric_bars(feature);
+    if (bars.empty()) continue;
+    std::int64_t covered = 0;
+    for (const auto& bar : bars) covered += static_cast<std::int64_t>(bar.value);
+    o = {};
+    o.title = fmt::format("items by {} ({} items with a value)", name, covered);
+    o.x_label = name;
+    o.y_label = "items";
+    o.kind = "numeric-histogram";
+    o.data = {{"feature", name}, {"items", std::to_string(covered)}};
+    o.width = std::min(900, std::max(420, 20 * static_cast<int>(bars.size()) + 80));
+    b += fmt::format("<h3>{}</h3>\n", html::escape(name)) + html::bar_chart(bars, o) + "\n";
   }
   for (const auto& [name, values] : x.values) {
     constexpr std::size_t kShown = 30;

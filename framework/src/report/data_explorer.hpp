@@ -1,7 +1,7 @@
 // The data explorer page (`recrun data stats DIR --html`): one self-contained HTML page of a data
 // set's statistics — sequence lengths, item popularity (long tail, Gini, Lorenz curve),
-// interactions over time, metadata coverage and categorical value distributions, cold users and
-// items, and what leave-one-out drops. The numbers come from data/stats (the text report's).
+// interactions over time, metadata coverage (what each feature misses), categorical value
+// distributions and a histogram of each numeric feature (release year), cold users and items, and what leave-one-out drops. The numbers come from data/stats (the text report's).
 #pragma once
 
 #include <string>

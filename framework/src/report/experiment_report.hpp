@@ -1,7 +1,9 @@
 // The experiment report (`recrun report EXPERIMENT`): one self-contained HTML page built from
-// results.db — the sweep table (best per group, mean ± std over seeds), each metric against each
-// swept parameter, learning curves, gate weights of fusion runs, failed trials with their
-// reasons, the experiment's TOML and the data fingerprints. docs/report.md describes the page.
+// results.db — the sweep table (best per group, mean ± std over seeds, the popularity floor),
+// each metric against each swept parameter (grouped bars for categorical values, the baseline
+// groups as reference lines), the validation curves of each group on one chart, gate weights of
+// fusion runs, an ensemble's resolved members, failed trials with their reasons, the
+// experiment's TOML and the data fingerprints. docs/report.md describes the page.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +48,16 @@ struct SearchData {
   std::vector<results::SearchTrialState> trials;
 };
 
+/// A member reference of an ensemble's runs (`members = [...]`), resolved against the store as
+/// the trial resolves it (a trial key, or the best finished run of best:MODEL[@EXPERIMENT[/GROUP]]
+/// by the validation monitor).
+struct ResolvedMember {
+  std::string ref;
+  /// The run it names now; none when nothing matches (then `why` says so).
+  std::optional<results::RunRow> run;
+  std::string why;
+};
+
 /// Everything the page shows, gathered from the store.
 struct ExperimentData {
   std::string name;
@@ -63,6 +75,15 @@ struct ExperimentData {
   results::StatusCounts counts;
   /// Its random and TPE searches, in the order they were registered.
   std::vector<SearchData> searches;
+  /// The popularity floor: the finished `popularity` run with the best validation monitor on
+  /// the same data (fingerprint) and split, from any experiment in the store; none if there is
+  /// none. A configuration below it is flagged.
+  std::optional<results::RunRow> popularity;
+  /// Every member reference of the experiment's ensemble runs, by reference.
+  std::map<std::string, ResolvedMember> members;
+  /// Metrics equal in every finished run to another one (Recall@k to Hit@k under leave-one-out,
+  /// where each user has one target): name -> the name shown for both.
+  std::map<std::string, std::string> same_as;
 };
 
 /// Reads the experiment named `experiment` from `store` (it only reads; a read-only store is

@@ -41,8 +41,8 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   return n;
 }
 
-constexpr const char* kPalette[] = {"#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c",
-                                    "#0891b2", "#be185d", "#4d7c0f", "#78716c", "#ca8a04"};
+constexpr const char* kPalette[] = {"#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2",
+                                    "#be185d", "#4d7c0f", "#a16207", "#4338ca", "#0f766e", "#b45309"};
 
 const char* colour(std::size_t i) { return kPalette[i % std::size(kPalette)]; }
 
@@ -87,22 +87,35 @@ Axis nice_axis(double lo, double hi, bool from_zero = false) {
   return a;
 }
 
+// One entry of a legend: a series (a short thick bar) or a reference (a dashed line).
+struct LegendEntry {
+  std::string label;
+  std::string colour;
+  bool dashed = false;
+  bool bold = false;
+};
+
 // A legend under the plot: entries left to right, wrapping; returns the SVG and its height.
-std::pair<std::string, double> legend(const std::vector<std::string>& names, double x0, double y0,
+// Labels are never cut short: a long one gets a line of its own.
+std::pair<std::string, double> legend(const std::vector<LegendEntry>& entries, double x0, double y0,
                                       double width) {
   std::string out;
   double x = x0, y = y0 + 12;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::string label = shorten(names[i], 40);
-    const double w = 18 + text_width(label) + 12;
+  for (const auto& e : entries) {
+    const double w = 18 + text_width(e.label) + 12;
     if (x > x0 && x + w > x0 + width) x = x0, y += 15;
-    out += fmt::format(
-        "<g class=\"legend-entry\"><rect x=\"{}\" y=\"{}\" width=\"12\" height=\"4\" fill=\"{}\"/>"
-        "<text x=\"{}\" y=\"{}\">{}</text></g>",
-        px(x), px(y - 4), colour(i), px(x + 16), px(y), escape(label));
+    const std::string mark =
+        e.dashed ? fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"{3}\" "
+                               "stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>",
+                               px(x), px(x + 12), px(y - 3), e.colour)
+                 : fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"{}\" fill=\"{}\"/>", px(x),
+                               px(y - (e.bold ? 5 : 4)), e.bold ? 5 : 4, e.colour);
+    out += fmt::format("<g class=\"legend-entry{}\">{}<text x=\"{}\" y=\"{}\"{}>{}</text></g>",
+                       e.dashed ? " reference" : "", mark, px(x + 16), px(y),
+                       e.bold ? " font-weight=\"600\"" : "", escape(e.label));
     x += w;
   }
-  return {out, names.empty() ? 0.0 : y - y0 + 6};
+  return {out, entries.empty() ? 0.0 : y - y0 + 6};
 }
 
 std::string data_attributes(const ChartOptions& o) {
@@ -179,6 +192,7 @@ std::string table(std::string_view id, const std::vector<std::string>& headers,
       std::string attrs;
       if (c.sort && std::isfinite(*c.sort)) attrs += fmt::format(" data-sort=\"{}\"", *c.sort);
       if (!c.css_class.empty()) attrs += fmt::format(" class=\"{}\"", escape(c.css_class));
+      if (!c.title.empty()) attrs += fmt::format(" title=\"{}\"", escape(c.title));
       out += fmt::format("<td{}>{}</td>", attrs, escape(c.text));
     }
     out += "</tr>\n";
@@ -186,20 +200,132 @@ std::string table(std::string_view id, const std::vector<std::string>& headers,
   return out + "</tbody></table></div>\n";
 }
 
+std::string palette_colour(std::size_t i) { return colour(i); }
+
+std::vector<std::string> wrap_label(std::string_view label, std::size_t width) {
+  width = std::max<std::size_t>(width, 4);
+  std::vector<std::string> lines;
+  std::string rest(label);
+  while (rest.size() > width) {
+    // The last break at or before `width`: after ", ", "," or " " where there is one, else
+    // before "=".
+    std::size_t cut = std::string::npos, at_equals = std::string::npos;
+    for (std::size_t i = 1; i <= width && i < rest.size(); ++i) {
+      const char c = rest[i - 1];
+      if (c == ',' || c == ' ') cut = i;
+      if (rest[i] == '=') at_equals = i;
+    }
+    if (cut == std::string::npos) cut = at_equals;
+    if (cut == std::string::npos) {
+      cut = width;
+      while (cut > 0 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+      if (cut == 0) cut = width;
+    }
+    std::string line = rest.substr(0, cut);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    lines.push_back(line);
+    rest = rest.substr(cut);
+    while (!rest.empty() && rest.front() == ' ') rest.erase(rest.begin());
+  }
+  if (!rest.empty() || lines.empty()) lines.push_back(rest);
+  return lines;
+}
+
+namespace {
+
+// The <text> of a wrapped label centred at x, its first line's baseline at y.
+std::string wrapped_text(const std::vector<std::string>& lines, double x, double y, std::string_view full) {
+  std::string out = fmt::format("<text class=\"tick x-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">"
+                                "<title>{}</title>",
+                                px(x), px(y), escape(full));
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    out += fmt::format("<tspan x=\"{}\" dy=\"{}\">{}</tspan>", px(x), i == 0 ? "0" : "12", escape(lines[i]));
+  return out + "</text>";
+}
+
+// The svg element's opening tag and its title.
+std::string svg_open(const ChartOptions& o, double height, std::string_view extra = {}) {
+  std::string out = fmt::format(
+      "<svg class=\"chart {}\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\"{}{}>"
+      "<title>{}</title>",
+      escape(o.kind), o.width, px(height), o.width, px(height), extra, data_attributes(o), escape(o.title));
+  out += fmt::format("<text class=\"chart-title\" x=\"{}\" y=\"16\">{}</text>", 56, escape(shorten(o.title, 70)));
+  return out;
+}
+
+// Horizontal grid lines with their tick labels.
+template <typename Y>
+std::string y_grid(const Axis& ya, const Frame& f, const Y& to_y) {
+  std::string out;
+  for (const double t : ya.ticks) {
+    out += fmt::format("<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>", px(f.left),
+                       px(f.left + f.plot_w), px(to_y(t)), px(to_y(t)));
+    out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+                       px(f.left - 4), px(to_y(t) + 4), escape(tick_label(t)));
+  }
+  return out;
+}
+
+// The two axis lines and the axis labels.
+std::string axes(const ChartOptions& o, const Frame& f, double x_label_y) {
+  const double base = f.top + f.plot_h;
+  std::string out =
+      fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"/>", px(f.left),
+                  px(f.left + f.plot_w), px(base));
+  out += fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>", px(f.left),
+                     px(f.top), px(base));
+  if (!o.x_label.empty())
+    out += fmt::format("<text class=\"axis-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                       px(f.left + f.plot_w / 2), px(x_label_y), escape(o.x_label));
+  if (!o.y_label.empty())
+    out += fmt::format(
+        "<text class=\"axis-label\" text-anchor=\"middle\" transform=\"translate(13,{}) "
+        "rotate(-90)\">{}</text>",
+        px(f.top + f.plot_h / 2), escape(shorten(o.y_label, 30)));
+  return out;
+}
+
+// The reference lines across the plot, each with its value as a tooltip.
+template <typename Y>
+std::string reference_lines(const std::vector<Reference>& refs, const Frame& f, const Y& to_y) {
+  std::string out;
+  for (const auto& r : refs) {
+    if (!std::isfinite(r.value)) continue;
+    out += fmt::format(
+        "<line class=\"reference\" data-label=\"{0}\" data-value=\"{1}\" x1=\"{2}\" x2=\"{3}\" y1=\"{4}\" "
+        "y2=\"{4}\" stroke=\"{5}\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\"><title>{0}: {6}</title></line>",
+        escape(r.label), r.value, px(f.left), px(f.left + f.plot_w), px(to_y(r.value)), escape(r.colour),
+        number(r.value, 4));
+  }
+  return out;
+}
+
+// The note under the title, if any.
+std::string note_text(const std::string& note) {
+  if (note.empty()) return {};
+  return fmt::format("<text class=\"chart-note\" x=\"56\" y=\"29\">{}</text>", escape(note));
+}
+
+}  // namespace
+
 std::string line_chart(const std::vector<Series>& series, const ChartOptions& o) {
   Frame f;
   const bool categorical = !o.x_categories.empty();
-  bool rotate = false;
-  if (categorical) {
-    std::size_t longest = 0;
-    for (const auto& c : o.x_categories) longest = std::max(longest, shorten(c, 22).size());
-    const double slot = (o.width - f.left - f.right) / static_cast<double>(o.x_categories.size());
-    rotate = text_width(std::string(longest, 'x')) > slot - 4;
-    if (rotate) f.bottom = 30 + std::min(22.0, static_cast<double>(longest)) * 4.6;
-  }
   f.plot_w = o.width - f.left - f.right;
+  // Categorical labels wrap to their slot; every line of every label is shown.
+  std::vector<std::vector<std::string>> labels;
+  std::size_t label_lines = 1;
+  if (categorical) {
+    const double slot = f.plot_w / static_cast<double>(o.x_categories.size());
+    const auto chars = static_cast<std::size_t>(std::max(4.0, (slot - 4) / 6.3));
+    for (const auto& c : o.x_categories) {
+      labels.push_back(wrap_label(c, chars));
+      label_lines = std::max(label_lines, labels.back().size());
+    }
+  }
+  const double extra_label = 12.0 * static_cast<double>(label_lines - 1);
 
-  // Ranges over finite values (and their error bars).
+  // Ranges over finite values (and their error bars) and the references.
   double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
   std::size_t drawn = 0;
   for (const auto& s : series)
@@ -211,20 +337,40 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& o)
       ylo = std::min(ylo, y - e), yhi = std::max(yhi, y + e);
       ++drawn;
     }
-  std::vector<std::string> names;
-  for (const auto& s : series) {
+  for (const auto& r : o.references)
+    if (std::isfinite(r.value) && drawn) ylo = std::min(ylo, r.value), yhi = std::max(yhi, r.value);
+  // A narrow range is zoomed in (a y axis from 0 would flatten it) and says so.
+  const double magnitude = std::max(std::abs(ylo), std::abs(yhi));
+  const bool zoomed = drawn && !o.y_min && ylo > 0 && yhi > ylo && (yhi - ylo) < 0.25 * magnitude;
+  if (o.y_min) ylo = std::min(drawn ? ylo : *o.y_min, *o.y_min);
+  if (o.y_max) yhi = std::max(drawn ? yhi : *o.y_max, *o.y_max);
+
+  std::vector<LegendEntry> entries;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    const auto& s = series[i];
     bool any = false;
     for (const auto& [x, y] : s.points) any = any || (std::isfinite(x) && std::isfinite(y));
-    names.push_back(any ? s.name : s.name + " (no values)");
+    entries.push_back({any ? s.name : s.name + " (no values)", s.colour.empty() ? colour(i) : s.colour,
+                       false, s.emphasis});
   }
+  for (const auto& r : o.references)
+    if (std::isfinite(r.value)) entries.push_back({r.label, r.colour, true, false});
+  const bool with_legend = !o.references.empty() || series.size() > 1 ||
+                           (series.size() == 1 && !series[0].name.empty());
   const auto [legend_svg, legend_h] =
-      series.size() > 1 || (series.size() == 1 && !series[0].name.empty())
-          ? legend(names, f.left, o.height - 4, f.plot_w)
-          : std::pair<std::string, double>{};
-  const double height = o.height + legend_h + (rotate ? f.bottom - 40 : 0);
-  f.plot_h = o.height - f.top - 40;
+      with_legend ? legend(entries, f.left, 0, f.plot_w) : std::pair<std::string, double>{};
+  if (!o.note.empty() || zoomed) f.top += 12;
+  f.plot_h = o.height - 26 - 40;
+  const double base = f.top + f.plot_h;
+  const double x_label_y = base + 30 + extra_label;
+  const double height = x_label_y + (o.x_label.empty() ? -12 : 6) + legend_h + 4;
 
-  Axis ya = drawn ? nice_axis(ylo, yhi) : nice_axis(0, 1);
+  Axis ya = drawn || o.y_min || o.y_max ? nice_axis(ylo, yhi) : nice_axis(0, 1);
+  if (o.y_min && *o.y_min >= ya.lo) {
+    // Exactly from the origin asked for, not the round number under it.
+    std::erase_if(ya.ticks, [&](double t) { return t < *o.y_min - 1e-12; });
+    ya.lo = *o.y_min;
+  }
   Axis xa;
   if (categorical) {
     xa.lo = -0.5;
@@ -236,53 +382,37 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& o)
   const auto X = [&](double x) { return f.left + (x - xa.lo) / (xa.hi - xa.lo) * f.plot_w; };
   const auto Y = [&](double y) { return f.top + (1.0 - (y - ya.lo) / (ya.hi - ya.lo)) * f.plot_h; };
 
-  std::string out = fmt::format(
-      "<svg class=\"chart {}\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\"{}>"
-      "<title>{}</title>",
-      escape(o.kind), o.width, px(height), o.width, px(height), data_attributes(o), escape(o.title));
-  out += fmt::format("<text class=\"chart-title\" x=\"{}\" y=\"16\">{}</text>", px(f.left),
-                     escape(shorten(o.title, 60)));
-  // Grid and ticks.
-  for (const double t : ya.ticks) {
-    out += fmt::format("<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>", px(f.left),
-                       px(f.left + f.plot_w), px(Y(t)), px(Y(t)));
-    out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-                       px(f.left - 4), px(Y(t) + 4), escape(tick_label(t)));
-  }
-  const double base = f.top + f.plot_h;
+  ChartOptions tagged = o;
+  if (zoomed) tagged.data["zoomed"] = "1";
+  std::string out = svg_open(tagged, height);
+  std::string note = o.note;
+  if (zoomed)
+    note = fmt::format("{}y axis zoomed: {} to {}, not from 0", note.empty() ? "" : note + "; ",
+                       tick_label(ya.lo), tick_label(ya.hi));
+  out += note.empty() ? std::string() : note_text(note);
+  out += y_grid(ya, f, Y);
   for (std::size_t i = 0; i < xa.ticks.size(); ++i) {
     const double t = xa.ticks[i];
-    const std::string label = categorical ? shorten(o.x_categories[i], 22) : tick_label(t);
     out += fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>", px(X(t)),
                        px(base), px(base + 4));
-    if (rotate)
-      out += fmt::format(
-          "<text class=\"tick\" text-anchor=\"end\" transform=\"translate({},{}) rotate(-40)\">"
-          "<title>{}</title>{}</text>",
-          px(X(t) + 3), px(base + 12), escape(o.x_categories[i]), escape(label));
+    if (categorical)
+      out += wrapped_text(labels[i], X(t), base + 15, o.x_categories[i]);
     else
-      out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                         px(X(t)), px(base + 15), escape(label));
+      out += fmt::format("<text class=\"tick x-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                         px(X(t)), px(base + 15), escape(tick_label(t)));
   }
-  out += fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"/>", px(f.left),
-                     px(f.left + f.plot_w), px(base));
-  out += fmt::format("<line class=\"axis\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>", px(f.left),
-                     px(f.top), px(base));
-  if (!o.x_label.empty())
-    out += fmt::format("<text class=\"axis-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                       px(f.left + f.plot_w / 2), px(rotate ? height - legend_h - 4 : base + 30),
-                       escape(o.x_label));
-  if (!o.y_label.empty())
-    out += fmt::format(
-        "<text class=\"axis-label\" text-anchor=\"middle\" transform=\"translate(13,{}) "
-        "rotate(-90)\">{}</text>",
-        px(f.top + f.plot_h / 2), escape(shorten(o.y_label, 30)));
+  out += axes(o, f, x_label_y);
+  out += reference_lines(o.references, f, Y);
 
-  // The series.
-  for (std::size_t si = 0; si < series.size(); ++si) {
+  // The series, the emphasised ones last (on top).
+  std::vector<std::size_t> order(series.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return !series[i].emphasis; });
+  for (const std::size_t si : order) {
     const auto& s = series[si];
-    out += fmt::format("<g class=\"series\" data-series=\"{}\" data-points=\"{}\">", escape(s.name),
-                       s.points.size());
+    const std::string c = s.colour.empty() ? colour(si) : s.colour;
+    out += fmt::format("<g class=\"series{}\" data-series=\"{}\" data-points=\"{}\">",
+                       s.emphasis ? " emphasis" : "", escape(s.name), s.points.size());
     // A gap (a non-finite point) starts a new sub-path.
     std::string path;
     bool pen = false;
@@ -295,8 +425,8 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& o)
       pen = true;
     }
     if (s.line && !path.empty())
-      out += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\"/>", path,
-                         colour(si));
+      out += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"/>", path, c,
+                         s.emphasis ? "3.2" : "1.6");
     for (std::size_t i = 0; i < s.points.size(); ++i) {
       const auto [x, y] = s.points[i];
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
@@ -305,27 +435,31 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& o)
           categorical && x >= 0 && x < static_cast<double>(o.x_categories.size())
               ? o.x_categories[static_cast<std::size_t>(x)]
               : tick_label(x);
-      const std::string tip = fmt::format("{}: {} = {}{}", s.name, at, number(y, 4),
-                                          e > 0 ? fmt::format(" ± {}", number(e, 4)) : "");
+      const bool marked = std::find(s.marks.begin(), s.marks.end(), i) != s.marks.end();
+      const std::string tip = fmt::format("{}: {} = {}{}{}", s.name, at, number(y, 4),
+                                          e > 0 ? fmt::format(" ± {}", number(e, 4)) : "",
+                                          marked ? " (kept)" : "");
       if (e > 0)
         out += fmt::format("<line class=\"errbar\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\" "
                            "stroke=\"{3}\"/>",
-                           px(X(x)), px(Y(y - e)), px(Y(y + e)), colour(si));
-      out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\"><title>{}</title></circle>",
-                         px(X(x)), px(Y(y)), s.points.size() > 60 ? "1.6" : "2.8", colour(si),
-                         escape(tip));
+                           px(X(x)), px(Y(y - e)), px(Y(y + e)), c);
+      if (marked)
+        out += fmt::format("<circle class=\"mark\" cx=\"{}\" cy=\"{}\" r=\"5.5\" fill=\"#fff\" stroke=\"{}\" "
+                           "stroke-width=\"2.2\"><title>{}</title></circle>",
+                           px(X(x)), px(Y(y)), c, escape(tip));
+      else
+        out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\"><title>{}</title></circle>",
+                           px(X(x)), px(Y(y)), s.points.size() > 60 ? "1.6" : s.line ? "2.2" : "2.8", c,
+                           escape(tip));
     }
     out += "</g>";
   }
   if (drawn == 0)
     out += fmt::format("<text class=\"empty\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no values</text>",
                        px(f.left + f.plot_w / 2), px(f.top + f.plot_h / 2));
-  if (legend_h > 0) {
-    // The legend sits under the x axis (and its rotated labels).
-    const double shift = height - legend_h - (o.height - 4);
-    out += fmt::format("<g class=\"legend\" transform=\"translate(0,{})\">{}</g>", px(shift),
-                       legend_svg);
-  }
+  if (legend_h > 0)
+    out += fmt::format("<g class=\"legend\" transform=\"translate(0,{})\">{}</g>",
+                       px(height - legend_h - 4), legend_svg);
   return out + "</svg>";
 }
 
@@ -401,6 +535,81 @@ std::string bar_chart(const std::vector<Bar>& bars, const ChartOptions& o) {
   return out + "</svg>";
 }
 
+std::string grouped_bar_chart(const std::vector<std::string>& groups, const std::vector<BarSeries>& series,
+                              const ChartOptions& o) {
+  Frame f;
+  f.plot_w = o.width - f.left - f.right;
+  const double slot = groups.empty() ? f.plot_w : f.plot_w / static_cast<double>(groups.size());
+  const auto chars = static_cast<std::size_t>(std::max(4.0, (slot - 6) / 6.3));
+  std::vector<std::vector<std::string>> labels;
+  std::size_t label_lines = 1;
+  for (const auto& g : groups) {
+    labels.push_back(wrap_label(g, chars));
+    label_lines = std::max(label_lines, labels.back().size());
+  }
+  double hi = 0;
+  std::size_t drawn = 0;
+  for (const auto& s : series)
+    for (std::size_t i = 0; i < s.values.size(); ++i) {
+      if (!std::isfinite(s.values[i])) continue;
+      const double e = i < s.errors.size() && std::isfinite(s.errors[i]) ? s.errors[i] : 0.0;
+      hi = std::max(hi, s.values[i] + e);
+      ++drawn;
+    }
+  for (const auto& r : o.references)
+    if (std::isfinite(r.value)) hi = std::max(hi, r.value);
+  if (o.y_max) hi = std::max(hi, *o.y_max);
+  std::vector<LegendEntry> entries;
+  for (std::size_t i = 0; i < series.size(); ++i)
+    entries.push_back({series[i].name, series[i].colour.empty() ? colour(i) : series[i].colour, false, false});
+  for (const auto& r : o.references)
+    if (std::isfinite(r.value)) entries.push_back({r.label, r.colour, true, false});
+  const auto [legend_svg, legend_h] = legend(entries, f.left, 0, f.plot_w);
+  if (!o.note.empty()) f.top += 12;
+  f.plot_h = o.height - 26 - 40;
+  const double base = f.top + f.plot_h;
+  const double x_label_y = base + 30 + 12.0 * static_cast<double>(label_lines - 1);
+  const double height = x_label_y + (o.x_label.empty() ? -12 : 6) + legend_h + 4;
+  const Axis ya = nice_axis(0, hi > 0 ? hi : 1, true);
+  const auto Y = [&](double y) { return f.top + (1.0 - (y - ya.lo) / (ya.hi - ya.lo)) * f.plot_h; };
+
+  std::string out = svg_open(o, height, fmt::format(" data-groups=\"{}\" data-bars=\"{}\"", groups.size(), drawn));
+  out += note_text(o.note);
+  out += y_grid(ya, f, Y);
+  const double inner = slot * 0.8;
+  const double bar_w = series.empty() ? inner : inner / static_cast<double>(series.size());
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const double x0 = f.left + slot * static_cast<double>(g) + slot * 0.1;
+    for (std::size_t si = 0; si < series.size(); ++si) {
+      const auto& s = series[si];
+      if (g >= s.values.size() || !std::isfinite(s.values[g])) continue;
+      const double v = s.values[g];
+      const double e = g < s.errors.size() && std::isfinite(s.errors[g]) ? s.errors[g] : 0.0;
+      const std::string c = s.colour.empty() ? colour(si) : s.colour;
+      const double x = x0 + bar_w * static_cast<double>(si);
+      const double top = Y(std::max(0.0, v));
+      out += fmt::format(
+          "<rect class=\"bar\" data-group=\"{}\" data-series=\"{}\" data-value=\"{}\" x=\"{}\" y=\"{}\" "
+          "width=\"{}\" height=\"{}\" fill=\"{}\"><title>{} · {}: {}{}</title></rect>",
+          escape(groups[g]), escape(s.name), v, px(x + 0.5), px(top), px(std::max(1.0, bar_w - 1)),
+          px(std::max(0.0, base - top)), c, escape(groups[g]), escape(s.name), number(v, 4),
+          e > 0 ? " ± " + number(e, 4) : std::string());
+      if (e > 0)
+        out += fmt::format("<line class=\"errbar\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#111827\"/>",
+                           px(x + bar_w / 2), px(Y(std::max(0.0, v - e))), px(Y(v + e)));
+    }
+    out += wrapped_text(labels[g], f.left + slot * (static_cast<double>(g) + 0.5), base + 15, groups[g]);
+  }
+  if (drawn == 0)
+    out += fmt::format("<text class=\"empty\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no values</text>",
+                       px(f.left + f.plot_w / 2), px(f.top + f.plot_h / 2));
+  out += axes(o, f, x_label_y);
+  out += reference_lines(o.references, f, Y);
+  out += fmt::format("<g class=\"legend\" transform=\"translate(0,{})\">{}</g>", px(height - legend_h - 4),
+                     legend_svg);
+  return out + "</svg>";
+}
+
 namespace {
 
 constexpr std::string_view kStyle = R"css(
@@ -410,19 +619,25 @@ h2 { font-size: 1.2em; margin: 1.6em 0 .5em; border-bottom: 1px solid #d1d5db; p
 h3 { font-size: 1em; margin: 1em 0 .3em; }
 .meta { color: #4b5563; margin: .1em 0; }
 .wide { max-width: 100%; overflow-x: auto; }
-table { border-collapse: collapse; margin: .4em 0 1em; font-size: 13px; }
-th, td { border: 1px solid #d1d5db; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f4f6; cursor: pointer; user-select: none; white-space: nowrap; }
+table { border-collapse: collapse; margin: .4em 0 1em; font-size: 13px; max-width: 100%; }
+th, td { border: 1px solid #d1d5db; padding: 3px 6px; text-align: left; vertical-align: top; overflow-wrap: break-word; }
+th { background: #f3f4f6; cursor: pointer; user-select: none; }
+tr { background: #fff; }
+table.sortable tr > :first-child { position: sticky; left: 0; background: inherit; z-index: 1; }
+thead tr { background: #f3f4f6; }
 th[aria-sort=ascending]::after { content: " \25B2"; }
 th[aria-sort=descending]::after { content: " \25BC"; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.best td { background: #ecfdf5; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: normal; }
+tr.best { background: #ecfdf5; }
+td.below-floor { color: #991b1b; font-weight: 600; }
+.floor { color: #991b1b; }
 td.error { color: #991b1b; white-space: pre-wrap; max-width: 60em; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 .card { border: 1px solid #e5e7eb; border-radius: 6px; padding: 6px 8px; margin: 0 0 12px; }
 svg.chart { background: #fff; }
 svg.chart text { font-size: 11px; fill: #374151; }
 svg.chart text.chart-title { font-size: 12px; font-weight: 600; fill: #111827; }
+svg.chart text.chart-note { font-size: 10.5px; fill: #92400e; }
 svg.chart line.grid { stroke: #eef0f3; }
 svg.chart line.axis { stroke: #6b7280; }
 svg.chart line.errbar { stroke-width: 1.2; }
@@ -509,6 +724,33 @@ constexpr std::string_view kSorter = R"js(
     var t = document.getElementById(m[1]);
     if (t) sortTable(t, parseInt(m[2], 10), !!m[3]);
   }
+  // What a reader would miss: texts outside their chart, axis labels on top of each other,
+  // tables wider than the page.
+  function box(e) { return e.getBoundingClientRect(); }
+  var clipped = 0, overlaps = 0, overflowing = 0;
+  Array.prototype.forEach.call(document.querySelectorAll('svg.chart'), function (svg) {
+    var r = box(svg), own = 0, lapped = 0;
+    Array.prototype.forEach.call(svg.querySelectorAll('text'), function (t) {
+      var b = box(t);
+      if (b.width === 0) return;
+      if (b.left < r.left - 1 || b.right > r.right + 1 || b.top < r.top - 1 || b.bottom > r.bottom + 1) own += 1;
+    });
+    var labels = Array.prototype.map.call(svg.querySelectorAll('text.x-label'), box);
+    for (var i = 1; i < labels.length; i++)
+      if (labels[i].left < labels[i - 1].right - 1 && labels[i].top < labels[i - 1].bottom) lapped += 1;
+    svg.setAttribute('data-clipped', String(own));
+    svg.setAttribute('data-overlaps', String(lapped));
+    clipped += own;
+    overlaps += lapped;
+  });
+  Array.prototype.forEach.call(document.querySelectorAll('div.wide'), function (d) {
+    var wide = d.scrollWidth > d.clientWidth + 1;
+    d.setAttribute('data-overflow', wide ? '1' : '0');
+    if (wide) overflowing += 1;
+  });
+  document.documentElement.setAttribute('data-clipped', String(clipped));
+  document.documentElement.setAttribute('data-overlaps', String(overlaps));
+  document.documentElement.setAttribute('data-overflowing', String(overflowing));
   document.documentElement.setAttribute('data-resources',
       String(performance.getEntriesByType('resource').length));
   document.documentElement.setAttribute('data-ready', '1');

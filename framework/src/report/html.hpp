@@ -37,10 +37,14 @@ struct Cell {
   std::string text;
   std::optional<double> sort;
   std::string css_class;
+  /// Tooltip (the cell's title attribute), e.g. the full key behind a shortened one.
+  std::string title;
 };
 
 /// A table whose columns sort when their header is clicked (by `sort` where given, otherwise by
-/// text). `id` names it (for #sort=ID:COLUMN[:desc] in the page's address, see page()).
+/// text). `id` names it (for #sort=ID:COLUMN[:desc] in the page's address, see page()). Its
+/// cells wrap and its first column stays in view (sticky), so a page never needs a sideways
+/// scroll to read a row.
 std::string table(std::string_view id, const std::vector<std::string>& headers,
                   const std::vector<std::vector<Cell>>& rows, std::string_view css_class = {});
 
@@ -53,6 +57,21 @@ struct Series {
   std::vector<double> errors;
   /// Join the points with a line (false: points only).
   bool line = true;
+  /// CSS colour; empty: the palette's, by the series' position. Give one colour per source
+  /// across charts by passing the same colour for the same name.
+  std::string colour;
+  /// Drawn thicker and on top, its legend entry in bold (the best run of a group).
+  bool emphasis = false;
+  /// Indices into points drawn as a ring (the epoch a run kept).
+  std::vector<std::size_t> marks;
+};
+
+/// A horizontal reference line across a chart (a baseline group's value): dashed, labelled in
+/// the legend, and inside the y axis's range.
+struct Reference {
+  std::string label;
+  double value = 0;
+  std::string colour = "#374151";
 };
 
 /// How a chart is labelled and tagged.
@@ -66,6 +85,14 @@ struct ChartOptions {
   std::string kind = "chart";
   /// More data-* attributes on the svg (names without the "data-" prefix).
   std::map<std::string, std::string> data;
+  /// Reference lines (see Reference).
+  std::vector<Reference> references;
+  /// The y axis covers at least [y_min, y_max] where set (e.g. 0 and 1 for shares). Without
+  /// y_min, a line chart whose values span a narrow range (under a quarter of their magnitude)
+  /// is zoomed in, and says so in the chart ("y axis zoomed: ...", data-zoomed="1").
+  std::optional<double> y_min, y_max;
+  /// A line of small text under the title.
+  std::string note;
   int width = 380;
   int height = 230;
 };
@@ -86,9 +113,37 @@ struct Bar {
 /// A vertical bar chart, one bar per entry, labels under the bars (rotated when long).
 std::string bar_chart(const std::vector<Bar>& bars, const ChartOptions& options);
 
+/// One series of a grouped bar chart: a value (NaN: none) and an error (± this; 0 or NaN for
+/// none) per group.
+struct BarSeries {
+  std::string name;
+  std::vector<double> values;
+  std::vector<double> errors;
+  /// CSS colour; empty: the palette's, by position.
+  std::string colour;
+};
+
+/// Grouped bars for categorical values: one cluster per entry of `groups` (labelled under the
+/// axis, wrapped onto several lines, never cut short), one bar per series in each cluster, a
+/// y axis from 0, the references as dashed lines, and a legend. Each bar's tooltip names its
+/// group, series and value; each bar carries data-group, data-series and data-value.
+std::string grouped_bar_chart(const std::vector<std::string>& groups, const std::vector<BarSeries>& series,
+                              const ChartOptions& options);
+
+/// The palette's i-th colour (it repeats after 12).
+std::string palette_colour(std::size_t i);
+
+/// A label broken into lines of at most `width` characters, at ", ", ",", " " or "=" where it
+/// can, inside a word where it must; nothing is left out.
+std::vector<std::string> wrap_label(std::string_view label, std::size_t width);
+
 /// A whole page: title, inline style, the error-recording script first in <head>, `body`, and
 /// the table-sorting script last. The address's fragment #sort=ID:COLUMN[:desc] sorts a table
-/// on load (COLUMN counts from 0), so a headless browser can check the sorting.
+/// on load (COLUMN counts from 0), so a headless browser can check the sorting. After layout
+/// the script also records what a reader would miss: on each chart, data-clipped (texts that
+/// reach outside the chart) and data-overlaps (axis labels that overlap their neighbour); on
+/// each table's box, data-overflow="1" when it is wider than the page; and their totals on
+/// <html> (data-clipped, data-overlaps, data-overflowing).
 std::string page(std::string_view title, std::string_view body);
 
 /// A name as a file name stem: anything but ASCII letters, digits, '.', '_' and '-' becomes '_',
