@@ -96,7 +96,8 @@ case $cmd in
     chmod 0400 "$dir/munge.key"
     munged --force --key-file="$dir/munge.key" --socket="$dir/munge/munge.socket" \
       --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munge/seed"
-    for _ in $(seq 50); do [[ -S $dir/munge/munge.socket ]] && break; sleep 0.1; done
+    # Generous waits: ctest runs heavy tests beside this one on a 2-core machine.
+    for _ in $(seq 300); do [[ -S $dir/munge/munge.socket ]] && break; sleep 0.1; done
     [[ -S $dir/munge/munge.socket ]] || { echo "munged did not start" >&2; logs >&2; exit 1; }
 
     # This machine's CPUs and memory, as slurmd itself reports them (a node configured with more
@@ -153,13 +154,13 @@ EOF
     slurmctld -c -f "$SLURM_CONF" || { echo "slurmctld did not start" >&2; logs >&2; exit 1; }
     slurmd -f "$SLURM_CONF" -N recrun-node || { echo "slurmd did not start" >&2; logs >&2; exit 1; }
     state=
-    for _ in $(seq 300); do
+    for _ in $(seq 1200); do
       state=$(sinfo -h -n recrun-node -o %T 2>/dev/null || true)
       [[ $state == idle* ]] && break
       sleep 0.1
     done
     if [[ $state != idle* ]]; then
-      echo "slurm_cluster.sh: the node did not become idle within 30 s (state '$state')" >&2
+      echo "slurm_cluster.sh: the node did not become idle within 120 s (state '$state')" >&2
       scontrol show node recrun-node >&2 2>&1 || true
       logs >&2
       exit 1
