@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "data/dataset_loader.hpp"
@@ -50,26 +52,49 @@ TEST(HostileInput, ADataFileLinkedToDevZeroIsRefusedAsNotARegularFile) {
   EXPECT_NE(load.find("not a regular file"), std::string::npos) << load;
 }
 
-// Opens the FIFO for writing after `delay`, so that a reader that blocks is released (and the
-// test measures how long it waited instead of hanging).
-std::thread release_fifo_after(const fs::path& fifo, std::chrono::milliseconds delay) {
-  return std::thread([fifo, delay] {
-    std::this_thread::sleep_for(delay);
-    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-    if (fd >= 0) ::close(fd);
-  });
-}
+// Opens the FIFO for writing after a minute, or as soon as join() says the reader returned, so
+// that a reader that blocks is released (and the test sees how long it waited instead of hanging).
+// The minute is far beyond the bound the tests check (10 s), and the bound far beyond what a
+// reader that does not block needs even on a loaded machine: no race between the two clocks.
+class FifoReleaser {
+ public:
+  explicit FifoReleaser(fs::path fifo)
+      : thread_([this, fifo = std::move(fifo)] {
+          {
+            std::unique_lock lock(mutex_);
+            cv_.wait_for(lock, std::chrono::seconds(60), [this] { return done_; });
+          }
+          const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+          if (fd >= 0) ::close(fd);
+        }) {}
+  ~FifoReleaser() { join(); }
+  void join() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: it starts once the members it uses exist
+};
 
 TEST(HostileInput, AFifoAsADataFileIsRefusedWithoutBlocking) {
   const fs::path dir = test::temp_dir("hostile-fifo");
   const fs::path fifo = dir / "train_ratings.csv";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  auto releaser = release_fifo_after(fifo, std::chrono::milliseconds(3000));
+  FifoReleaser releaser(fifo);
   const auto t0 = Clock::now();
   const std::string e = error_of([&] { text::FileBytes bytes(fifo); });
   const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
   releaser.join();
-  EXPECT_LT(waited, 2.0) << "opening the FIFO blocked";
+  EXPECT_LT(waited, 10.0) << "opening the FIFO blocked until it was released";
   EXPECT_NE(e.find(fifo.string()), std::string::npos) << e;
   EXPECT_NE(e.find("not a regular file (a FIFO"), std::string::npos) << e;
 }
@@ -110,10 +135,11 @@ TEST(HostileInput, ReadRegularFileRefusesDevicesFifosAndFilesOverTheBound) {
             std::string::npos)
       << e;
   ASSERT_EQ(::mkfifo((dir / "fifo.toml").c_str(), 0600), 0);
-  auto releaser = release_fifo_after(dir / "fifo.toml", std::chrono::milliseconds(3000));
+  FifoReleaser releaser(dir / "fifo.toml");
   const auto t0 = Clock::now();
   e = error_of([&] { util::read_regular_file(dir / "fifo.toml", 1 << 20, "experiment file"); });
-  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 10.0)
+      << "opening the FIFO blocked until it was released";
   releaser.join();
   EXPECT_NE(e.find("FIFO"), std::string::npos) << e;
   write(dir / "big.toml", std::string(2000, '#'));
