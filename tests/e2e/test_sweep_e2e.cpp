@@ -156,15 +156,24 @@ TEST_F(SweepE2E, KillDash9MidwayThenRestartRecordsEveryTrialExactlyOnce) {
   const fs::path file = experiment("killtest", kTwelveTrials);
   const fs::path db = results_ / "results.db";
   const pid_t sweep = spawn_recrun(sweep_args(file, {"--jobs", "2"}), dir_ / "first.log", dir_);
-  // Kill once some trials are done and another is mid-training: its checkpoint after epoch 1
-  // is on disk (last.ckpt) and it has not finished.
+  // Kill once some trials are done and another is mid-training: its checkpoint after an epoch
+  // is on disk (last.ckpt) and at most half of its 6 epochs are recorded, so that it is still
+  // running when the kill lands even if this process is scheduled late on a loaded machine.
+  const auto epochs_recorded = [&](ResultsStore& store, const std::string& key) {
+    std::size_t n = 0;
+    for (const auto& m : store.epoch_metrics(key))
+      n += m.split == recrun::results::SplitName::train && m.name == "loss";
+    return n;
+  };
   const bool midway = wait_until(
       [&] {
         const auto c = counts(db);
         if (c.finished < 2 || c.running < 1) return false;
-        for (const auto& row : ResultsStore(db).runs("killtest"))
+        ResultsStore store(db);
+        for (const auto& row : store.runs("killtest"))
           if (row.status == RunStatus::running &&
-              fs::exists(results_ / "checkpoints" / "killtest" / row.trial_key / "last.ckpt"))
+              fs::exists(results_ / "checkpoints" / "killtest" / row.trial_key / "last.ckpt") &&
+              epochs_recorded(store, row.trial_key) <= 3)
             return true;
         return false;
       },
