@@ -56,7 +56,7 @@ TEST(ReportHtml, LineChartPlacesPointsWhereTheAxesSay) {
   o.title = "t";
   o.kind = "curve";
   const std::string svg = html::line_chart(
-      {{.name = "s", .points = {{0, 0}, {0.5, NAN}, {1, 1}}, .errors = {}, .line = true}}, o);
+      {{.name = "s", .points = {{0, 0}, {0.5, NAN}, {1, 1}}, .errors = {}, .line = true, .colour = {}, .emphasis = false, .marks = {}}}, o);
   EXPECT_NE(svg.find("cx=\"56.0\" cy=\"190.0\""), std::string::npos) << svg;
   EXPECT_NE(svg.find("cx=\"366.0\" cy=\"26.0\""), std::string::npos) << svg;
   EXPECT_EQ(count_of(svg, "<circle"), 2);  // the NaN point is not drawn
@@ -69,16 +69,64 @@ TEST(ReportHtml, LineChartPlacesPointsWhereTheAxesSay) {
 
 TEST(ReportHtml, ChartsOfNothingOrConstantsStillDraw) {
   html::ChartOptions o;
-  const std::string empty = html::line_chart({{.name = "none", .points = {}, .errors = {}, .line = true}}, o);
+  const std::string empty = html::line_chart({{.name = "none", .points = {}, .errors = {}, .line = true, .colour = {}, .emphasis = false, .marks = {}}}, o);
   EXPECT_NE(empty.find("no values"), std::string::npos);
   const std::string flat = html::line_chart(
-      {{.name = "c", .points = {{1, 5}, {2, 5}}, .errors = {}, .line = true}}, o);
+      {{.name = "c", .points = {{1, 5}, {2, 5}}, .errors = {}, .line = true, .colour = {}, .emphasis = false, .marks = {}}}, o);
   EXPECT_EQ(count_of(flat, "<circle"), 2);
   EXPECT_EQ(flat.find("nan"), std::string::npos) << flat;
   const std::string bars = html::bar_chart({{.label = "<b>", .value = 3, .tooltip = {}}, {.label = "x", .value = INFINITY, .tooltip = {}}}, o);
   EXPECT_EQ(count_of(bars, "<rect class=\"bar\""), 2);
   EXPECT_NE(bars.find("&lt;b&gt;"), std::string::npos);
   EXPECT_EQ(bars.find("<b>"), std::string::npos);
+}
+
+TEST(ReportHtml, WrappedLabelsKeepEveryCharacter) {
+  const std::string label = "features=[genre,year,title] fusion=gate";
+  const auto lines = html::wrap_label(label, 12);
+  std::string joined;
+  for (const auto& l : lines) {
+    EXPECT_LE(l.size(), 12u) << l;
+    joined += (joined.empty() || joined.back() == ',' || joined.back() == '=' ? "" : " ") + l;
+  }
+  EXPECT_EQ(joined, label);
+  EXPECT_EQ(lines, (std::vector<std::string>{"features=", "[genre,year,", "title]", "fusion=gate"}));
+  EXPECT_EQ(html::wrap_label("[genre,year]", 8), (std::vector<std::string>{"[genre,", "year]"}));
+  EXPECT_EQ(html::wrap_label("0123456789", 4), (std::vector<std::string>{"0123", "4567", "89"}));
+  EXPECT_EQ(html::wrap_label("", 4), (std::vector<std::string>{""}));
+}
+
+TEST(ReportHtml, GroupedBarsStartAtZeroAndDrawTheirReferences) {
+  html::ChartOptions o;
+  o.kind = "grid";
+  o.references = {{"baseline", 0.25, "#111"}};
+  const std::string svg = html::grouped_bar_chart(
+      {"[genre]", "[genre,year,title]"},
+      {{"fusion=add", {0.2, 0.4}, {0, 0.05}, ""}, {"fusion=gate", {0.3, NAN}, {}, "#123456"}}, o);
+  EXPECT_NE(svg.find("data-groups=\"2\" data-bars=\"3\""), std::string::npos) << svg;  // NaN: no bar
+  EXPECT_NE(svg.find("data-group=\"[genre,year,title]\" data-series=\"fusion=add\" data-value=\"0.4\""), std::string::npos);
+  EXPECT_NE(svg.find("fill=\"#123456\""), std::string::npos);
+  EXPECT_NE(svg.find("text-anchor=\"end\">0</text>"), std::string::npos);  // the axis starts at 0
+  EXPECT_NE(svg.find("<line class=\"reference\" data-label=\"baseline\" data-value=\"0.25\""), std::string::npos);
+  EXPECT_NE(svg.find("legend-entry reference"), std::string::npos);
+  EXPECT_EQ(count_of(svg, "class=\"errbar\""), 1);
+  EXPECT_EQ(svg.find("…"), std::string::npos);
+}
+
+TEST(ReportHtml, ANarrowRangeIsZoomedAndSaysSoUnlessAnOriginIsGiven) {
+  html::ChartOptions o;
+  html::Series s;
+  s.name = "w";
+  s.points = {{1, 0.47}, {2, 0.53}};
+  const std::string zoomed = html::line_chart({s}, o);
+  EXPECT_NE(zoomed.find("data-zoomed=\"1\""), std::string::npos);
+  EXPECT_NE(zoomed.find("y axis zoomed: "), std::string::npos);
+  o.y_min = 0;
+  o.y_max = 1;
+  const std::string whole = html::line_chart({s}, o);
+  EXPECT_EQ(whole.find("data-zoomed"), std::string::npos);
+  EXPECT_NE(whole.find("text-anchor=\"end\">0</text>"), std::string::npos);
+  EXPECT_NE(whole.find("text-anchor=\"end\">1</text>"), std::string::npos);
 }
 
 TEST(ReportHtml, TablesCarrySortKeysAndEscapedText) {
@@ -184,7 +232,12 @@ TEST_F(ReportGather, ThePageEscapesEverythingItShows) {
   EXPECT_NE(page.find("<table id=\"failures\""), std::string::npos);
   EXPECT_NE(page.find("data-kind=\"param\" data-group=\"ease\""), std::string::npos);
   EXPECT_EQ(count_of(page, "data-kind=\"gate\""), 5);  // every run here logged gate weights
-  EXPECT_EQ(count_of(page, "data-metric=\"loss\""), 5);
+  EXPECT_EQ(count_of(page, "data-metric=\"loss\""), 2);  // one chart per group (ease, pop), every run on it
+  // The popularity run is the floor; the EASE configurations are above it.
+  ASSERT_TRUE(d.popularity);
+  EXPECT_EQ(d.popularity->trial_key, "k5");
+  EXPECT_EQ(count_of(page, ">above</td>"), 3);  // the best EASE row, then both EASE configurations
+  EXPECT_EQ(count_of(page, ">(the floor)</td>"), 2);  // its row in both tables
   EXPECT_NE(page.find("fp123"), std::string::npos);
 }
 

@@ -269,9 +269,11 @@ ExperimentData gather_experiment(results::ResultsStore& store, std::string_view 
     if (seen && equal) d.same_as[name] = hit;
   }
 
-  // The popularity floor: same data, same split, any experiment.
-  if (!d.runs.empty()) {
-    const RunRow& latest = d.runs.back();
+  // The popularity floor: the data and split of the latest finished run, any experiment.
+  const auto latest_it = std::find_if(d.runs.rbegin(), d.runs.rend(),
+                                      [](const RunRow& r) { return r.status == RunStatus::finished; });
+  if (latest_it != d.runs.rend()) {
+    const RunRow& latest = *latest_it;
     const std::string split = split_of(latest.protocol_json);
     d.popularity = best_run(store.runs(), d.monitor, [&](const RunRow& r) {
       return r.model == "popularity" && r.data_fingerprint == latest.data_fingerprint &&

@@ -207,13 +207,13 @@ std::vector<std::string> wrap_label(std::string_view label, std::size_t width) {
   std::vector<std::string> lines;
   std::string rest(label);
   while (rest.size() > width) {
-    // The last break at or before `width`: after ", ", "," or " " where there is one, else
-    // before "=".
+    // The last break at or before `width`: after a ',' or ' ' where there is one, else after
+    // a '='.
     std::size_t cut = std::string::npos, at_equals = std::string::npos;
     for (std::size_t i = 1; i <= width && i < rest.size(); ++i) {
       const char c = rest[i - 1];
       if (c == ',' || c == ' ') cut = i;
-      if (rest[i] == '=') at_equals = i;
+      if (c == '=') at_equals = i;
     }
     if (cut == std::string::npos) cut = at_equals;
     if (cut == std::string::npos) {

@@ -133,8 +133,8 @@ std::string grouped_bar_chart(const std::vector<std::string>& groups, const std:
 /// The palette's i-th colour (it repeats after 12).
 std::string palette_colour(std::size_t i);
 
-/// A label broken into lines of at most `width` characters, at ", ", ",", " " or "=" where it
-/// can, inside a word where it must; nothing is left out.
+/// A label broken into lines of at most `width` characters: after a ',' or ' ' where it can,
+/// else after a '=', inside a word where it must; nothing is left out (spaces at a break go).
 std::vector<std::string> wrap_label(std::string_view label, std::size_t width);
 
 /// A whole page: title, inline style, the error-recording script first in <head>, `body`, and
