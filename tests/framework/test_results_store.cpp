@@ -460,6 +460,133 @@ TEST_F(ResultsStoreTest, ViewsPivotAndRank) {
   EXPECT_EQ(scalar("SELECT runs_compared FROM v_best_per_model WHERE model = 'sasrec'"), 2);
 }
 
+// A trial key two experiments' grids share belongs to both (issue: a trial was filed under the
+// first experiment that ran it and vanished from the second).
+TEST_F(ResultsStoreTest, ATrialTwoExperimentsRegisterBelongsToBoth) {
+  ResultsStore store(db_path_);
+  const auto quick = store.upsert_experiment("quickstart", "toml", "q1");
+  const auto base = store.upsert_experiment("baselines", "toml", "b1");
+  auto in = [](TrialSpec spec, std::string group) {
+    spec.group_name = std::move(group);
+    return spec;
+  };
+  ASSERT_EQ(store.register_trials({in(make_spec("e500", "ease", quick), "ease"),
+                                   in(make_spec("e1000", "ease", quick), "ease")}),
+            2u);
+  for (auto [key, ndcg] : {std::pair{"e500", 0.30}, std::pair{"e1000", 0.25}}) {
+    ASSERT_EQ(store.claim(key), ClaimResult::claimed);
+    store.finish(key, make_finish(ndcg));
+  }
+  // baselines' grid holds both and one more: nothing is inserted twice, all three are members.
+  EXPECT_EQ(store.register_trials({in(make_spec("e100", "ease", base), "ease_grid"),
+                                   in(make_spec("e500", "ease", base), "ease_grid"),
+                                   in(make_spec("e1000", "ease", base), "ease_grid")}),
+            1u);
+  const auto rows = store.runs("baselines");
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.experiment, "baselines") << r.trial_key;
+    EXPECT_EQ(r.experiment_id, base) << r.trial_key;
+    EXPECT_EQ(r.group_name, "ease_grid") << r.trial_key;
+  }
+  EXPECT_EQ(rows[0].trial_key, "e500");
+  EXPECT_EQ(rows[0].status, RunStatus::finished);
+  EXPECT_EQ(rows[0].params.size(), 5u);
+  EXPECT_EQ(rows[0].test_metrics.size(), 4u);
+  ASSERT_EQ(rows[0].memberships.size(), 2u);
+  EXPECT_EQ(rows[0].memberships[0], (Membership{quick, "quickstart", "ease"}));
+  EXPECT_EQ(rows[0].memberships[1], (Membership{base, "baselines", "ease_grid"}));
+  // Read through quickstart, the shared runs keep their group there.
+  const auto q = store.runs("quickstart");
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].group_name, "ease");
+  // Every run once in the full listing, under the experiment that registered it first.
+  const auto all = store.runs();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].experiment, "quickstart");
+  EXPECT_NE(all[0].membership("baselines"), nullptr);
+  EXPECT_EQ(all[2].membership("quickstart"), nullptr);
+  const auto counts = store.status_counts("baselines");
+  EXPECT_EQ(counts.finished, 2);
+  EXPECT_EQ(counts.pending, 1);
+  EXPECT_EQ(store.status_counts().total(), 3);
+  // The views list a run under each experiment it belongs to; the best per model sees it in both.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_runs WHERE experiment = 'baselines'"), 3);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_runs WHERE experiment = 'quickstart'"), 2);
+  EXPECT_EQ(scalar_text("SELECT group_name FROM v_runs WHERE experiment = 'baselines' AND "
+                        "trial_key = 'e500'"),
+            "ease_grid");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_metrics WHERE experiment = 'baselines' AND "
+                   "split = 'test'"),
+            8);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_run_params WHERE experiment = 'baselines'"), 15);
+  EXPECT_EQ(scalar_text("SELECT trial_key FROM v_best_per_model WHERE experiment = 'baselines'"),
+            "e500");
+  EXPECT_EQ(scalar("SELECT runs_compared FROM v_best_per_model WHERE experiment = 'baselines'"),
+            2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_run_experiments"), 5);
+}
+
+// An edited experiment file is a new version of the same name: a run both versions registered is
+// listed once under the name, through the newest version.
+TEST_F(ResultsStoreTest, ARunInTwoVersionsOfAnExperimentIsListedOnceUnderItsName) {
+  ResultsStore store(db_path_);
+  const auto v1 = store.upsert_experiment("study", "toml 1", "h1");
+  const auto v2 = store.upsert_experiment("study", "toml 2", "h2");
+  auto spec = make_spec("k", "ease", v1);
+  store.register_trials({spec});
+  spec.experiment_id = v2;
+  spec.group_name = "renamed";
+  store.register_trials({spec});
+  const auto rows = store.runs("study");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].experiment_id, v2);
+  EXPECT_EQ(rows[0].group_name, "renamed");
+  EXPECT_EQ(rows[0].memberships.size(), 2u);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_runs"), 1);
+  EXPECT_EQ(scalar_text("SELECT experiment_hash FROM v_runs"), "h2");
+  EXPECT_EQ(scalar_text("SELECT group_name FROM v_runs"), "renamed");
+}
+
+// Schema 4 files knew one experiment per run; after the migration each run belongs to it, and a
+// later experiment sharing the trial adds its own membership.
+TEST_F(ResultsStoreTest, ASchemaVersion4FileIsMigratedToMembership) {
+  fs::create_directories(db_path_.parent_path());
+  {
+    Database db(db_path_, std::chrono::milliseconds(10'000));
+    std::ifstream in(std::string(RECRUN_TEST_FIXTURES) + "/results_schema_v4.sql");
+    std::stringstream sql;
+    sql << in.rdbuf();
+    ASSERT_FALSE(sql.str().empty());
+    db.exec(sql.str());
+    db.exec("PRAGMA user_version = 4");
+    db.exec("INSERT INTO experiments (id, name, hash, toml_text) VALUES (1, 'quickstart', 'q', '')");
+    db.exec("INSERT INTO runs (trial_key, experiment_id, group_name, model, seed, status, "
+            "attempts) VALUES ('shared', 1, 'ease', 'ease', 1, 'finished', 1), "
+            "('single', NULL, '', 'ease', 1, 'finished', 1)");
+    db.exec("INSERT INTO run_metrics VALUES (1, 'valid', 'NDCG@10', 0.25)");
+  }
+  ResultsStore store(db_path_);
+  EXPECT_EQ(scalar("PRAGMA user_version"), kSchemaVersion);
+  const auto q = store.runs("quickstart");
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q[0].trial_key, "shared");
+  EXPECT_EQ(q[0].group_name, "ease");
+  const auto base = store.upsert_experiment("baselines", "toml", "b");
+  auto spec = make_spec("shared", "ease", base);
+  spec.group_name = "ease_grid";
+  EXPECT_EQ(store.register_trials({spec}), 0u);
+  const auto b = store.runs("baselines");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].status, RunStatus::finished);
+  EXPECT_EQ(b[0].group_name, "ease_grid");
+  EXPECT_DOUBLE_EQ(scalar(R"(SELECT "valid_ndcg@10" FROM v_runs WHERE experiment = 'baselines')"),
+                   0.25);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_runs"), 3);  // shared twice, the single run once
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_runs WHERE experiment IS NULL"), 1);
+  EXPECT_EQ(scalar_text("PRAGMA integrity_check"), "ok");
+}
+
 TEST_F(ResultsStoreTest, ViewsHaveAColumnForEveryMetricAndRankByTheValidationMonitor) {
   // ks = [5, 20], monitor NDCG@20: nothing about K = 10 anywhere.
   ResultsStore store(db_path_);
@@ -747,7 +874,9 @@ TEST_F(ResultsStoreTest, ManyProcessesWriteOneDatabase) {
             5 * (kSharedTrials + kProcesses * kOwnRuns));
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM run_metrics"),
             6 * (kSharedTrials + kProcesses * kOwnRuns));
-  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_best_per_model"), 3);  // 2 sweeps' models + single
+  // Both sweeps registered every shared trial, so each holds both models; plus the single runs.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM run_groups"), 2 * kSharedTrials);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM v_best_per_model"), 5);
   EXPECT_EQ(scalar_text("PRAGMA integrity_check"), "ok");
 }
 

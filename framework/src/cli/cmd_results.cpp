@@ -97,8 +97,8 @@ int results_list(const Args& args) {
       "results", po::value(&dir)->default_value("results"), "results directory (holds results.db)")(
       "experiment", po::value(&filter.experiment), "only runs of this experiment")(
       "model", po::value(&filter.model), "only runs of this model")(
-      "status", po::value(&status), "only runs in this status: pending, running, finished, failed "
-                                    "or interrupted")(
+      "status", po::value(&status), "only runs in this status: pending, running, finished, failed, "
+                                    "interrupted, pruned or waiting")(
       "where", po::value(&filter.where)->composing(),
       "param=value: only runs whose parameter has this value (repeatable; numbers compare as "
       "numbers)")(
@@ -117,7 +117,9 @@ int results_list(const Args& args) {
     }
   }
   const auto store = open_store(dir);
-  const auto all = store->runs();
+  // An experiment's runs are read through their membership: a run that two experiments share
+  // is listed under the one asked for, with its group there.
+  const auto all = filter.experiment.empty() ? store->runs() : store->runs(filter.experiment);
   auto runs = filter_runs(all, filter);
   if (runs.empty() && !filter.where.empty())
     fmt::print(stderr, "{}\n", explain_no_match(all, filter));
@@ -187,13 +189,12 @@ int results_best(const Args& args) {
   if (vm.count("help")) return 0;
   const Format f = parse_format(format);
   const auto store = open_store(dir);
-  const auto all = store->runs();
+  const auto all = experiment.empty() ? store->runs() : store->runs(experiment);
   std::vector<const RunRow*> runs;
   std::set<std::string> experiments;
-  for (const auto& r : all) {
-    if (!r.experiment.empty()) experiments.insert(r.experiment);
+  for (const auto& e : store->experiments()) experiments.insert(e.name);
+  for (const auto& r : all)
     if (r.experiment == experiment) runs.push_back(&r);
-  }
   if (runs.empty())
     throw Error(fmt::format("no {} in {}; experiments: {}",
                             experiment.empty() ? std::string("single runs (recrun run)")

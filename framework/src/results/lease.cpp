@@ -122,6 +122,7 @@ bool ResultsStore::State::end_attempt(std::string_view trial_key, RunStatus stat
       case RunStatus::pending:
       case RunStatus::failed:
       case RunStatus::interrupted:
+      case RunStatus::waiting:
         if (only_if_running) return false;
         break;
     }
@@ -156,6 +157,7 @@ ClaimResult ResultsStore::claim(std::string_view trial_key, bool retry_failed) {
         break;
       case RunStatus::pending:
       case RunStatus::interrupted:
+      case RunStatus::waiting:  // its members may be there now; the trial checks again
         break;
     }
     // Keeps epoch curves (a resumed attempt overwrites or truncates them) and artifact paths
@@ -306,9 +308,10 @@ bool ResultsStore::discard_replacement(std::string_view staging_key) {
 bool ResultsStore::fail(std::string_view trial_key, std::string_view error, RunStatus status) {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
-  if (status != RunStatus::failed && status != RunStatus::interrupted) {
-    s.throw_misuse(fmt::format("fail() of trial '{}' was given status '{}'; only 'failed' or "
-                               "'interrupted' end a trial without a result",
+  if (status != RunStatus::failed && status != RunStatus::interrupted &&
+      status != RunStatus::waiting) {
+    s.throw_misuse(fmt::format("fail() of trial '{}' was given status '{}'; only 'failed', "
+                               "'interrupted' or 'waiting' end a trial without a result",
                                trial_key, to_string(status)));
   }
   return s.end_attempt(trial_key, status, error, /*only_if_running=*/

@@ -128,7 +128,8 @@ bool where_matches(const Param& p, const Where& w) {
 }
 
 bool passes_other_filters(const RunRow& r, const RunFilter& f) {
-  if (!f.experiment.empty() && r.experiment != f.experiment) return false;
+  if (!f.experiment.empty() && r.experiment != f.experiment && !r.membership(f.experiment))
+    return false;
   if (!f.model.empty() && r.model != f.model) return false;
   return !f.status || r.status == *f.status;
 }
@@ -367,10 +368,13 @@ Side resolve_side(const std::string& text, const std::vector<RunRow>& runs, bool
     std::set<std::string> groups;
     bool experiment_known = false;
     for (const auto& r : runs) {
-      if (r.experiment != experiment) continue;
+      // A run shared by several experiments counts in each, under its group there.
+      const Membership* m = experiment.empty() ? nullptr : r.membership(experiment);
+      if (!m && r.experiment != experiment) continue;
       experiment_known = true;
-      groups.insert(r.group_name.empty() ? r.model : r.group_name);
-      if ((r.group_name.empty() ? r.model : r.group_name) == group) in_group.push_back(&r);
+      const std::string& name = m ? m->group_name : r.group_name;
+      groups.insert(name.empty() ? r.model : name);
+      if ((name.empty() ? r.model : name) == group) in_group.push_back(&r);
     }
     if (!experiment_known)
       throw Error(fmt::format("'{}': no {} in the results", text,

@@ -37,18 +37,20 @@ std::string_view to_string(RunStatus status) {
     case RunStatus::failed: return "failed";
     case RunStatus::interrupted: return "interrupted";
     case RunStatus::pruned: return "pruned";
+    case RunStatus::waiting: return "waiting";
   }
   return "?";
 }
 
 RunStatus parse_run_status(std::string_view text) {
   for (auto status : {RunStatus::pending, RunStatus::running, RunStatus::finished,
-                      RunStatus::failed, RunStatus::interrupted, RunStatus::pruned}) {
+                      RunStatus::failed, RunStatus::interrupted, RunStatus::pruned,
+                      RunStatus::waiting}) {
     if (to_string(status) == text) return status;
   }
   throw std::invalid_argument(fmt::format(
-      "unknown run status '{}' (expected pending, running, finished, failed, interrupted or "
-      "pruned)",
+      "unknown run status '{}' (expected pending, running, finished, failed, interrupted, "
+      "pruned or waiting)",
       text));
 }
 
@@ -140,8 +142,10 @@ double nan_if_null(const Statement& stmt, int column) {
   return stmt.is_null(column) ? std::numeric_limits<double>::quiet_NaN() : stmt.real(column);
 }
 
+// {0}: the experiment id, name and group columns (the run's first experiment, or the one a
+// listing of an experiment reads it through).
 constexpr std::string_view kRunColumns =
-    "r.id, r.trial_key, r.experiment_id, e.name, r.group_name, r.model, r.data_path, "
+    "r.id, r.trial_key, {0}, r.model, r.data_path, "
     "r.data_fingerprint, r.protocol, r.seed, r.status, r.attempts, r.owner_host, r.owner_pid, "
     "r.heartbeat_at, r.created_at, r.started_at, r.finished_at, r.fit_seconds, "
     "r.eval_seconds, r.total_seconds, r.best_epoch, r.epochs_run, r.checkpoint_path, "
@@ -299,6 +303,18 @@ void ResultsStore::State::open() {
       db.exec("PRAGMA user_version = 3");
     }
     if (schema_version() == 3) migrate_3_to_4();
+    if (schema_version() == 4) {
+      // 4 -> 5: membership (run_groups). Until now a run belonged to the experiment and group
+      // that registered it first; that is where it starts.
+      db.exec(drop_views_sql());
+      add_run_status("pruned", "waiting");
+      db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only run_groups is new
+      db.exec("INSERT OR IGNORE INTO run_groups (run_id, experiment_id, group_name) "
+              "SELECT id, experiment_id, group_name FROM runs "
+              "WHERE experiment_id IS NOT NULL AND staging_for IS NULL");
+      rebuild_views();
+      db.exec("PRAGMA user_version = 5");
+    }
   });
 }
 
@@ -308,19 +324,26 @@ void ResultsStore::State::open() {
 // SQLite's ALTER TABLE page describes for changes that leave the stored content valid.
 void ResultsStore::State::migrate_3_to_4() {
   db.exec(drop_views_sql());
+  add_run_status("interrupted", "pruned");
+  db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only the search tables are new
+  rebuild_views();
+  db.exec("PRAGMA user_version = 4");
+}
+
+// The runs.status CHECK constraint's list gets `added` after `last`, its last value so far.
+void ResultsStore::State::add_run_status(std::string_view last, std::string_view added) {
   std::int64_t cookie = 0;
   {
     auto stmt = db.prepare("PRAGMA schema_version");
     if (stmt.step()) cookie = stmt.int64(0);
   }
   db.exec("PRAGMA writable_schema = ON");
-  db.exec("UPDATE sqlite_master SET sql = replace(sql, '''failed'', ''interrupted'')', "
-          "'''failed'', ''interrupted'', ''pruned'')') WHERE type = 'table' AND name = 'runs'");
+  db.prepare("UPDATE sqlite_master SET sql = replace(sql, ?1, ?2) "
+             "WHERE type = 'table' AND name = 'runs'")
+      .bind_all(fmt::format("'{}')", last), fmt::format("'{}', '{}')", last, added))
+      .execute();
   db.exec(fmt::format("PRAGMA schema_version = {}", cookie + 1));
   db.exec("PRAGMA writable_schema = OFF");
-  db.exec(schema_sql());  // CREATE ... IF NOT EXISTS: only the search tables are new
-  rebuild_views();
-  db.exec("PRAGMA user_version = 4");
 }
 
 void ResultsStore::State::rebuild_views() {
@@ -374,8 +397,16 @@ bool ResultsStore::State::insert_if_missing(const TrialSpec& spec, Statement& in
                 spec.protocol_json.empty() ? std::string_view("{}") : spec.protocol_json,
                 spec.seed)
       .execute();
-  if (db.changes() == 0) return false;
-  const std::int64_t run_id = db.last_insert_rowid();
+  const bool inserted = db.changes() > 0;
+  const std::int64_t run_id = inserted ? db.last_insert_rowid() : 0;
+  if (spec.experiment_id) {
+    db.prepare(
+          "INSERT OR IGNORE INTO run_groups (run_id, experiment_id, group_name) "
+          "SELECT id, ?2, ?3 FROM runs WHERE trial_key = ?1 AND staging_for IS NULL")
+        .bind_all(spec.trial_key, *spec.experiment_id, spec.group_name)
+        .execute();
+  }
+  if (!inserted) return false;
   for (const Param& param : spec.params) {
     insert_param.reset()
         .bind_all(run_id, param.name, param.value, stored_type_name(param.type),
@@ -531,14 +562,25 @@ Statement ResultsStore::State::prepare_upsert_epoch() {
 }
 
 std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter,
-                                                   std::optional<std::string_view> arg) {
+                                                   std::optional<std::string_view> arg,
+                                                   bool member_of_arg) {
+  // Either each run once, with the experiment that registered it first, or (member_of_arg)
+  // the runs that belong to the experiment named ?1, read through that membership.
+  const std::string from =
+      member_of_arg
+          ? fmt::format("runs AS r JOIN ({}) AS m ON m.run_id = r.id AND m.experiment = ?1 "
+                        "JOIN experiments AS e ON e.id = m.experiment_id",
+                        memberships_sql())
+          : std::string("runs AS r LEFT JOIN experiments AS e ON e.id = r.experiment_id");
+  const std::string_view which = member_of_arg ? "m.experiment_id, e.name, m.group_name"
+                                               : "r.experiment_id, e.name, r.group_name";
+  const std::string selected = fmt::format("SELECT r.id FROM {} WHERE {}", from, filter);
   return db.read_transaction([&] {
     std::vector<RunRow> rows;
     std::unordered_map<std::int64_t, std::size_t> index_of;
-    auto select = db.prepare(fmt::format(
-        "SELECT {} FROM runs AS r LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-        "WHERE {} ORDER BY r.id",
-        kRunColumns, filter));
+    auto select = db.prepare(fmt::format("SELECT {} FROM {} WHERE {} ORDER BY r.id",
+                                         fmt::format(fmt::runtime(kRunColumns), which), from,
+                                         filter));
     select.bind_all(arg);
     while (select.step()) {
       rows.push_back(read_run_row(select));
@@ -548,10 +590,8 @@ std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter,
 
     auto params = db.prepare(fmt::format(
         "SELECT p.run_id, p.name, p.value, p.type, p.num_value FROM run_params AS p "
-        "JOIN runs AS r ON r.id = p.run_id "
-        "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-        "WHERE {} ORDER BY p.run_id, p.name",
-        filter));
+        "WHERE p.run_id IN ({}) ORDER BY p.run_id, p.name",
+        selected));
     params.bind_all(arg);
     while (params.step()) {
       rows[index_of.at(params.int64(0))].params.push_back(
@@ -561,10 +601,8 @@ std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter,
 
     auto metrics = db.prepare(fmt::format(
         "SELECT m.run_id, m.split, m.name, m.value FROM run_metrics AS m "
-        "JOIN runs AS r ON r.id = m.run_id "
-        "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-        "WHERE {} ORDER BY m.run_id, m.split, m.name",
-        filter));
+        "WHERE m.run_id IN ({}) ORDER BY m.run_id, m.split, m.name",
+        selected));
     metrics.bind_all(arg);
     while (metrics.step()) {
       RunRow& row = rows[index_of.at(metrics.int64(0))];
@@ -572,8 +610,26 @@ std::vector<RunRow> ResultsStore::State::load_runs(std::string_view filter,
                                                                  : row.valid_metrics;
       target.push_back(Metric{metrics.text(2), nan_if_null(metrics, 3)});
     }
+
+    auto groups = db.prepare(fmt::format(
+        "SELECT g.run_id, g.experiment_id, x.name, g.group_name FROM run_groups AS g "
+        "JOIN experiments AS x ON x.id = g.experiment_id "
+        "WHERE g.run_id IN ({}) ORDER BY g.run_id, g.experiment_id, g.group_name",
+        selected));
+    groups.bind_all(arg);
+    while (groups.step()) {
+      rows[index_of.at(groups.int64(0))].memberships.push_back(
+          Membership{groups.int64(1), groups.text(2), groups.text(3)});
+    }
     return rows;
   });
+}
+
+const Membership* RunRow::membership(std::string_view name) const {
+  const Membership* found = nullptr;
+  for (const auto& m : memberships)
+    if (m.experiment == name) found = &m;  // ordered by id: the newest version last
+  return found;
 }
 
 // ------------------------------------------------------------------------------- ResultsStore
@@ -752,7 +808,7 @@ bool ResultsStore::record_run(const CompletedRun& run) {
 std::optional<RunRow> ResultsStore::find(std::string_view trial_key) const {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
-  auto rows = s.load_runs("r.trial_key = ?1", trial_key);
+  auto rows = s.load_runs("r.trial_key = ?1", trial_key, false);
   if (rows.empty()) return std::nullopt;
   return std::move(rows.front());
 }
@@ -760,7 +816,8 @@ std::optional<RunRow> ResultsStore::find(std::string_view trial_key) const {
 std::vector<RunRow> ResultsStore::runs(std::optional<std::string_view> experiment) const {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
-  return s.load_runs("r.staging_for IS NULL AND (?1 IS NULL OR e.name = ?1)", experiment);
+  if (experiment) return s.load_runs("r.staging_for IS NULL", experiment, true);
+  return s.load_runs("r.staging_for IS NULL AND ?1 IS NULL", std::nullopt, false);
 }
 
 std::vector<EpochMetric> ResultsStore::epoch_metrics(std::string_view trial_key) const {
@@ -831,8 +888,9 @@ StatusCounts ResultsStore::status_counts(std::optional<std::string_view> experim
   std::lock_guard lock(s.mutex);
   auto select = s.db.prepare(
       "SELECT r.status, COUNT(*) FROM runs AS r "
-      "LEFT JOIN experiments AS e ON e.id = r.experiment_id "
-      "WHERE r.staging_for IS NULL AND (?1 IS NULL OR e.name = ?1) GROUP BY r.status");
+      "WHERE r.staging_for IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM run_groups AS g "
+      "JOIN experiments AS x ON x.id = g.experiment_id WHERE g.run_id = r.id AND x.name = ?1)) "
+      "GROUP BY r.status");
   select.bind_all(experiment);
   StatusCounts counts;
   while (select.step()) {
@@ -844,6 +902,7 @@ StatusCounts ResultsStore::status_counts(std::optional<std::string_view> experim
       case RunStatus::failed: counts.failed = n; break;
       case RunStatus::interrupted: counts.interrupted = n; break;
       case RunStatus::pruned: counts.pruned = n; break;
+      case RunStatus::waiting: counts.waiting = n; break;
     }
   }
   return counts;

@@ -35,7 +35,9 @@ namespace recrun::results {
 /// Where a run row stands. Stored as the lower-case name.
 /// `pruned`: stopped by its search's pruner at a rung (schema 4); like `finished`, it is never
 /// run again, but it never counts as a group's best.
-enum class RunStatus { pending, running, finished, failed, interrupted, pruned };
+/// waiting: a trial whose models are built from other runs (an ensemble's members) that name no
+/// finished run yet; the next sweep takes it up like a pending one.
+enum class RunStatus { pending, running, finished, failed, interrupted, pruned, waiting };
 std::string_view to_string(RunStatus status);
 /// Inverse of to_string; throws std::invalid_argument for anything else.
 RunStatus parse_run_status(std::string_view text);
@@ -152,8 +154,19 @@ struct Replacement {
   std::int64_t attempt = 0;  ///< the new attempt's number (the finished row's attempts + 1)
 };
 
+/// An experiment (version) and group that registered a trial (table run_groups). A trial whose
+/// key appears in several experiments' grids belongs to each of them.
+struct Membership {
+  std::int64_t experiment_id = 0;  ///< experiments.id (one version of the file)
+  std::string experiment;          ///< its name
+  std::string group_name;          ///< the group there
+  bool operator==(const Membership&) const = default;
+};
+
 /// One row of `runs`, with its parameters and final metrics.
 /// Text columns that are NULL in the database read as empty strings.
+/// Read through runs(EXPERIMENT), `experiment_id`, `experiment` and `group_name` are the run's
+/// membership in that experiment; otherwise they are the experiment that registered it first.
 struct RunRow {
   std::int64_t id = 0;                        ///< runs.id
   std::string trial_key;                      ///< unique trial key
@@ -184,6 +197,11 @@ struct RunRow {
   std::vector<Param> params;                  ///< resolved hyperparameters, by name
   std::vector<Metric> valid_metrics;          ///< final validation metrics, by name
   std::vector<Metric> test_metrics;           ///< final test metrics, by name
+  std::vector<Membership> memberships;        ///< every experiment/group it belongs to, by id
+
+  /// Its membership in the experiment named `name` (the newest version that registered it),
+  /// or nullptr when it does not belong to one of that name.
+  const Membership* membership(std::string_view name) const;
 };
 
 /// One row of `epoch_metrics`.
@@ -229,8 +247,9 @@ struct StatusCounts {
   std::int64_t failed = 0;
   std::int64_t interrupted = 0;
   std::int64_t pruned = 0;
+  std::int64_t waiting = 0;
   std::int64_t total() const {
-    return pending + running + finished + failed + interrupted + pruned;
+    return pending + running + finished + failed + interrupted + pruned + waiting;
   }
 };
 
@@ -287,7 +306,9 @@ class ResultsStore {
                                  std::string_view hash);
 
   /// Inserts the trials whose keys are not in the database yet, as 'pending' with their params;
-  /// existing rows are never changed. One transaction. Returns how many were inserted.
+  /// existing rows are never changed, but every trial with an experiment_id (new or not) is
+  /// recorded as a member of that experiment and group. One transaction. Returns how many
+  /// rows were inserted.
   std::size_t register_trials(const std::vector<TrialSpec>& trials);
 
   /// Atomically takes the trial for this store's owner: pending or interrupted (or failed, with
@@ -325,10 +346,11 @@ class ResultsStore {
   /// Throws StoreError if the trial is not running under this owner.
   void finish(std::string_view trial_key, const FinishInfo& info);
 
-  /// Ends the trial as `status` (failed or interrupted) with `error`. Allowed for a running row
-  /// owned by this owner or by a dead one, and for a pending/interrupted/failed row; returns
-  /// false (and changes nothing) for a finished row or one a live other worker owns.
-  /// Throws StoreError for an unknown key or a status other than failed/interrupted.
+  /// Ends the trial as `status` (failed, interrupted, or waiting: its members name no finished
+  /// run yet) with `error`. Allowed for a running row owned by this owner or by a dead one, and
+  /// for a pending/interrupted/failed/waiting row; returns false (and changes nothing) for a
+  /// finished row or one a live other worker owns.
+  /// Throws StoreError for an unknown key or another status.
   bool fail(std::string_view trial_key, std::string_view error,
             RunStatus status = RunStatus::failed);
 
@@ -366,7 +388,8 @@ class ResultsStore {
 
   /// The run with this key, or nullopt.
   std::optional<RunRow> find(std::string_view trial_key) const;
-  /// All runs, or those of experiments named `experiment` (any hash), in insertion order.
+  /// All runs, or those that belong to an experiment named `experiment` (any version; a run
+  /// registered by several experiments belongs to each), in insertion order.
   std::vector<RunRow> runs(std::optional<std::string_view> experiment = std::nullopt) const;
   /// The trial's epoch metrics ordered by epoch, split, name; empty for an unknown key.
   std::vector<EpochMetric> epoch_metrics(std::string_view trial_key) const;
@@ -375,7 +398,7 @@ class ResultsStore {
   std::optional<UserMetrics> user_metrics(std::string_view trial_key) const;
   /// The versions of the experiment named `name` (all experiments when empty), oldest first.
   std::vector<ExperimentRow> experiments(std::optional<std::string_view> name = std::nullopt) const;
-  /// Runs per status, overall or for experiments named `experiment`.
+  /// Runs per status, overall or of the runs that belong to experiments named `experiment`.
   StatusCounts status_counts(std::optional<std::string_view> experiment = std::nullopt) const;
 
  private:

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
   protocol          TEXT NOT NULL DEFAULT '{}',
   seed              INTEGER NOT NULL,
   status            TEXT NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'running', 'finished', 'failed', 'interrupted', 'pruned')),
+                    CHECK (status IN ('pending', 'running', 'finished', 'failed', 'interrupted', 'pruned', 'waiting')),
   attempts          INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
   owner_host        TEXT,
   owner_pid         INTEGER,
@@ -150,7 +150,26 @@ CREATE TABLE IF NOT EXISTS promotions (
   decided_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   PRIMARY KEY (search_key, trial_key, rung)
 ) WITHOUT ROWID;
+)sql" R"sql(
+-- Schema 5: a trial belongs to every experiment (version) and group whose grid or search
+-- registered it, not only to the first one that ran it (runs.experiment_id/group_name).
+CREATE TABLE IF NOT EXISTS run_groups (
+  run_id         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  experiment_id  INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+  group_name     TEXT NOT NULL DEFAULT '',
+  created_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  PRIMARY KEY (run_id, experiment_id, group_name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_groups_by_experiment ON run_groups (experiment_id);
 )sql";
+
+// One row per run and experiment name it belongs to: the newest version of that experiment
+// that registered it, and the group it had there (SQLite takes the bare columns from the row
+// that MAX() picks).
+constexpr std::string_view kMemberships = R"sql(SELECT g.run_id AS run_id, x.name AS experiment,
+       MAX(g.experiment_id) AS experiment_id, g.group_name AS group_name
+FROM run_groups AS g JOIN experiments AS x ON x.id = g.experiment_id
+GROUP BY g.run_id, x.name)sql";
 
 // SQL identifier quoting: "..." with inner quotes doubled.
 std::string quote_identifier(std::string_view name) {
@@ -186,7 +205,7 @@ constexpr std::string_view kRunColumnsHead = R"sql(
   r.trial_key,
   e.name AS experiment,
   e.hash AS experiment_hash,
-  r.group_name,
+  COALESCE(m.group_name, r.group_name) AS group_name,
   r.model,
   r.status,
   r.attempts,
@@ -216,7 +235,8 @@ FROM (SELECT runs.*,
              COALESCE(CASE WHEN json_valid(protocol) THEN json_extract(protocol, '$.monitor') END,
                       'NDCG@10') AS monitor
       FROM runs) AS r
-LEFT JOIN experiments AS e ON e.id = r.experiment_id
+LEFT JOIN v_run_experiments AS m ON m.run_id = r.id
+LEFT JOIN experiments AS e ON e.id = m.experiment_id
 WHERE r.staging_for IS NULL;
 )sql";
 
@@ -234,7 +254,8 @@ SELECT
   p.num_value
 FROM run_params AS p
 JOIN runs AS r ON r.id = p.run_id
-LEFT JOIN experiments AS e ON e.id = r.experiment_id
+LEFT JOIN v_run_experiments AS m ON m.run_id = r.id
+LEFT JOIN experiments AS e ON e.id = m.experiment_id
 WHERE r.staging_for IS NULL;
 
 CREATE VIEW IF NOT EXISTS v_metrics AS
@@ -249,7 +270,8 @@ SELECT
   m.value
 FROM run_metrics AS m
 JOIN runs AS r ON r.id = m.run_id
-LEFT JOIN experiments AS e ON e.id = r.experiment_id
+LEFT JOIN v_run_experiments AS g ON g.run_id = r.id
+LEFT JOIN experiments AS e ON e.id = g.experiment_id
 WHERE r.staging_for IS NULL;
 
 CREATE VIEW IF NOT EXISTS v_epoch_metrics AS
@@ -265,7 +287,8 @@ SELECT
   m.wall_time
 FROM epoch_metrics AS m
 JOIN runs AS r ON r.id = m.run_id
-LEFT JOIN experiments AS e ON e.id = r.experiment_id
+LEFT JOIN v_run_experiments AS g ON g.run_id = r.id
+LEFT JOIN experiments AS e ON e.id = g.experiment_id
 WHERE r.staging_for IS NULL;
 )sql";
 
@@ -280,6 +303,7 @@ const std::vector<MetricColumn>& default_columns() {
 }  // namespace
 
 std::string_view schema_sql() { return kSchema; }
+std::string_view memberships_sql() { return kMemberships; }
 
 std::string metric_column_name(const MetricColumn& column) {
   return ascii_lower(column.split) + "_" + ascii_lower(column.name);
@@ -322,6 +346,8 @@ std::string views_sql(const std::vector<MetricColumn>& present) {
   sql += "-- Correlated lookups rather than a GROUP BY pivot: each is one primary-key probe, so a\n"
          "-- filtered query on v_runs touches only the runs it returns. The metric columns are\n"
          "-- generated from metric_columns (every metric a finished run reported).\n";
+  sql += "-- Which experiments (by name) each run belongs to, with its group there.\n";
+  sql += fmt::format("CREATE VIEW IF NOT EXISTS v_run_experiments AS\n{};\n\n", kMemberships);
   sql += "CREATE VIEW IF NOT EXISTS v_runs AS\nSELECT";
   sql += kRunColumnsHead;
   sql += metric_select;
@@ -363,7 +389,7 @@ WHERE rank_in_model = 1;
 std::string_view drop_views_sql() {
   return "DROP VIEW IF EXISTS v_best_per_model; DROP VIEW IF EXISTS v_epoch_metrics; "
          "DROP VIEW IF EXISTS v_metrics; DROP VIEW IF EXISTS v_run_params; "
-         "DROP VIEW IF EXISTS v_runs;";
+         "DROP VIEW IF EXISTS v_runs; DROP VIEW IF EXISTS v_run_experiments;";
 }
 
 }  // namespace recrun::results

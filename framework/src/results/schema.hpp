@@ -10,7 +10,7 @@ namespace recrun::results {
 
 /// Stored in PRAGMA user_version. Bump it, and add a migration step in results_store.cpp,
 /// whenever the DDL below changes.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 /// One final metric as a view column: split ("valid" or "test") and name ("NDCG@10").
 struct MetricColumn {
@@ -25,6 +25,10 @@ inline constexpr std::size_t kMaxMetricColumns = 1000;
 
 /// DDL for a fresh database's tables and indexes at kSchemaVersion.
 std::string_view schema_sql();
+/// A SELECT of one row per run and experiment name it belongs to (run_groups): run_id,
+/// experiment, experiment_id (the newest version of that experiment that registered the run)
+/// and group_name (its group there). The view v_run_experiments is this query.
+std::string_view memberships_sql();
 /// The column a metric gets in v_runs: split and name in lower case, "test_ndcg@10".
 std::string metric_column_name(const MetricColumn& column);
 /// The metric columns of the views: valid Hit@10 and NDCG@10 and test Hit, NDCG, MRR and

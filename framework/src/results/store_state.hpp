@@ -65,11 +65,17 @@ struct ResultsStore::State {
   void rebuild_views();
   // Schema 3 -> 4: the status 'pruned' and the search tables.
   void migrate_3_to_4();
+  // Adds a value to the runs.status CHECK list (after `last`), editing the stored DDL in place.
+  void add_run_status(std::string_view last, std::string_view added);
   void upsert_epoch(Statement& upsert, std::int64_t run_id, std::int64_t epoch, SplitName split,
                     const std::vector<Metric>& metrics, double wall_time,
                     std::string_view trial_key);
   Statement prepare_upsert_epoch();
-  std::vector<RunRow> load_runs(std::string_view filter, std::optional<std::string_view> arg);
+  // Runs matching `filter` (SQL over runs AS r, with ?1 bound to `arg`), with params, metrics
+  // and memberships. member_of_arg: only runs that belong to the experiment named `arg`, read
+  // through that membership (RunRow::experiment_id/experiment/group_name).
+  std::vector<RunRow> load_runs(std::string_view filter, std::optional<std::string_view> arg,
+                                bool member_of_arg);
 
   // --- the trial lease (lease.cpp) ----------------------------------------------------------
   std::optional<RowState> row_state(std::string_view trial_key);

@@ -450,9 +450,14 @@ class Parser {
       x_.description = r.string();
     } else if (key == "seeds") {
       set_seeds(x_.seeds, r);
+    } else if (key == "depends") {
+      x_.depends = r.strings();
+      x_.depends_origin = o;
+      for (const auto& d : x_.depends)
+        if (d.empty()) throw ExperimentError(o, "experiment.depends: an empty experiment name");
     } else {
       throw ExperimentError(o, unknown_key_message("[experiment]", key,
-                                                   {"name", "description", "seeds"}));
+                                                   {"name", "description", "seeds", "depends"}));
     }
   }
 

@@ -186,6 +186,11 @@ struct Experiment {
   std::map<std::string, Origin> protocol_origins;
   /// Default seeds of every group.
   std::vector<std::int64_t> seeds{42};
+  /// [experiment] depends: experiments (by name, each a .toml file beside this one) whose runs
+  /// this one's member references name; a sweep first runs the trials of theirs it needs.
+  std::vector<std::string> depends;
+  /// Where [experiment] depends is written.
+  Origin depends_origin;
   /// [execution].
   Execution execution;
   /// Groups, in file order.

@@ -16,13 +16,11 @@ namespace recrun::sweep {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// The experiment file beside `file` whose [experiment] name is `name`, if one is.
 std::optional<fs::path> experiment_file_named(const fs::path& file, const std::string& name) {
   std::error_code ec;
   std::vector<fs::path> candidates;
-  for (const auto& entry : fs::directory_iterator(file.parent_path(), ec))
+  const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  for (const auto& entry : fs::directory_iterator(dir, ec))
     if (entry.path().extension() == ".toml" && entry.is_regular_file(ec))
       candidates.push_back(entry.path());
   std::sort(candidates.begin(), candidates.end());
@@ -37,6 +35,21 @@ std::optional<fs::path> experiment_file_named(const fs::path& file, const std::s
   }
   return std::nullopt;
 }
+
+std::vector<std::string> member_refs(const Trial& t, const Registry& registry) {
+  std::vector<std::string> out;
+  for (const auto& spec : trial::full_schema(registry.model(t.model))) {
+    if (!spec.refers_to || !spec.refers_to->member_refs || !t.params.contains(spec.name)) continue;
+    if (spec.type != ParamType::string_list) continue;
+    for (const auto& ref : t.params.get_list(spec.name))
+      // An inline member (train:) is trained by the trial itself: nothing to find.
+      if (!ref.starts_with("train:") && std::find(out.begin(), out.end(), ref) == out.end())
+        out.push_back(ref);
+  }
+  return out;
+}
+
+namespace {
 
 // Where the run `ref` names comes from.
 std::pair<std::string, bool> producer(const MemberRef& ref, const Experiment& x) {
@@ -71,23 +84,16 @@ std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const E
   std::vector<MemberCheck> out;
   std::map<std::string, std::size_t> index;
   for (const auto& t : trials) {
-    for (const auto& spec : trial::full_schema(registry.model(t.model))) {
-      if (!spec.refers_to || !spec.refers_to->member_refs || !t.params.contains(spec.name))
-        continue;
-      if (spec.type != ParamType::string_list) continue;
-      for (const auto& ref : t.params.get_list(spec.name)) {
-        // An inline member (train:) is trained by the trial itself: nothing to find.
-        if (ref.starts_with("train:")) continue;
-        auto [it, inserted] = index.emplace(ref, out.size());
-        if (inserted) {
-          MemberCheck c;
-          c.ref = ref;
-          out.push_back(std::move(c));
-        }
-        auto& groups = out[it->second].groups;
-        if (std::find(groups.begin(), groups.end(), t.group) == groups.end())
-          groups.push_back(t.group);
+    for (const auto& ref : member_refs(t, registry)) {
+      auto [it, inserted] = index.emplace(ref, out.size());
+      if (inserted) {
+        MemberCheck c;
+        c.ref = ref;
+        out.push_back(std::move(c));
       }
+      auto& groups = out[it->second].groups;
+      if (std::find(groups.begin(), groups.end(), t.group) == groups.end())
+        groups.push_back(t.group);
     }
   }
   for (auto& c : out) {
@@ -107,6 +113,52 @@ std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const E
       c.run = trial::resolve_run_ref(*store, c.ref, x.protocol.monitor);
     } catch (const std::exception& e) {
       c.problem = e.what();
+    }
+  }
+  return out;
+}
+
+std::vector<Dependency> plan_dependencies(const std::vector<Trial>& trials, const Experiment& x,
+                                          const Registry& registry,
+                                          const std::vector<std::string>& chain) {
+  std::vector<Dependency> out;
+  for (const auto& name : x.depends) {
+    if (name == x.name)
+      throw ExperimentError(x.depends_origin,
+                            fmt::format("experiment.depends: '{}' is this experiment itself; its "
+                                        "own groups that make members run first anyway",
+                                        name));
+    if (std::find(chain.begin(), chain.end(), name) != chain.end())
+      throw ExperimentError(
+          x.depends_origin,
+          fmt::format("experiment.depends: '{}' is already running its dependencies ({} -> {}): "
+                      "experiments that depend on each other never finish",
+                      name, fmt::join(chain, " -> "), x.name));
+    const auto file = experiment_file_named(x.file, name);
+    if (!file)
+      throw ExperimentError(
+          x.depends_origin,
+          fmt::format("experiment.depends: no .toml file in {} has [experiment] name = \"{}\"",
+                      x.file.parent_path().empty() ? std::string(".")
+                                                   : x.file.parent_path().string(),
+                      name));
+    out.push_back(Dependency{name, *file, {}});
+  }
+  for (const auto& t : trials) {
+    for (const auto& ref : member_refs(t, registry)) {
+      MemberRef parsed;
+      try {
+        parsed = parse_member_ref(ref);
+      } catch (const std::exception&) {
+        continue;  // the trial reports it
+      }
+      if (parsed.kind != MemberRef::Kind::best) continue;
+      for (auto& d : out) {
+        if (d.name != parsed.experiment) continue;
+        const std::string only = parsed.group.empty() ? fmt::format("model={}", parsed.model)
+                                                      : fmt::format("group={}", parsed.group);
+        if (std::find(d.only.begin(), d.only.end(), only) == d.only.end()) d.only.push_back(only);
+      }
     }
   }
   return out;

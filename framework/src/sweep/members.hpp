@@ -31,10 +31,37 @@ struct MemberCheck {
   bool from_this_experiment = false;
 };
 
+/// The experiment file beside `file` (same directory, .toml) whose [experiment] name is `name`.
+std::optional<std::filesystem::path> experiment_file_named(const std::filesystem::path& file,
+                                                           const std::string& name);
+
+/// The member references (trial keys, best:...) in `t`'s parameters that refer to finished
+/// runs, each once; inline members (train:...) are left out.
+std::vector<std::string> member_refs(const Trial& t, const Registry& registry);
+
 /// Checks the member references of `trials` against `store` (null: no results.db yet).
 std::vector<MemberCheck> check_members(const std::vector<Trial>& trials, const Experiment& x,
                                        const Registry& registry,
                                        const results::ResultsStore* store);
+
+/// An experiment this one depends on ([experiment] depends) and what of it the member
+/// references of this sweep's trials need.
+struct Dependency {
+  /// Its [experiment] name.
+  std::string name;
+  /// Its file (beside this experiment's).
+  std::filesystem::path file;
+  /// `--only` alternatives that select what the references name: "group=G" or "model=M".
+  std::vector<std::string> only;
+};
+
+/// The dependencies of `trials`: for each member reference best:MODEL@EXP[/GROUP] whose EXP is
+/// in x.depends, the groups (or models) of EXP to run first. Throws ExperimentError (at
+/// [experiment] depends) for a name that no .toml file beside x names, x's own name, or a name
+/// in `chain` (the sweeps that are running their dependencies now: a cycle).
+std::vector<Dependency> plan_dependencies(const std::vector<Trial>& trials, const Experiment& x,
+                                          const Registry& registry,
+                                          const std::vector<std::string>& chain);
 
 /// One line per check: "member 'best:ease@baselines' (groups zscore, rrf): run 3f2a... (ease,
 /// valid NDCG@10 0.1234)" or "...: missing: <problem>; <produced_by>".

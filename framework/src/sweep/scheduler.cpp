@@ -130,21 +130,29 @@ class Scheduler {
   ScheduleResult run(const std::vector<const Trial*>& queue) {
     SignalGuard signals;
     if (options_.zygote && (!queue.empty() || options_.more)) start_zygote();
-    std::size_t next = 0;
+    std::vector<const Trial*> todo(queue.begin(), queue.end());
     bool more = static_cast<bool>(options_.more);
     auto last_heartbeat = Clock::now();
     while (true) {
       while (result_.stopped_by == 0 && workers_.size() < static_cast<std::size_t>(options_.jobs)) {
-        if (next < queue.size()) {
-          launch(*queue[next++]);
-        } else if (const Trial* t = more ? options_.more() : nullptr) {
+        if (const Trial* t = next_ready(todo)) {
           launch(*t);
+        } else if (const Trial* s = more ? options_.more() : nullptr) {
+          launch(*s);
         } else {
           more = false;
           break;
         }
       }
-      if (workers_.empty()) break;
+      if (workers_.empty()) {
+        // Nothing runs, so trials still not ready can never become so (their members' trials
+        // wait in turn): they wait for the next sweep.
+        if (result_.stopped_by == 0)
+          for (const Trial* t : todo)
+            record_waiting(*t, "the trials that make its members did not end in this sweep "
+                               "(they wait for members in turn)");
+        break;
+      }
       wait_for_events(signals.fd());
       reap();
       police();
@@ -165,6 +173,33 @@ class Scheduler {
         return static_cast<int>(i);
       }
     return 0;
+  }
+
+  // Takes the first queued trial that may start now out of `todo`; trials found waiting are
+  // recorded and dropped, those not ready yet stay.
+  const Trial* next_ready(std::vector<const Trial*>& todo) {
+    for (auto it = todo.begin(); it != todo.end();) {
+      const Trial* t = *it;
+      const Readiness r = options_.readiness ? options_.readiness(*t) : Readiness{};
+      if (r.kind == Readiness::Kind::later) {
+        ++it;
+        continue;
+      }
+      it = todo.erase(it);
+      if (r.kind == Readiness::Kind::ready) return t;
+      record_waiting(*t, r.reason);
+    }
+    return nullptr;
+  }
+
+  void record_waiting(const Trial& trial, const std::string& reason) {
+    if (store_.fail(trial.key, reason, results::RunStatus::waiting)) {
+      result_.runs.push_back({trial.key, "waiting", reason, 0});
+      display_.log(fmt::format("{} {} waits for its members: {}", trial.key.substr(0, 8),
+                               trial.label(), reason));
+    } else {
+      result_.runs.push_back({trial.key, "skipped", "taken by another sweep", 0});
+    }
   }
 
   void launch(const Trial& trial) {

@@ -21,6 +21,17 @@
 
 namespace recrun::sweep {
 
+/// Whether a queued trial may start (SchedulerOptions::readiness).
+struct Readiness {
+  enum class Kind {
+    ready,    ///< start it
+    later,    ///< trials of this sweep that make its members have not ended: start later ones
+    waiting,  ///< its members name no finished run: record it 'waiting' with `reason`
+  };
+  Kind kind = Kind::ready;
+  std::string reason;
+};
+
 /// How to start and police workers.
 struct SchedulerOptions {
   /// Worker processes at once.
@@ -54,13 +65,18 @@ struct SchedulerOptions {
   /// search's next suggestion, sweep/search.hpp); nullptr means none will come. Trials it returns
   /// must outlive the run.
   std::function<const Trial*()> more;
+  /// Asked before a queued trial starts; nullptr: every trial is ready. A trial that is not
+  /// ready yet keeps its place while later trials start, and is asked again whenever a worker
+  /// ends; one still not ready when nothing else runs is recorded 'waiting'.
+  std::function<Readiness(const Trial&)> readiness;
 };
 
 /// What happened to one trial the scheduler looked at.
 struct TrialRun {
   /// Trial key.
   std::string key;
-  /// "finished", "failed", "interrupted", or "skipped" (someone else finished or runs it).
+  /// "finished", "failed", "interrupted", "waiting" (its members are missing), or "skipped"
+  /// (someone else finished or runs it).
   std::string outcome;
   /// Metric text, failure reason or skip reason.
   std::string detail;

@@ -274,6 +274,7 @@ std::vector<Observation> observations_of(const std::vector<results::SearchTrialS
         case results::RunStatus::pending:
         case results::RunStatus::running:
         case results::RunStatus::interrupted:
+        case results::RunStatus::waiting:
           pending = true;
           break;
         case results::RunStatus::finished:

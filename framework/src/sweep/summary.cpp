@@ -141,7 +141,7 @@ void print_summary(std::FILE* out, const Experiment& x, const std::vector<Trial>
   if (best.empty()) fmt::print(out, "  (no finished trials yet)\n");
 
   std::map<std::string, std::size_t> counts;
-  std::vector<std::string> failures;
+  std::vector<std::string> failures, waiting;
   for (const auto& t : trials) {
     const auto it = rows.find(t.key);
     const std::string status =
@@ -149,6 +149,8 @@ void print_summary(std::FILE* out, const Experiment& x, const std::vector<Trial>
     ++counts[status];
     if (it != rows.end() && it->second.status == results::RunStatus::failed)
       failures.push_back(fmt::format("  {} {} {}: {}", t.key, t.group, t.label(), it->second.error));
+    if (it != rows.end() && it->second.status == results::RunStatus::waiting)
+      waiting.push_back(fmt::format("  {} {} {}: {}", t.key, t.group, t.label(), it->second.error));
   }
   std::vector<std::string> parts;
   for (const auto& [s, n] : counts) parts.push_back(fmt::format("{} {}", n, s));
@@ -156,6 +158,10 @@ void print_summary(std::FILE* out, const Experiment& x, const std::vector<Trial>
   if (!failures.empty()) {
     fmt::print(out, "failed (rerun with --retry-failed):\n");
     for (const auto& f : failures) fmt::print(out, "{}\n", f);
+  }
+  if (!waiting.empty()) {
+    fmt::print(out, "waiting for their members (make them, then sweep again):\n");
+    for (const auto& w : waiting) fmt::print(out, "{}\n", w);
   }
 }
 
