@@ -634,6 +634,8 @@ td.below-floor { color: #991b1b; font-weight: 600; }
 td.error { color: #991b1b; white-space: pre-wrap; max-width: 60em; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 .card { border: 1px solid #e5e7eb; border-radius: 6px; padding: 6px 8px; margin: 0 0 12px; }
+.card.gate-run { width: 430px; }
+.card.gate-run h3 { font-size: 13px; font-weight: 600; }
 svg.chart { background: #fff; }
 svg.chart text { font-size: 11px; fill: #374151; }
 svg.chart text.chart-title { font-size: 12px; font-weight: 600; fill: #111827; }
