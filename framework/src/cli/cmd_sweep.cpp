@@ -1,15 +1,11 @@
 // `recrun sweep FILE`: expands an experiment file into trials, validates all of them, registers
 // them in results.db and runs the ones not yet finished in worker processes.
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <optional>
 #include <csignal>
-#include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -17,7 +13,6 @@
 #include "cli/common.hpp"
 #include "data/dataset_loader.hpp"
 #include "recrun/error.hpp"
-#include "recrun/member_ref.hpp"
 #include "recrun/text.hpp"
 #include "trial/recorder.hpp"
 #include "results/results_store.hpp"
@@ -31,7 +26,6 @@
 #include "sweep/summary.hpp"
 #include "sweep/trials.hpp"
 #include "trial/layout.hpp"
-#include "trial/members.hpp"
 
 namespace recrun::cli {
 namespace {
@@ -121,62 +115,6 @@ void wait_for_job(results::ResultsStore& store, const trial::ResultsLayout& layo
     std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::duration<double>(poll_seconds));
   }
-}
-
-// The experiments whose dependencies are being run now (outermost first), passed from a sweep to
-// the sweeps it starts for its [experiment] depends.
-constexpr const char* kDependsChainVar = "RECRUN_DEPENDS_CHAIN";
-
-std::vector<std::string> depends_chain() {
-  std::vector<std::string> chain;
-  const char* v = std::getenv(kDependsChainVar);
-  if (!v) return chain;
-  std::string s(v);
-  for (std::size_t at = 0; at <= s.size();) {
-    const auto next = std::min(s.find(':', at), s.size());
-    if (next > at) chain.push_back(s.substr(at, next - at));
-    at = next + 1;
-  }
-  return chain;
-}
-
-// The command that runs what `d` must make, with this sweep's results directory and host flags.
-std::vector<std::string> dependency_command(const sweep::Dependency& d, const std::string& results,
-                                            const HostOptions& host, int jobs, bool no_live,
-                                            bool no_zygote) {
-  std::vector<std::string> argv = {"recrun", "sweep", d.file.string(), "--results", results};
-  if (!d.only.empty()) {
-    argv.push_back("--only");
-    argv.push_back(fmt::format("{}", fmt::join(d.only, ", ")));
-  }
-  if (jobs > 0) argv.insert(argv.end(), {"--jobs", std::to_string(jobs)});
-  if (host.threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(host.threads)});
-  for (const auto& dir : host.plugin_dirs) argv.insert(argv.end(), {"--plugin-dir", dir});
-  if (no_live) argv.push_back("--no-live");
-  if (no_zygote) argv.push_back("--no-zygote");
-  return argv;
-}
-
-// Runs `argv` (argv[0] replaced by this executable) with `chain` in its environment; returns
-// its exit code (128 + signal when a signal ended it).
-int run_dependency(const std::vector<std::string>& argv, const std::string& chain) {
-  const std::string exe = fs::read_symlink("/proc/self/exe").string();
-  std::vector<char*> cargv;
-  cargv.push_back(const_cast<char*>(exe.c_str()));
-  for (std::size_t i = 1; i < argv.size(); ++i) cargv.push_back(const_cast<char*>(argv[i].c_str()));
-  cargv.push_back(nullptr);
-  ::setenv(kDependsChainVar, chain.c_str(), 1);
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, cargv.data(), environ);
-  ::unsetenv(kDependsChainVar);
-  if (rc != 0) throw Error(fmt::format("cannot start `{}`: {}", fmt::join(argv, " "), std::strerror(rc)));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 }
 
 }  // namespace
@@ -355,31 +293,15 @@ int cmd_sweep(const Args& args) {
   // [experiment] depends: what this sweep's member references name in other experiments runs
   // first, in a sweep of its own (finished trials are not run again).
   {
-    const auto chain = depends_chain();
-    std::vector<sweep::Dependency> dependencies;
-    if (!x.depends.empty()) dependencies = sweep::plan_dependencies(selected, x, registry, chain);
-    bool any_refs = false;
-    for (const auto& t : selected) any_refs |= !sweep::member_refs(t, registry).empty();
-    if (!any_refs) dependencies.clear();  // e.g. --only selected no trial with members
-    std::string inner;
-    for (const auto& name : chain) inner += name + ":";
-    inner += x.name;
-    for (const auto& d : dependencies) {
-      const auto argv = dependency_command(d, results_dir, host, jobs, no_live, no_zygote);
-      const std::string shown = fmt::format("{}", fmt::join(argv, " "));
-      if (dry_run || collect || on_slurm) {
-        fmt::print("depends: {} `{}`\n",
-                   dry_run ? "a sweep would first run" : "run it first (local executor):", shown);
-        continue;
-      }
-      fmt::print("depends: running `{}`\n", shown);
-      const int rc = run_dependency(argv, inner);
-      if (rc == 128 + SIGINT || rc == 128 + SIGTERM || rc == 128 + SIGHUP) return rc;
-      if (rc != 0)
-        fmt::print("depends: `{}` ended with exit code {}; trials whose members it did not "
-                   "make will wait\n",
-                   shown, rc);
-    }
+    sweep::DependencyRun how;
+    how.results = results_dir;
+    how.jobs = jobs;
+    how.threads = host.threads;
+    how.plugin_dirs = host.plugin_dirs;
+    how.no_live = no_live;
+    how.no_zygote = no_zygote;
+    how.only_print = dry_run || collect || on_slurm;
+    if (const int rc = sweep::run_dependencies(selected, x, registry, how); rc != 0) return rc;
   }
 
   // Models built from other runs (an ensemble's members): what each reference names now. On
@@ -629,50 +551,7 @@ int cmd_sweep(const Args& args) {
     so.checkpoint_every_s = x.execution.checkpoint_every_s;
     so.checkpoints = x.execution.checkpoints;
     so.zygote = x.execution.zygote && !no_zygote;
-    // Trials built from other runs start once the trials of this sweep that make those runs
-    // have ended, and wait (recorded 'waiting') when a member names no finished run then.
-    std::map<std::string, std::vector<std::string>> refs_of;
-    for (const auto* t : queue)
-      if (auto refs = sweep::member_refs(*t, registry); !refs.empty()) refs_of[t->key] = refs;
-    std::map<std::string, std::string> made_by;
-    for (const auto& m : members) made_by[m.ref] = m.produced_by;
-    if (!refs_of.empty())
-      so.readiness = [&](const sweep::Trial& t) -> sweep::Readiness {
-        const auto it = refs_of.find(t.key);
-        if (it == refs_of.end()) return {};
-        for (const auto& ref : it->second) {
-          MemberRef parsed;
-          try {
-            parsed = parse_member_ref(ref);
-          } catch (const std::exception&) {
-            return {};  // the trial fails with the parse error
-          }
-          if (parsed.kind != MemberRef::Kind::best || parsed.experiment != x.name) continue;
-          for (const auto* p : queue) {
-            if (p->key == t.key || p->model != parsed.model ||
-                (!parsed.group.empty() && p->group != parsed.group))
-              continue;
-            const auto row = store.find(p->key);
-            if (row && (row->status == results::RunStatus::pending ||
-                        row->status == results::RunStatus::running ||
-                        row->status == results::RunStatus::interrupted))
-              return {sweep::Readiness::Kind::later, {}};
-          }
-        }
-        std::vector<std::string> missing;
-        for (const auto& ref : it->second) {
-          try {
-            trial::resolve_run_ref(store, ref, x.protocol.monitor);
-          } catch (const std::exception& e) {
-            const auto by = made_by.find(ref);
-            missing.push_back(by == made_by.end() || by->second.empty()
-                                  ? std::string(e.what())
-                                  : fmt::format("{}; made by {}", e.what(), by->second));
-          }
-        }
-        if (missing.empty()) return {};
-        return {sweep::Readiness::Kind::waiting, fmt::format("{}", fmt::join(missing, "; "))};
-      };
+    so.readiness = sweep::member_readiness(queue, x, registry, store, members);
     fmt::print("running {} trial(s){} with {} worker(s) x {} thread(s); logs in {}\n",
                queue.size(),
                adaptive ? fmt::format(" and up to {} suggested by TPE", driver.planned()) : "",

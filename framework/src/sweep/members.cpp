@@ -1,9 +1,16 @@
 #include "sweep/members.hpp"
 
 #include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <system_error>
 
@@ -162,6 +169,144 @@ std::vector<Dependency> plan_dependencies(const std::vector<Trial>& trials, cons
     }
   }
   return out;
+}
+
+namespace {
+
+// The experiments whose dependencies are being run now (outermost first), passed from a sweep to
+// the sweeps it starts for its [experiment] depends.
+constexpr const char* kDependsChainVar = "RECRUN_DEPENDS_CHAIN";
+
+std::vector<std::string> depends_chain() {
+  std::vector<std::string> chain;
+  const char* v = std::getenv(kDependsChainVar);
+  if (!v) return chain;
+  const std::string s(v);
+  for (std::size_t at = 0; at <= s.size();) {
+    const auto next = std::min(s.find(':', at), s.size());
+    if (next > at) chain.push_back(s.substr(at, next - at));
+    at = next + 1;
+  }
+  return chain;
+}
+
+std::vector<std::string> dependency_command(const Dependency& d, const DependencyRun& how) {
+  std::vector<std::string> argv = {"recrun", "sweep", d.file.string(), "--results", how.results};
+  if (!d.only.empty()) {
+    argv.push_back("--only");
+    argv.push_back(fmt::format("{}", fmt::join(d.only, ", ")));
+  }
+  if (how.jobs > 0) argv.insert(argv.end(), {"--jobs", std::to_string(how.jobs)});
+  if (how.threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(how.threads)});
+  for (const auto& dir : how.plugin_dirs) argv.insert(argv.end(), {"--plugin-dir", dir});
+  if (how.no_live) argv.push_back("--no-live");
+  if (how.no_zygote) argv.push_back("--no-zygote");
+  return argv;
+}
+
+// Runs `argv` (argv[0] replaced by this executable) with `chain` in its environment; returns
+// its exit code (128 + signal when a signal ended it).
+int run_child(const std::vector<std::string>& argv, const std::string& chain) {
+  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::vector<char*> cargv;
+  cargv.push_back(const_cast<char*>(exe.c_str()));
+  for (std::size_t i = 1; i < argv.size(); ++i) cargv.push_back(const_cast<char*>(argv[i].c_str()));
+  cargv.push_back(nullptr);
+  ::setenv(kDependsChainVar, chain.c_str(), 1);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, cargv.data(), environ);
+  ::unsetenv(kDependsChainVar);
+  if (rc != 0)
+    throw Error(fmt::format("cannot start `{}`: {}", fmt::join(argv, " "), std::strerror(rc)));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+}
+
+}  // namespace
+
+int run_dependencies(const std::vector<Trial>& trials, const Experiment& x,
+                     const Registry& registry, const DependencyRun& how) {
+  if (x.depends.empty()) return 0;
+  const auto chain = depends_chain();
+  // Validated even when nothing needs running, so that a wrong name is said at once.
+  const auto dependencies = plan_dependencies(trials, x, registry, chain);
+  bool any_refs = false;
+  for (const auto& t : trials) any_refs |= !member_refs(t, registry).empty();
+  if (!any_refs) return 0;  // e.g. --only selected no trial with members
+  std::string inner;
+  for (const auto& name : chain) inner += name + ":";
+  inner += x.name;
+  for (const auto& d : dependencies) {
+    const auto argv = dependency_command(d, how);
+    const std::string shown = fmt::format("{}", fmt::join(argv, " "));
+    if (how.only_print) {
+      fmt::print("depends: a sweep would first run `{}`\n", shown);
+      continue;
+    }
+    fmt::print("depends: running `{}`\n", shown);
+    const int rc = run_child(argv, inner);
+    if (rc == 128 + SIGINT || rc == 128 + SIGTERM || rc == 128 + SIGHUP) return rc;
+    if (rc != 0)
+      fmt::print("depends: `{}` ended with exit code {}; trials whose members it did not make "
+                 "will wait\n",
+                 shown, rc);
+  }
+  return 0;
+}
+
+std::function<Readiness(const Trial&)> member_readiness(const std::vector<const Trial*>& queue,
+                                                        const Experiment& x,
+                                                        const Registry& registry,
+                                                        const results::ResultsStore& store,
+                                                        const std::vector<MemberCheck>& checks) {
+  std::map<std::string, std::vector<std::string>> refs_of;
+  for (const auto* t : queue)
+    if (auto refs = member_refs(*t, registry); !refs.empty()) refs_of[t->key] = std::move(refs);
+  if (refs_of.empty()) return nullptr;
+  std::map<std::string, std::string> made_by;
+  for (const auto& c : checks) made_by[c.ref] = c.produced_by;
+  return [refs_of = std::move(refs_of), made_by = std::move(made_by), queue, &x,
+          &store](const Trial& t) -> Readiness {
+    const auto it = refs_of.find(t.key);
+    if (it == refs_of.end()) return {};
+    for (const auto& ref : it->second) {
+      MemberRef parsed;
+      try {
+        parsed = parse_member_ref(ref);
+      } catch (const std::exception&) {
+        return {};  // the trial fails with the parse error
+      }
+      if (parsed.kind != MemberRef::Kind::best || parsed.experiment != x.name) continue;
+      for (const auto* p : queue) {
+        if (p->key == t.key || p->model != parsed.model ||
+            (!parsed.group.empty() && p->group != parsed.group))
+          continue;
+        const auto row = store.find(p->key);
+        if (row && (row->status == results::RunStatus::pending ||
+                    row->status == results::RunStatus::running ||
+                    row->status == results::RunStatus::interrupted))
+          return {Readiness::Kind::later, {}};
+      }
+    }
+    std::vector<std::string> missing;
+    for (const auto& ref : it->second) {
+      try {
+        trial::resolve_run_ref(store, ref, x.protocol.monitor);
+      } catch (const std::exception& e) {
+        const auto by = made_by.find(ref);
+        missing.push_back(by == made_by.end() || by->second.empty()
+                              ? std::string(e.what())
+                              : fmt::format("{}; made by {}", e.what(), by->second));
+      }
+    }
+    if (missing.empty()) return {};
+    return {Readiness::Kind::waiting, fmt::format("{}", fmt::join(missing, "; "))};
+  };
 }
 
 std::string describe(const MemberCheck& c, const std::string& monitor) {

@@ -10,6 +10,7 @@
 
 #include "results/results_store.hpp"
 #include "sweep/experiment.hpp"
+#include "sweep/scheduler.hpp"
 #include "sweep/trials.hpp"
 
 namespace recrun::sweep {
@@ -62,6 +63,36 @@ struct Dependency {
 std::vector<Dependency> plan_dependencies(const std::vector<Trial>& trials, const Experiment& x,
                                           const Registry& registry,
                                           const std::vector<std::string>& chain);
+
+/// How a sweep runs its dependencies: the flags its own sweep passes on.
+struct DependencyRun {
+  std::string results;                   ///< --results
+  int jobs = 0;                          ///< --jobs (0: not given)
+  int threads = 0;                       ///< --threads (0: not given)
+  std::vector<std::string> plugin_dirs;  ///< --plugin-dir
+  bool no_live = false;                  ///< --no-live
+  bool no_zygote = false;                ///< --no-zygote
+  bool only_print = false;               ///< print the commands instead (dry run, Slurm, --collect)
+};
+
+/// Runs, one after the other, `recrun sweep DEP --only ...` for each dependency that the member
+/// references of `trials` need (none when no trial has member references), with the
+/// environment variable RECRUN_DEPENDS_CHAIN naming the sweeps already doing so (for
+/// plan_dependencies' cycle check). A dependency that fails is said and left: the trials it
+/// would have fed wait. Returns 128 + N when signal N stopped one (the sweep then stops too), 0
+/// otherwise.
+int run_dependencies(const std::vector<Trial>& trials, const Experiment& x,
+                     const Registry& registry, const DependencyRun& how);
+
+/// The scheduler's readiness rule (SchedulerOptions::readiness) for the queue's trials built
+/// from other runs: later while a trial of `queue` that makes one of their `best:MODEL@x`
+/// members has not ended; waiting (with what is missing and what makes it, from `checks`) when
+/// a member then names no finished run; nullptr when no queued trial has member references.
+std::function<Readiness(const Trial&)> member_readiness(const std::vector<const Trial*>& queue,
+                                                        const Experiment& x,
+                                                        const Registry& registry,
+                                                        const results::ResultsStore& store,
+                                                        const std::vector<MemberCheck>& checks);
 
 /// One line per check: "member 'best:ease@baselines' (groups zscore, rrf): run 3f2a... (ease,
 /// valid NDCG@10 0.1234)" or "...: missing: <problem>; <produced_by>".
