@@ -458,13 +458,16 @@ constexpr const char* kFloorColour = "#b91c1c";
 constexpr const char* kReferenceColours[] = {"#111827", "#6b7280", "#0f766e", "#7c2d12"};
 
 // The reference lines of a chart of metric `m` (valid or test) in group `g`: every other group
-// that has a single configuration (a baseline such as no_metadata or popularity), and the
-// popularity floor when it comes from elsewhere.
+// with a single configuration of the same model (a baseline, such as no_metadata for the fusion
+// grid) or of popularity, and the popularity floor when it comes from another experiment.
 std::vector<html::Reference> references(const ExperimentData& d, const std::string& m, bool is_test,
                                         const std::string& g) {
   std::vector<html::Reference> out;
   std::size_t index = 0;
   bool floor_shown = false;
+  std::string model;
+  for (const auto& c : d.configurations)
+    if (c.group == g) model = c.model;
   for (const auto& h : group_order(d)) {
     std::vector<const Configuration*> configs;
     for (const auto& c : d.configurations)
@@ -472,6 +475,7 @@ std::vector<html::Reference> references(const ExperimentData& d, const std::stri
     if (configs.size() != 1) continue;
     const auto& c = *configs.front();
     const bool floor = c.model == "popularity";
+    if (!floor && c.model != model) continue;
     const std::string colour = floor ? kFloorColour : kReferenceColours[index++ % std::size(kReferenceColours)];
     if (h == g) continue;
     const auto& stats = is_test ? c.test : c.valid;
@@ -535,9 +539,10 @@ std::optional<MeanStd> pooled(const std::vector<const Configuration*>& configs, 
 // baseline groups as reference lines on each.
 std::string params_section(const ExperimentData& d) {
   std::string out = "<section id=\"params\">\n<h2>Metrics against swept parameters</h2>\n";
-  out += "<p class=\"note\">Bars start at 0. Dashed lines are the groups with a single "
-         "configuration (the baselines) and the popularity floor, on every chart of the same "
-         "metric. A line chart of a narrow range says that its y axis is zoomed in.</p>\n";
+  out += "<p class=\"note\">Bars start at 0. Dashed lines are the baselines, on every chart "
+         "of the same metric: a group with a single configuration of the same model, and the "
+         "popularity floor. A line chart of a narrow range says that its y axis is zoomed "
+         "in.</p>\n";
   std::vector<std::pair<std::string, bool>> metrics = {{d.monitor, false}};
   const std::string k = cutoff(d.monitor);
   for (const auto& t : shown_test_columns(d))
