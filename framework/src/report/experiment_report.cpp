@@ -807,11 +807,12 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
     }
     std::stable_partition(series.begin(), series.end(), [](const html::Series& s) { return s.name == "item"; });
     // The kept epoch's weights (the last validation's when none is marked), for the summary.
-    const std::string label = label_of(d, r);
+    const Configuration* config = nullptr;
+    for (const auto& c : d.configurations)
+      if (std::find(c.runs.begin(), c.runs.end(), &r) != c.runs.end()) config = &c;
+    const std::string label = config ? config->label : std::string();
     summary_groups.push_back(fmt::format("{}{}", label.empty() ? r.group_name : label,
-                                         std::count_if(d.runs.begin(), d.runs.end(),
-                                                       [&](const RunRow& o) { return label_of(d, o) == label; }) > 1
-                                             ? fmt::format(" seed {}", r.seed) : ""));
+                                         config && config->runs.size() > 1 ? fmt::format(" seed {}", r.seed) : ""));
     for (const auto& name : colours | std::views::keys) {
       const auto it = gate.find(name);
       double v = NAN;
