@@ -738,7 +738,8 @@ TEST(BrowserCheck, CatchesScriptErrorsConsoleOutputAndFetches) {
 }
 
 // The layout record can fail too: a label outside its chart, two axis labels on top of each
-// other and a table wider than the page are each counted.
+// other, two legend entries on top of each other and a table wider than the page are each
+// counted.
 TEST(BrowserCheck, TheLayoutRecordCatchesClippedLabelsOverlapsAndWideTables) {
   REQUIRE_CHROMIUM();
   const fs::path dir = recrun::test::temp_dir("browser-layout");
@@ -748,10 +749,12 @@ TEST(BrowserCheck, TheLayoutRecordCatchesClippedLabelsOverlapsAndWideTables) {
                  "layout", "<svg class=\"chart bad\" width=\"200\" height=\"100\" viewBox=\"0 0 200 100\">"
                            "<text x=\"190\" y=\"50\">far outside the chart</text>"
                            "<text class=\"tick x-label\" x=\"50\" y=\"90\">first label</text>"
-                           "<text class=\"tick x-label\" x=\"60\" y=\"90\">second label</text></svg>\n" +
+                           "<text class=\"tick x-label\" x=\"60\" y=\"90\">second label</text>"
+                           "<g class=\"legend-entry\"><text x=\"10\" y=\"20\">first entry</text></g>"
+                           "<g class=\"legend-entry\"><text x=\"20\" y=\"20\">second entry</text></g></svg>\n" +
                            recrun::report::html::table("t", {"a"}, {{recrun::report::html::Cell(wide, std::nullopt, "num")}})));
   const Rendered r = render(dir / "layout.html", dir / "layout.png");
-  EXPECT_NE(r.dom.find("data-clipped=\"1\" data-overlaps=\"1\" data-overflowing=\"1\""), std::string::npos)
+  EXPECT_NE(r.dom.find("data-clipped=\"1\" data-overlaps=\"2\" data-overflowing=\"1\""), std::string::npos)
       << r.dom.substr(0, 400);
 }
 

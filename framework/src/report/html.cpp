@@ -49,8 +49,20 @@ const char* colour(std::size_t i) { return kPalette[i % std::size(kPalette)]; }
 // Coordinates in the SVG are written with one decimal: enough for a screen, short in the file.
 std::string px(double v) { return fmt::format("{:.1f}", v); }
 
-// Rough width of SVG text at font-size 11 (for laying out legends and labels).
-double text_width(std::string_view s) { return 6.3 * static_cast<double>(s.size()); }
+// Rough width of SVG text at font-size 11 (for laying out legends and labels), erring wide:
+// capitals, digits and wide signs take more than lower-case letters.
+double text_width(std::string_view s) {
+  double w = 0;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u & 0xC0) == 0x80) continue;  // a UTF-8 continuation byte: counted with its lead byte
+    w += c == '@' || c == 'm' || c == 'w' || c == 'M' || c == 'W' ? 10.0
+         : (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? 7.6
+         : c == 'i' || c == 'l' || c == 'j' || c == '.' || c == ',' || c == '\'' || c == ' ' ? 3.8
+                                                                                               : 6.6;
+  }
+  return w;
+}
 
 std::string shorten(const std::string& s, std::size_t n) {
   if (s.size() <= n) return s;
@@ -737,9 +749,12 @@ constexpr std::string_view kSorter = R"js(
       if (b.width === 0) return;
       if (b.left < r.left - 1 || b.right > r.right + 1 || b.top < r.top - 1 || b.bottom > r.bottom + 1) own += 1;
     });
-    var labels = Array.prototype.map.call(svg.querySelectorAll('text.x-label'), box);
-    for (var i = 1; i < labels.length; i++)
-      if (labels[i].left < labels[i - 1].right - 1 && labels[i].top < labels[i - 1].bottom) lapped += 1;
+    ['text.x-label', 'g.legend-entry'].forEach(function (selector) {
+      var boxes = Array.prototype.map.call(svg.querySelectorAll(selector), box);
+      for (var i = 1; i < boxes.length; i++)
+        if (boxes[i].left < boxes[i - 1].right - 1 && boxes[i].top < boxes[i - 1].bottom - 1 &&
+            boxes[i].bottom > boxes[i - 1].top + 1) lapped += 1;
+    });
     svg.setAttribute('data-clipped', String(own));
     svg.setAttribute('data-overlaps', String(lapped));
     clipped += own;

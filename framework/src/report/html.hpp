@@ -141,7 +141,8 @@ std::vector<std::string> wrap_label(std::string_view label, std::size_t width);
 /// the table-sorting script last. The address's fragment #sort=ID:COLUMN[:desc] sorts a table
 /// on load (COLUMN counts from 0), so a headless browser can check the sorting. After layout
 /// the script also records what a reader would miss: on each chart, data-clipped (texts that
-/// reach outside the chart) and data-overlaps (axis labels that overlap their neighbour); on
+/// reach outside the chart) and data-overlaps (axis labels or legend entries that overlap their
+/// neighbour); on
 /// each table's box, data-overflow="1" when it is wider than the page; and their totals on
 /// <html> (data-clipped, data-overlaps, data-overflowing).
 std::string page(std::string_view title, std::string_view body);
