@@ -3,7 +3,7 @@
 //
 //   build/bin/bench_sasrec [--threads 2] [--hidden 64] [--heads 2] [--steps 4] [--negatives 256]
 //                          [--seed 1] [--retain-memory 1|0] [--bf16 auto|1|0]
-//                          [--accuracy-seeds 0] [--accuracy-epochs 8]
+//                          [--accuracy-seeds 0] [--accuracy-epochs 8] [--profile 1|0]
 //
 // Reports, all measured in the same run:
 //  * for SASRec with each loss (ce, bce with 1 negative, sampled_softmax and gbce with
@@ -12,7 +12,10 @@
 //    warm-up step, then --steps timed steps, each a full forward, backward and Adam update);
 //  * each of those steps again with precision bf16 (LibTorch CPU autocast, fp32 master weights;
 //    by default only where the CPU has native bf16, --bf16 1 forces it) and the bf16/fp32
-//    throughput ratio;
+//    throughput ratio, and the step's useful FLOP/s as a share of a 2048^3 bf16 matrix product
+//    measured here (its roofline share);
+//  * with --profile 1 (the default), one more step of SASRec ce and of BERT4Rec, in bf16 where
+//    it is measured, under LibTorch's profiler: each operator's self time and share of the step;
 //  * final validation NDCG@10 of the BERT4Rec and SASRec plugins trained in fp32 and in bf16 on
 //    planted synthetic data (recrun's generator, item-chain signal) for --accuracy-seeds seeds
 //    (0, the default, skips it);
@@ -33,6 +36,7 @@
 #include "../plugins/models/bert4rec/bert4rec_net.hpp"
 #include "../plugins/models/sasrec/sasrec_net.hpp"
 #include "accuracy_run.hpp"
+#include "op_profile.hpp"
 #include "core/plugin_loader.hpp"
 #include "core/split.hpp"
 #include "recrun/conformance.hpp"
@@ -55,6 +59,7 @@ struct Args {
   std::int64_t negatives = 256;
   std::uint64_t seed = 1;
   bool retain_memory = true;
+  bool profile = true;
   std::string bf16 = "auto";
   std::int64_t accuracy_seeds = 0, accuracy_epochs = 8;
 };
@@ -74,6 +79,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--bf16") a.bf16 = v;
     else if (k == "--accuracy-seeds") a.accuracy_seeds = std::stoll(v);
     else if (k == "--accuracy-epochs") a.accuracy_epochs = std::stoll(v);
+    else if (k == "--profile") a.profile = std::string(v) != "0";
     else throw std::runtime_error("unknown option " + k);
   }
   return a;
@@ -99,8 +105,10 @@ recrun::Dataset ml1m_shaped(std::uint64_t seed) {
   return b.build("ml1m-shaped", {}, "bench");
 }
 
-double sgemm_gflops() {
-  const torch::Tensor a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
+// The rate of a 2048^3 matrix product in `dtype` (float: sgemm; bfloat16: the bf16 roofline).
+double gemm_gflops(torch::Dtype dtype = torch::kFloat) {
+  const torch::Tensor a = torch::randn({2048, 2048}).to(dtype),
+                      b = torch::randn({2048, 2048}).to(dtype);
   torch::Tensor c = torch::mm(a, b);
   double best = 1e30;
   for (int i = 0; i < 3; ++i) {
@@ -132,9 +140,12 @@ std::vector<std::span<const std::int32_t>> histories_of(const recrun::Interactio
   return h;
 }
 
+// With `profile`, the last batch's step runs under the operator profiler instead of being timed.
 Timing time_sasrec(const recrun::Interactions& train, const Batches& batches,
                    const recrun::sasrec::NetOptions& net_options,
-                   const recrun::sasrec::LossSpec& spec, std::uint64_t seed, bool bf16) {
+                   const recrun::sasrec::LossSpec& spec, std::uint64_t seed, bool bf16,
+                   std::vector<recrun::bench::OpShare>* profile = nullptr,
+                   double* profiled_ms = nullptr) {
   torch::manual_seed(seed);
   recrun::sasrec::SasrecNet net(net_options);
   net->train();
@@ -146,12 +157,20 @@ Timing time_sasrec(const recrun::Interactions& train, const Batches& batches,
     const auto t = Clock::now();
     const auto batch =
         recrun::sasrec::next_item_batch(histories_of(train, batches[i]), net_options.max_len);
-    torch::Tensor batch_loss;
-    {
-      const recrun::Bf16Autocast autocast(bf16);
-      batch_loss = net->loss(batch, spec, sampler);
+    double loss = 0;
+    const auto train_step = [&] {
+      torch::Tensor batch_loss;
+      {
+        const recrun::Bf16Autocast autocast(bf16);
+        batch_loss = net->loss(batch, spec, sampler);
+      }
+      loss = recrun::step(*optimizer, optim, batch_loss);
+    };
+    if (profile && i + 1 == batches.size()) {
+      *profile = recrun::bench::profile_ops(train_step, profiled_ms);
+      break;
     }
-    const double loss = recrun::step(*optimizer, optim, batch_loss);
+    train_step();
     if (i == 0) continue;  // warm-up
     r.seconds += since(t);
     r.sequences += static_cast<std::int64_t>(batches[i].size());
@@ -171,7 +190,8 @@ Timing time_sasrec(const recrun::Interactions& train, const Batches& batches,
 
 Timing time_bert4rec(const recrun::Interactions& train, const Batches& batches,
                      const recrun::bert4rec::NetOptions& net_options, std::uint64_t seed,
-                     bool bf16) {
+                     bool bf16, std::vector<recrun::bench::OpShare>* profile = nullptr,
+                     double* profiled_ms = nullptr) {
   torch::manual_seed(seed);
   recrun::bert4rec::Bert4RecNet net(net_options);
   net->train();
@@ -183,12 +203,20 @@ Timing time_bert4rec(const recrun::Interactions& train, const Batches& batches,
     const auto packed = recrun::pack_sequences(histories_of(train, batches[i]), net_options.max_len);
     const auto cloze = recrun::bert4rec::cloze_mask(packed.tokens, packed.lengths,
                                                     net_options.num_items, 0.15, 0.0);
-    torch::Tensor batch_loss;
-    {
-      const recrun::Bf16Autocast autocast(bf16);
-      batch_loss = net->cloze_loss(cloze, packed.lengths);
+    double loss = 0;
+    const auto train_step = [&] {
+      torch::Tensor batch_loss;
+      {
+        const recrun::Bf16Autocast autocast(bf16);
+        batch_loss = net->cloze_loss(cloze, packed.lengths);
+      }
+      loss = recrun::step(*optimizer, optim, batch_loss);
+    };
+    if (profile && i + 1 == batches.size()) {
+      *profile = recrun::bench::profile_ops(train_step, profiled_ms);
+      break;
     }
-    const double loss = recrun::step(*optimizer, optim, batch_loss);
+    train_step();
     if (i == 0) continue;
     r.seconds += since(t);
     r.sequences += static_cast<std::int64_t>(batches[i].size());
@@ -222,8 +250,13 @@ int main(int argc, char** argv) {
   const recrun::core::Split split = recrun::core::make_split(data, {});
   fmt::print("data: {} users, {} items, {} interactions ({:.1f} s)\n", data.num_users(),
              data.num_items(), data.num_interactions(), since(t));
-  const double peak = sgemm_gflops();
-  fmt::print("sgemm 2048^3: {:.1f} GFLOP/s\n\n", peak);
+  const double peak = gemm_gflops();
+  fmt::print("sgemm 2048^3: {:.1f} GFLOP/s\n", peak);
+  const recrun::CpuFeatures cpu = recrun::cpu_features();
+  const bool with_bf16 = args.bf16 == "1" || (args.bf16 == "auto" && cpu.native_bf16());
+  const double bf16_peak = with_bf16 ? gemm_gflops(torch::kBFloat16) : 0;
+  if (with_bf16) fmt::print("bf16 gemm 2048^3: {:.1f} GFLOP/s (the bf16 roofline)\n", bf16_peak);
+  fmt::print("\n");
 
   // The same batches for every variant: length-bucketed, shuffled, the first steps + 1.
   std::vector<std::int64_t> ids, lengths;
@@ -269,14 +302,14 @@ int main(int argc, char** argv) {
        {.loss = Loss::gbce, .negatives = k, .sharing = Sharing::sequence}},
       {"bert4rec (Cloze, masked rows only)", {}, true},
   };
-  const recrun::CpuFeatures cpu = recrun::cpu_features();
-  const bool with_bf16 = args.bf16 == "1" || (args.bf16 == "auto" && cpu.native_bf16());
   fmt::print("CPU {}; bf16 {}; ATen CPU kernels: ATEN_CPU_CAPABILITY={}\n", cpu.describe(),
              with_bf16 ? "measured" : "skipped (not native; --bf16 1 forces it)",
              std::getenv("ATEN_CPU_CAPABILITY") ? std::getenv("ATEN_CPU_CAPABILITY")
                                                  : "(unset: avx2)");
-  fmt::print("{:<40} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>10}\n", "training step", "ms/step",
-             "seq/s", "GFLOP/s", "sgemm", "bf16 ms", "bf16 seq/s", "bf16/fp32");
+  fmt::print("{:<40} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>10} {:>10}\n", "training step",
+             "ms/step", "seq/s", "GFLOP/s", "sgemm", "bf16 ms", "bf16 seq/s", "bf16/fp32",
+             "bf16 roof");
+  std::vector<std::string> roofline;
   double bert_sps = 0, ce_sps = 0;
   for (const auto& v : variants) {
     const Timing r = v.bert ? time_bert4rec(split.train, batches, b4r, args.seed, false)
@@ -289,14 +322,51 @@ int main(int argc, char** argv) {
       const Timing h = v.bert ? time_bert4rec(split.train, batches, b4r, args.seed, true)
                               : time_sasrec(split.train, batches, sas, v.spec, args.seed, true);
       const double h_sps = static_cast<double>(h.sequences) / h.seconds;
-      fmt::print(" {:9.1f} {:9.1f} {:9.2f}x", 1e3 * h.seconds / static_cast<double>(h.steps),
-                 h_sps, h_sps / sps);
+      const double h_rate = h.flops / h.seconds / 1e9;
+      fmt::print(" {:9.1f} {:9.1f} {:9.2f}x {:9.1f}%", 1e3 * h.seconds / static_cast<double>(h.steps),
+                 h_sps, h_sps / sps, 100 * h_rate / bf16_peak);
+      const double step_gflop = h.flops / static_cast<double>(h.steps) / 1e9;
+      roofline.push_back(fmt::format(
+          "  {}: {:.1f} GFLOP a step; at {:.0f} GFLOP/s that is {:.0f} ms, measured {:.0f} ms "
+          "({:.1f}% of the roofline)",
+          v.name, step_gflop, bf16_peak, 1e3 * step_gflop / bf16_peak,
+          1e3 * h.seconds / static_cast<double>(h.steps), 100 * h_rate / bf16_peak));
     }
     fmt::print("\n");
     if (v.bert) bert_sps = sps;
     if (!v.bert && v.spec.loss == Loss::ce) ce_sps = sps;
   }
   fmt::print("sasrec ce / bert4rec: {:.2f}x sequences/s (fp32)\n", ce_sps / bert_sps);
+  if (!roofline.empty()) {
+    fmt::print("bf16 roofline (useful FLOP of a step against the bf16 gemm rate above):\n");
+    for (const auto& line : roofline) fmt::print("{}\n", line);
+  }
+  if (args.profile) {
+    // One step each, after a warm-up step, under the operator profiler.
+    const Batches two(batches.begin(), batches.begin() + std::min<std::size_t>(2, batches.size()));
+    for (const bool bert : {false, true}) {
+      std::vector<recrun::bench::OpShare> ops;
+      double ms = 0;
+      if (bert)
+        time_bert4rec(split.train, two, b4r, args.seed, with_bf16, &ops, &ms);
+      else
+        time_sasrec(split.train, two, sas, {.loss = Loss::ce}, args.seed, with_bf16, &ops, &ms);
+      double total = 0, gemm = 0;
+      for (const auto& o : ops) {
+        total += o.self_ms;
+        if (o.name == "aten::mm" || o.name == "aten::addmm" || o.name == "aten::bmm" ||
+            o.name == "aten::baddbmm")
+          gemm += o.self_ms;
+      }
+      fmt::print("\n{} step ({}), by operator self time: {:.0f} ms profiled ({:.0f} ms wall); "
+                 "matrix products {:.1f}%\n",
+                 bert ? "bert4rec" : "sasrec ce", with_bf16 ? "bf16" : "fp32", total, ms,
+                 100 * gemm / std::max(total, 1e-9));
+      for (std::size_t i = 0; i < ops.size() && i < 12; ++i)
+        fmt::print("  {:<44} {:8.1f} ms {:6.1f}% {:6} calls\n", ops[i].name, ops[i].self_ms,
+                   100 * ops[i].self_ms / std::max(total, 1e-9), ops[i].calls);
+    }
+  }
   fmt::print("GFLOP/s counts useful work on real tokens (dense attention, output layer: all items "
              "for ce and bert4rec's masked rows, 1 + negatives for the sampled losses), x3 for "
              "backward\n\n");
