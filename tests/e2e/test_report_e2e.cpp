@@ -296,7 +296,8 @@ patience = 0
 fusion = ["concat", "gate"]
 features = [["genre"], ["genre", "year"]]
 
-# One epoch at a negligible learning rate: random embeddings, below the popularity floor.
+# One epoch at a negligible learning rate: random embeddings, far below the popularity floor of
+# data with a steep popularity (synth --popularity 1.5).
 [[group]]
 name = "untrained"
 model = "bpr"
@@ -324,7 +325,7 @@ class ReportE2E : public ::testing::Test {
     sweep_ = new recrun::test::CommandResult();  // stays exit -1 (and fails the tests) if synth fails
     const auto synth = run_command(fmt::format(
         "cd {} && {} data synth --out data --users 80 --items 60 --interactions-per-user 10 "
-        "--genres 6 --title-dim 0 --seed 5",
+        "--genres 6 --title-dim 0 --seed 5 --popularity 1.5",
         shell_quote(dir_->string()), recrun::test::recrun_bin()));
     ASSERT_EQ(synth.exit_code, 0) << synth.output;
     write_file(*dir_ / "report_e2e.toml", kExperiment);
