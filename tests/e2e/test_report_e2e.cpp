@@ -549,6 +549,10 @@ TEST_F(ReportE2E, GateWeightsStartAtZeroAndKeepOneColourPerSource) {
   const std::regex bar("<rect class=\"bar\" data-group=\"[^\"]*\" data-series=\"([^\"]*)\" data-value=\"[^\"]*\" [^>]*fill=\"([^\"]*)\"");
   const auto summary = charts_of(r.dom, "gate-summary");
   ASSERT_EQ(summary.size(), 1u);
+  // Each run named by what differs between the gate runs: fusion = "gate" goes without saying.
+  auto runs = x_labels(summary[0]);
+  std::sort(runs.begin(), runs.end());
+  EXPECT_EQ(runs, (std::vector<std::string>{"features=[genre,year]", "features=[genre]"}));
   for (auto it = std::sregex_iterator(summary[0].begin(), summary[0].end(), bar); it != std::sregex_iterator(); ++it)
     colours[(*it)[1]].insert((*it)[2]);
   ASSERT_EQ(colours.size(), 3u);  // item, genre, year

@@ -780,7 +780,7 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
   // a position sum to 1), the equal split as a reference.
   std::string gates = "<section id=\"gates\">\n<h2>Gate weights</h2>\n";
   const auto colours = source_colours(d);
-  std::vector<std::string> summary_groups;
+  std::vector<std::pair<const Configuration*, const RunRow*>> gate_runs;
   std::map<std::string, std::vector<double>> summary;  // source -> weight at the kept epoch, per run
   std::string cards;
   int with_gates = 0;
@@ -810,9 +810,7 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
     const Configuration* config = nullptr;
     for (const auto& c : d.configurations)
       if (std::find(c.runs.begin(), c.runs.end(), &r) != c.runs.end()) config = &c;
-    const std::string label = config ? config->label : std::string();
-    summary_groups.push_back(fmt::format("{}{}", label.empty() ? r.group_name : label,
-                                         config && config->runs.size() > 1 ? fmt::format(" seed {}", r.seed) : ""));
+    gate_runs.emplace_back(config, &r);
     for (const auto& name : colours | std::views::keys) {
       const auto it = gate.find(name);
       double v = NAN;
@@ -847,6 +845,23 @@ std::pair<std::string, std::string> curve_sections(const ExperimentData& d) {
              "embedding and each feature) over the validation users, after each validation. The "
              "weights of a position sum to 1, so the axes run from 0 to 1 and the dashed line is "
              "the equal split; each source has one colour on every chart.</p>\n";
+    // Each run named by what differs between the gate runs (fusion = "gate" is common to all).
+    std::set<std::string> differ;
+    for (const auto& [config, run] : gate_runs)
+      if (config)
+        for (const auto& [pname, value] : config->swept)
+          for (const auto& [other, other_run] : gate_runs)
+            if (other && (!other->swept.count(pname) || other->swept.at(pname).value != value.value)) differ.insert(pname);
+    std::vector<std::string> summary_groups;
+    for (const auto& [config, run] : gate_runs) {
+      std::vector<std::string> parts;
+      if (config)
+        for (const auto& [pname, value] : config->swept)
+          if (differ.count(pname)) parts.push_back(fmt::format("{}={}", pname, display_value(value)));
+      if (parts.empty()) parts.push_back(config && !config->label.empty() ? config->label : run->group_name);
+      if (config && config->runs.size() > 1) parts.push_back(fmt::format("seed {}", run->seed));
+      summary_groups.push_back(fmt::format("{}", fmt::join(parts, " ")));
+    }
     std::vector<html::BarSeries> bars;
     for (const auto& [name, values] : summary) bars.push_back({name, values, {}, colours.at(name)});
     std::stable_partition(bars.begin(), bars.end(), [](const html::BarSeries& s) { return s.name == "item"; });
