@@ -311,6 +311,23 @@ TEST(ReportSearch, BestAgainstTrialsAndSecondsAndCurvesWithPruningPoints) {
   EXPECT_EQ(none.find("#search"), std::string::npos);
 }
 
+TEST_F(ReportGather, WaitingTrialsAreCountedAndListedWithTheirReason) {
+  {
+    ResultsStore store(db_);
+    const auto id = store.upsert_experiment("exp", "# <script>alert(1)</script>\n[experiment]\n", "h1");
+    TrialSpec waiting{.trial_key = "k7", .group_name = "blend", .model = "ensemble", .seed = 1, .experiment_id = id};
+    store.register_trials({waiting});
+    ASSERT_TRUE(store.fail("k7", "member 'best:ease@other' names no finished run yet", RunStatus::waiting));
+  }
+  ResultsStore store(db_);
+  const std::string page =
+      recrun::report::render_experiment_report(recrun::report::gather_experiment(store, "exp"), "db", "now");
+  EXPECT_NE(page.find(", 1 waiting for their members"), std::string::npos);
+  const auto failures = page.substr(page.find("<table id=\"failures\""));
+  EXPECT_NE(failures.find("<td>waiting</td>"), std::string::npos) << failures.substr(0, 2000);
+  EXPECT_NE(failures.find("names no finished run yet"), std::string::npos);
+}
+
 TEST_F(ReportGather, AnUnknownExperimentNamesTheOnesThere) {
   ResultsStore store(db_);
   try {

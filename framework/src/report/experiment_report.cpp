@@ -1084,10 +1084,11 @@ html::Cell key_cell(const std::string& key) {
 }
 
 std::string failures_section(const ExperimentData& d) {
-  std::string out = "<section id=\"failures\">\n<h2>Failed and interrupted trials</h2>\n";
+  std::string out = "<section id=\"failures\">\n<h2>Failed, interrupted and waiting trials</h2>\n";
   std::vector<std::vector<html::Cell>> rows;
   for (const auto& r : d.runs) {
-    if (r.status != RunStatus::failed && r.status != RunStatus::interrupted) continue;
+    if (r.status != RunStatus::failed && r.status != RunStatus::interrupted && r.status != RunStatus::waiting)
+      continue;
     std::string label;
     for (const auto& c : d.configurations)
       if (std::find(c.runs.begin(), c.runs.end(), &r) != c.runs.end()) label = c.label;
@@ -1170,13 +1171,15 @@ std::string render_experiment_report(const ExperimentData& d, std::string_view s
   const auto best = best_configurations(d);
   std::string body = fmt::format("<h1>Experiment {}</h1>\n", html::escape(d.name));
   body += fmt::format("<p class=\"meta\">{} runs: {} finished, {}{} failed, {} interrupted, {} "
-                      "running, {} pending · {} configurations · monitor {}</p>\n",
+                      "running, {} pending{} · {} configurations · monitor {}</p>\n",
                       d.counts.total(), d.counts.finished,
                       d.counts.pruned > 0 ? fmt::format("{} pruned (stopped by their search's "
                                                         "pruner; never a best), ",
                                                         d.counts.pruned)
                                           : std::string(),
                       d.counts.failed, d.counts.interrupted, d.counts.running, d.counts.pending,
+                      d.counts.waiting > 0 ? fmt::format(", {} waiting for their members", d.counts.waiting)
+                                           : std::string(),
                       d.configurations.size(), html::escape(d.monitor));
   body += fmt::format("<p class=\"meta\">from {} · made {}</p>\n", html::escape(source),
                       html::escape(generated_at));
