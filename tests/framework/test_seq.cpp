@@ -2,7 +2,11 @@
 // item-bag encoder.
 #include <gtest/gtest.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <mutex>
 #include <set>
 
 #include "recrun/seq.hpp"
@@ -29,6 +33,54 @@ TEST(HashDropout, KeepsOneMinusPScalesAndBackpropagatesTheSameMask) {
   EXPECT_TRUE(recrun::dropout(x.detach(), 0.2, true).equal(y.detach()));
   EXPECT_FALSE(recrun::dropout(x.detach(), 0.2, true).equal(y.detach()));
   EXPECT_TRUE(recrun::dropout(x, 0.2, false).equal(x));
+}
+
+// The kernel is compiled for several instruction sets and picked at load time: whichever runs,
+// every element must be exactly what the specified hash decides (murmur3's finaliser of the
+// element index and the generator's draw), in float32 and bfloat16, across parallel_for's chunks
+// and in the tail that no vector fills.
+TEST(HashDropout, EveryElementIsWhatTheHashDecidesInFloatAndBf16) {
+  const auto mix32 = [](std::uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+  };
+  const double p = 0.3;
+  const std::int64_t n = (1 << 16) + 37;  // two chunks of parallel_for and an odd tail
+  for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    torch::manual_seed(11);
+    const torch::Tensor x = (torch::rand({n}) * 4 - 2).to(dtype);
+    torch::manual_seed(5);
+    const std::uint64_t seed = [] {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      return at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
+    }();
+    torch::manual_seed(5);
+    const torch::Tensor y = recrun::dropout(x, p, /*train=*/true).to(torch::kFloat);
+    const auto threshold = static_cast<std::uint32_t>(p * 4294967296.0);
+    const auto scale = static_cast<float>(1.0 / (1.0 - p));
+    const auto lo = static_cast<std::uint32_t>(seed), hi = static_cast<std::uint32_t>(seed >> 32);
+    const torch::Tensor xf = x.to(torch::kFloat).contiguous();
+    const float* xs = xf.data_ptr<float>();
+    const torch::Tensor yc = y.contiguous();
+    const float* ys = yc.data_ptr<float>();
+    std::int64_t wrong = 0, kept = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto k = static_cast<std::uint64_t>(i);
+      const std::uint32_t h = mix32(mix32(static_cast<std::uint32_t>(k) * 0x9e3779b9u + lo) ^
+                                    (hi + static_cast<std::uint32_t>(k >> 32)));
+      float want = h >= threshold ? xs[i] * scale : 0.0f;
+      if (dtype == torch::kBFloat16) want = static_cast<float>(static_cast<at::BFloat16>(want));
+      kept += h >= threshold;
+      wrong += ys[i] != want;
+    }
+    EXPECT_EQ(wrong, 0) << dtype;
+    EXPECT_NEAR(static_cast<double>(kept) / static_cast<double>(n), 1 - p, 0.01) << dtype;
+  }
 }
 
 TEST(LengthBucketedBatches, CoverEveryIdOnceAndGroupSimilarLengths) {
