@@ -130,12 +130,12 @@ class Scheduler {
   ScheduleResult run(const std::vector<const Trial*>& queue) {
     SignalGuard signals;
     if (options_.zygote && (!queue.empty() || options_.more)) start_zygote();
-    std::vector<const Trial*> todo(queue.begin(), queue.end());
+    std::vector<const Trial*> queued(queue.begin(), queue.end());
     bool more = static_cast<bool>(options_.more);
     auto last_heartbeat = Clock::now();
     while (true) {
       while (result_.stopped_by == 0 && workers_.size() < static_cast<std::size_t>(options_.jobs)) {
-        if (const Trial* t = next_ready(todo)) {
+        if (const Trial* t = next_ready(queued)) {
           launch(*t);
         } else if (const Trial* s = more ? options_.more() : nullptr) {
           launch(*s);
@@ -148,7 +148,7 @@ class Scheduler {
         // Nothing runs, so trials still not ready can never become so (their members' trials
         // wait in turn): they wait for the next sweep.
         if (result_.stopped_by == 0)
-          for (const Trial* t : todo)
+          for (const Trial* t : queued)
             record_waiting(*t, "the trials that make its members did not end in this sweep "
                                "(they wait for members in turn)");
         break;
@@ -175,17 +175,17 @@ class Scheduler {
     return 0;
   }
 
-  // Takes the first queued trial that may start now out of `todo`; trials found waiting are
+  // Takes the first queued trial that may start now out of `queued`; trials found waiting are
   // recorded and dropped, those not ready yet stay.
-  const Trial* next_ready(std::vector<const Trial*>& todo) {
-    for (auto it = todo.begin(); it != todo.end();) {
+  const Trial* next_ready(std::vector<const Trial*>& queued) {
+    for (auto it = queued.begin(); it != queued.end();) {
       const Trial* t = *it;
       const Readiness r = options_.readiness ? options_.readiness(*t) : Readiness{};
       if (r.kind == Readiness::Kind::later) {
         ++it;
         continue;
       }
-      it = todo.erase(it);
+      it = queued.erase(it);
       if (r.kind == Readiness::Kind::ready) return t;
       record_waiting(*t, r.reason);
     }
