@@ -24,6 +24,7 @@
 #include <random>
 #include <string>
 
+#include "bench_args.hpp"
 #include "../plugins/models/bert4rec/bert4rec_net.hpp"
 #include "core/evaluator.hpp"
 #include "core/plugin_loader.hpp"
@@ -48,18 +49,19 @@ struct Args {
   bool retain_memory = true;
 };
 
+constexpr const char* kUsage = "bench_bert4rec [--threads 2] [--hidden 64] [--steps 16] [--seed 1] [--retain-memory 1|0]";
+
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const char* v = argv[i + 1];
+  recrun::bench::for_each_flag(argc, argv, kUsage, [&](const std::string& k, const std::string& v) {
     if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--hidden") a.hidden = std::stoll(v);
     else if (k == "--steps") a.steps = std::stoll(v);
     else if (k == "--seed") a.seed = std::stoull(v);
     else if (k == "--retain-memory") a.retain_memory = std::string(v) != "0";
-    else throw std::runtime_error("unknown option " + k);
-  }
+    else return false;
+    return true;
+  });
   return a;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "recrun/archive.hpp"
 
 // Header-only here: only to time the hash alone (the SDK links libxxhash itself).
@@ -41,16 +42,13 @@ int main(int argc, char** argv) {
   fs::path dir = fs::temp_directory_path();
   std::int64_t items = 9700;
   int repeats = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
+  recrun::bench::for_each_flag(argc, argv, "bench_checkpoint [--dir DIR] [--items N] [--repeat N]", [&](const std::string& flag, const std::string& value) {
     if (flag == "--dir") dir = value;
     else if (flag == "--items") items = std::stoll(value);
     else if (flag == "--repeat") repeats = std::max(1, std::stoi(value));
-    else {
-      fmt::print(stderr, "usage: bench_checkpoint [--dir DIR] [--items N] [--repeat N]\n");
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  });
   torch::manual_seed(1);
   recrun::Archive a;
   a.write("model.B", torch::randn({items, items}));

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "tensorboard/crc32c.hpp"
 
 namespace {
@@ -74,15 +75,12 @@ double best_seconds(int repeats, F&& f) {
 int main(int argc, char** argv) {
   std::size_t mb = 64;
   int repeats = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
+  recrun::bench::for_each_flag(argc, argv, "bench_crc32c [--mb N] [--repeat N]", [&](const std::string& flag, const std::string& value) {
     if (flag == "--mb") mb = std::stoul(value);
     else if (flag == "--repeat") repeats = std::stoi(value);
-    else {
-      fmt::print(stderr, "usage: bench_crc32c [--mb N] [--repeat N]\n");
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  });
   std::vector<unsigned char> buf(mb << 20);
   std::mt19937_64 rng(7);
   for (auto& b : buf) b = static_cast<unsigned char>(rng());

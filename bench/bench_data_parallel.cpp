@@ -35,20 +35,20 @@ struct Args {
   std::vector<std::string> sets;
 };
 
+constexpr const char* kUsage = "bench_data_parallel [--models sasrec,bert4rec] [--epochs 3] [--nproc 2] [--cores 2] [--data experiments/data/ml-latest-small] [--sets \"hidden_units=64\"]";
+
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; i += 2) {
-    const std::string k = argv[i];
-    if (i + 1 >= argc) throw std::runtime_error("option " + k + " needs a value");
-    const std::string v = argv[i + 1];
+  recrun::bench::for_each_flag(argc, argv, kUsage, [&](const std::string& k, const std::string& v) {
     if (k == "--models") a.models = recrun::bench::split_list(v, ',');
     else if (k == "--epochs") a.epochs = std::stoi(v);
     else if (k == "--nproc") a.nproc = std::stoi(v);
     else if (k == "--cores") a.cores = std::stoi(v);
     else if (k == "--data") a.data = v;
     else if (k == "--sets") a.sets = recrun::bench::split_list(v, ' ');
-    else throw std::runtime_error("unknown option " + k);
-  }
+    else return false;
+    return true;
+  });
   if (a.epochs < 1 || a.nproc < 2 || a.cores < 1)
     throw std::runtime_error("--epochs >= 1, --nproc >= 2 and --cores >= 1");
   return a;

@@ -27,6 +27,7 @@
 
 #include <unistd.h>
 
+#include "bench_args.hpp"
 #include "core/plugin_loader.hpp"
 #include "core/trainer.hpp"
 #include "recrun/registry.hpp"
@@ -150,20 +151,17 @@ int main(int argc, char** argv) {
   std::int64_t users = 6040, items = 3416, per_user = 165, reps = 3;
   int threads = 2;
   bool libtorch = true;
-  for (int a = 1; a + 1 < argc; a += 2) {
-    const std::string k = argv[a];
-    const std::int64_t v = std::stoll(argv[a + 1]);
-    if (k == "--users") users = v;
-    else if (k == "--items") items = v;
-    else if (k == "--per-user") per_user = v;
-    else if (k == "--threads") threads = static_cast<int>(v);
-    else if (k == "--reps") reps = v;
-    else if (k == "--libtorch") libtorch = v != 0;
-    else {
-      fmt::print(stderr, "bench_ease: unknown option {}\n", k);
-      return 2;
-    }
-  }
+  recrun::bench::for_each_flag(argc, argv, "bench_ease [--users 6040] [--items 3416] [--per-user 165] [--threads 2] [--reps 3] [--libtorch 1]", [&](const std::string& k, const std::string& value) {
+    const auto v = [&] { return std::stoll(value); };
+    if (k == "--users") users = v();
+    else if (k == "--items") items = v();
+    else if (k == "--per-user") per_user = v();
+    else if (k == "--threads") threads = static_cast<int>(v());
+    else if (k == "--reps") reps = v();
+    else if (k == "--libtorch") libtorch = v() != 0;
+    else return false;
+    return true;
+  });
   recrun::core::seed_and_threads(1, threads);
   const recrun::Interactions train = synth(users, items, per_user);
   std::int64_t pairs = 0;

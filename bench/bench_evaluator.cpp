@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 
+#include "bench_args.hpp"
 #include "core/evaluator.hpp"
 
 namespace {
@@ -38,14 +39,15 @@ class TableScorer final : public recrun::Model {
 
 int main(int argc, char** argv) {
   std::int64_t users = 4000, items = 6800, k = 20, reps = 3;
-  for (int a = 1; a + 1 < argc; a += 2) {
-    const std::string key = argv[a];
-    const std::int64_t v = std::stoll(argv[a + 1]);
-    if (key == "--users") users = v;
-    else if (key == "--items") items = v;
-    else if (key == "--k") k = v;
-    else if (key == "--reps") reps = v;
-  }
+  recrun::bench::for_each_flag(argc, argv, "bench_evaluator [--users 4000] [--items 6800] [--k 20] [--reps 3]", [&](const std::string& key, const std::string& value) {
+    const auto v = [&] { return std::stoll(value); };
+    if (key == "--users") users = v();
+    else if (key == "--items") items = v();
+    else if (key == "--k") k = v();
+    else if (key == "--reps") reps = v();
+    else return false;
+    return true;
+  });
   torch::manual_seed(1);
   at::set_num_threads(1);
   std::mt19937_64 rng(2);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.hpp"
 #include "tensorboard/event_reader.hpp"
 #include "tensorboard/event_writer.hpp"
 
@@ -23,16 +24,13 @@ int main(int argc, char** argv) {
   long events = 1'000'000;
   int repeats = 5;
   fs::path dir = fs::temp_directory_path() / fmt::format("recrun_bench_events_{}", ::getpid());
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
+  recrun::bench::for_each_flag(argc, argv, "bench_event_writer [--events N] [--repeat R] [--dir DIR]", [&](const std::string& flag, const std::string& value) {
     if (flag == "--events") events = std::stol(value);
     else if (flag == "--repeat") repeats = std::stoi(value);
     else if (flag == "--dir") dir = value;
-    else {
-      fmt::print(stderr, "usage: bench_event_writer [--events N] [--repeat R] [--dir DIR]\n");
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  });
   const std::vector<std::string> tags = {"train/loss", "train/lr", "train/throughput",
                                          "valid/NDCG@10", "valid/HR@10", "valid/MRR@10",
                                          "val_gate/genre", "val_gate/title"};

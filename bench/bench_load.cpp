@@ -16,6 +16,7 @@
 #include <fstream>
 #include <string>
 
+#include "bench_args.hpp"
 #include "core/plugin_loader.hpp"
 #include "data/load_bench.hpp"
 #include "data/seed_layout.hpp"
@@ -31,18 +32,15 @@ int main(int argc, char** argv) {
   synth.interactions_per_user = 161.3;  // 5.0M rows
   synth.seed = 2024;
   recrun::data::LoadBenchOptions options;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
+  recrun::bench::for_each_flag(argc, argv, "bench_load [--dir DIR] [--users N] [--items N] [--per-user N] [--repeat N]", [&](const std::string& flag, const std::string& value) {
     if (flag == "--dir") dir = value;
     else if (flag == "--users") synth.users = std::stoll(value);
     else if (flag == "--items") synth.items = std::stoll(value);
     else if (flag == "--per-user") synth.interactions_per_user = std::stod(value);
     else if (flag == "--repeat") options.repeats = std::stoi(value);
-    else {
-      fmt::print(stderr, "usage: bench_load [--dir DIR] [--users N] [--items N] [--per-user N] [--repeat N]\n");
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  });
   options.fallback_cache_dir = dir.parent_path() / (dir.filename().string() + "-cache");
 
   // Regenerate only when the directory holds another configuration (the README records it).

@@ -199,24 +199,25 @@ bool run_child(const std::string& self, const std::vector<std::string>& args, Me
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
   int threads = 2;
   std::int64_t steps = 2;
   bool bf16 = false;
   std::string sizes = "3416,27000,100000,1000000", models = "sasrec,bert4rec";
   std::vector<std::string> one;
-  for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
-    if (args[i] == "--threads") threads = std::stoi(args[i + 1]);
-    else if (args[i] == "--steps") steps = std::stoll(args[i + 1]);
-    else if (args[i] == "--bf16") bf16 = args[i + 1] == "1";
-    else if (args[i] == "--sizes") sizes = args[i + 1];
-    else if (args[i] == "--models") models = args[i + 1];
-    else if (args[i] == "--one") one = recrun::bench::split_list(args[i + 1]);
-    else {
-      fmt::print(stderr, "bench_memory: unknown option {}\n", args[i]);
-      return 2;
-    }
-  }
+  recrun::bench::for_each_flag(
+      argc, argv,
+      "bench_memory [--threads 2] [--steps 2] [--sizes 3416,27000,100000,1000000] "
+      "[--models sasrec,bert4rec] [--bf16 0|1]",
+      [&](const std::string& flag, const std::string& value) {
+        if (flag == "--threads") threads = std::stoi(value);
+        else if (flag == "--steps") steps = std::stoll(value);
+        else if (flag == "--bf16") bf16 = value == "1";
+        else if (flag == "--sizes") sizes = value;
+        else if (flag == "--models") models = value;
+        else if (flag == "--one") one = recrun::bench::split_list(value);  // a child's one run
+        else return false;
+        return true;
+      });
   if (!one.empty()) {
     torch::set_num_threads(threads);
     const Measured m = measure(one.at(0), one.at(1), std::stoll(one.at(2)), steps, bf16);

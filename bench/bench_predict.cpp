@@ -10,6 +10,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "bench_args.hpp"
 #include "core/plugin_loader.hpp"
 #include "core/trainer.hpp"
 #include "data/synth.hpp"
@@ -26,20 +27,17 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 int main(int argc, char** argv) {
   std::int64_t users = 31000, items = 6800, per_user = 30, topk = 10, batch = 512;
   int threads = 2;
-  for (int a = 1; a + 1 < argc; a += 2) {
-    const std::string k = argv[a];
-    const std::int64_t v = std::stoll(argv[a + 1]);
-    if (k == "--users") users = v;
-    else if (k == "--items") items = v;
-    else if (k == "--per-user") per_user = v;
-    else if (k == "--topk") topk = v;
-    else if (k == "--threads") threads = static_cast<int>(v);
-    else if (k == "--batch") batch = v;
-    else {
-      fmt::print(stderr, "bench_predict: unknown option {}\n", k);
-      return 2;
-    }
-  }
+  recrun::bench::for_each_flag(argc, argv, "bench_predict [--users 31000] [--items 6800] [--per-user 30] [--topk 10] [--threads 2] [--batch 512]", [&](const std::string& k, const std::string& value) {
+    const auto v = [&] { return std::stoll(value); };
+    if (k == "--users") users = v();
+    else if (k == "--items") items = v();
+    else if (k == "--per-user") per_user = v();
+    else if (k == "--topk") topk = v();
+    else if (k == "--threads") threads = static_cast<int>(v());
+    else if (k == "--batch") batch = v();
+    else return false;
+    return true;
+  });
   recrun::core::seed_and_threads(1, threads);
   recrun::data::SynthOptions so;
   so.users = users;

@@ -33,6 +33,7 @@
 #include <random>
 #include <string>
 
+#include "bench_args.hpp"
 #include "../plugins/models/bert4rec/bert4rec_net.hpp"
 #include "../plugins/models/sasrec/sasrec_net.hpp"
 #include "accuracy_run.hpp"
@@ -64,11 +65,11 @@ struct Args {
   std::int64_t accuracy_seeds = 0, accuracy_epochs = 8;
 };
 
+constexpr const char* kUsage = "bench_sasrec [--threads 2] [--hidden 64] [--heads 2] [--steps 4] [--negatives 256] [--seed 1] [--retain-memory 1|0] [--bf16 auto|1|0] [--accuracy-seeds 0] [--accuracy-epochs 8] [--profile 1|0]";
+
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const char* v = argv[i + 1];
+  recrun::bench::for_each_flag(argc, argv, kUsage, [&](const std::string& k, const std::string& v) {
     if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--hidden") a.hidden = std::stoll(v);
     else if (k == "--heads") a.heads = std::stoll(v);
@@ -80,8 +81,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--accuracy-seeds") a.accuracy_seeds = std::stoll(v);
     else if (k == "--accuracy-epochs") a.accuracy_epochs = std::stoll(v);
     else if (k == "--profile") a.profile = std::string(v) != "0";
-    else throw std::runtime_error("unknown option " + k);
-  }
+    else return false;
+    return true;
+  });
   return a;
 }
 

@@ -47,20 +47,20 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--seeds") a.seeds = std::stoi(next());
-    else if (k == "--jobs") a.jobs = std::stoi(next());
-    else if (k == "--trials") a.trials = std::stoi(next());
-    else if (k == "--epochs") a.epochs = std::stoi(next());
-    else if (k == "--methods") a.methods = recrun::bench::split_list(next());
-    else if (k == "--keep") a.keep = next();
-    else throw std::runtime_error("unknown option " + k);
-  }
+  recrun::bench::for_each_flag(
+      argc, argv,
+      "bench_search [--seeds 3] [--jobs 2] [--trials 12] [--epochs 16] "
+      "[--methods grid,random,tpe,tpe_asha] [--keep DIR]",
+      [&](const std::string& k, const std::string& v) {
+        if (k == "--seeds") a.seeds = std::stoi(v);
+        else if (k == "--jobs") a.jobs = std::stoi(v);
+        else if (k == "--trials") a.trials = std::stoi(v);
+        else if (k == "--epochs") a.epochs = std::stoi(v);
+        else if (k == "--methods") a.methods = recrun::bench::split_list(v);
+        else if (k == "--keep") a.keep = v;
+        else return false;
+        return true;
+      });
   return a;
 }
 

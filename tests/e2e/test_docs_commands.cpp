@@ -367,4 +367,30 @@ TEST(DocsCommands, EverySqlExampleRunsAgainstARealResultsDb) {
   EXPECT_GE(checked, 3);
 }
 
+// The docs show each benchmark's flags: every bench answers --help with its usage at once, and a
+// flag it does not know, or one without its value, is refused (exit 2) before any work starts,
+// instead of being ignored while the bench runs for minutes with its defaults.
+TEST(DocsCommands, EveryBenchAnswersHelpAndRefusesFlagsItDoesNotKnow) {
+  int checked = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(RECRUN_BINARY_DIR) / "bin")) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("bench_", 0) != 0) continue;
+    const std::string bin = recrun::test::shell_quote(e.path().string());
+    const auto help = recrun::test::run_command("timeout 20 " + bin + " --help");
+    EXPECT_EQ(help.exit_code, 0) << name << " --help:\n" << help.output;
+    EXPECT_NE(help.output.find("usage: " + name + " ["), std::string::npos)
+        << name << " --help:\n" << help.output;
+    const auto unknown = recrun::test::run_command("timeout 20 " + bin + " --no-such-flag 1");
+    EXPECT_EQ(unknown.exit_code, 2) << name << ":\n" << unknown.output;
+    EXPECT_NE(unknown.output.find("unknown option --no-such-flag"), std::string::npos)
+        << name << ":\n" << unknown.output;
+    const auto lone = recrun::test::run_command("timeout 20 " + bin + " --threads");
+    EXPECT_EQ(lone.exit_code, 2) << name << " --threads:\n" << lone.output;
+    EXPECT_NE(lone.output.find("--threads needs a value"), std::string::npos)
+        << name << ":\n" << lone.output;
+    ++checked;
+  }
+  EXPECT_GE(checked, 13);
+}
+
 }  // namespace
