@@ -31,6 +31,7 @@
 #include "accuracy_run.hpp"
 #include "core/plugin_loader.hpp"
 #include "recrun/seq.hpp"
+#include "trial/param_input.hpp"
 
 namespace {
 
@@ -109,25 +110,6 @@ std::string describe(const Overrides& o) {
   return terms.empty() ? "(plugin defaults)" : fmt::format("{}", fmt::join(terms, " "));
 }
 
-// Overrides typed by the model's schema (unknown keys are refused with a suggestion).
-std::map<std::string, recrun::ParamValue> typed(const recrun::ModelInfo& info,
-                                                const std::string& model, const Overrides& o) {
-  std::map<std::string, recrun::ParamValue> raw;
-  for (const auto& [k, v] : o) {
-    const auto spec = std::find_if(info.params.begin(), info.params.end(),
-                                   [&](const recrun::ParamSpec& s) { return s.name == k; });
-    if (spec == info.params.end()) {
-      std::vector<std::string> names;
-      for (const auto& s : info.params) names.push_back(s.name);
-      const auto near = recrun::did_you_mean(k, names);
-      throw std::runtime_error(fmt::format("model '{}' has no parameter '{}'{}", model, k,
-                                           near ? "; did you mean '" + *near + "'?" : ""));
-    }
-    raw[k] = recrun::parse_param_text(*spec, v, fmt::format("model '{}'", model));
-  }
-  return raw;
-}
-
 // Best NDCG@10 validated by wall time t (0 when nothing was validated yet).
 double best_by(const std::vector<recrun::bench::CurvePoint>& curve, double t) {
   double best = 0;
@@ -190,8 +172,11 @@ int main(int argc, char** argv) try {
       variants.push_back({fmt::format("try{}", i + 1), parse_overrides(args.tries[i])});
     for (const auto& variant : variants) {
       fmt::print("{} {}: {}\n", model, variant.name, describe(variant.overrides));
+      // Typed by the model's schema as `recrun run --set` types them (did-you-mean and all).
+      auto params = recrun::trial::parse_settings(info.params, variant.overrides,
+                                                  fmt::format("model '{}'", model),
+                                                  "in " + variant.name);
       for (const auto& prec : precisions) {
-        auto params = typed(info, model, variant.overrides);
         params["precision"] = prec;
         const std::string label = fmt::format("{} {}", variant.name, prec);
         const auto run = recrun::bench::train_for_accuracy(registry, model, data, split, params,
